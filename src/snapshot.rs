@@ -1,1 +1,480 @@
-//! TODO
+//! The snapshot: everything one collection read from Graph, typed, versioned, serializable, plus an honest
+//! record (`coverage`) of what could not be read. It is the offline format: `evaluate FILE` re-runs an
+//! audit from it without the network.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::customer::{
+    ConditionalAccessPolicy, CrossTenantDefault, InboundTrust, ServicePrincipal,
+};
+use crate::model::gdap::{
+    AccessAssignment, Contract, DelegatedAdminCustomer, DelegatedAdminRelationship, MyRole,
+    RelationshipOperation, RelationshipRequest,
+};
+use crate::model::logs::DirectoryAudit;
+use crate::model::roles::RoleDefinition;
+
+/// Bumped on any incompatible change; `evaluate` refuses snapshots from a newer version.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Which side of the partner relationship the audited tenant is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Perspective {
+    /// The MSP/CSP's own tenant: `/tenantRelationships` lists its customers.
+    Partner,
+    /// The audited customer tenant: partner access is inferred from several signals.
+    Customer,
+}
+
+impl Perspective {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Perspective::Partner => "partner",
+            Perspective::Customer => "customer",
+        }
+    }
+}
+
+/// A Graph source a collector reads; rules declare the sources they need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum Source {
+    #[serde(rename = "gdap.relationships")]
+    GdapRelationships,
+    #[serde(rename = "gdap.access_assignments")]
+    GdapAccessAssignments,
+    #[serde(rename = "gdap.requests")]
+    GdapRequests,
+    #[serde(rename = "gdap.operations")]
+    GdapOperations,
+    #[serde(rename = "gdap.customers")]
+    GdapCustomers,
+    #[serde(rename = "contracts")]
+    Contracts,
+    #[serde(rename = "lighthouse.my_roles")]
+    LighthouseMyRoles,
+    #[serde(rename = "role_definitions")]
+    RoleDefinitions,
+    #[serde(rename = "xtap.partners")]
+    XtapPartners,
+    #[serde(rename = "xtap.default")]
+    XtapDefault,
+    #[serde(rename = "xtap.service_provider_constraints")]
+    XtapServiceProviderConstraints,
+    #[serde(rename = "tenant_information")]
+    TenantInformation,
+    #[serde(rename = "role_assignments")]
+    RoleAssignments,
+    #[serde(rename = "service_principals")]
+    ServicePrincipals,
+    #[serde(rename = "app_role_assignments")]
+    AppRoleAssignments,
+    #[serde(rename = "sign_ins")]
+    SignIns,
+    #[serde(rename = "directory_audits")]
+    DirectoryAudits,
+    #[serde(rename = "conditional_access")]
+    ConditionalAccess,
+}
+
+impl Source {
+    pub const ALL: &'static [Source] = &[
+        Source::GdapRelationships,
+        Source::GdapAccessAssignments,
+        Source::GdapRequests,
+        Source::GdapOperations,
+        Source::GdapCustomers,
+        Source::Contracts,
+        Source::LighthouseMyRoles,
+        Source::RoleDefinitions,
+        Source::XtapPartners,
+        Source::XtapDefault,
+        Source::XtapServiceProviderConstraints,
+        Source::TenantInformation,
+        Source::RoleAssignments,
+        Source::ServicePrincipals,
+        Source::AppRoleAssignments,
+        Source::SignIns,
+        Source::DirectoryAudits,
+        Source::ConditionalAccess,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::GdapRelationships => "gdap.relationships",
+            Source::GdapAccessAssignments => "gdap.access_assignments",
+            Source::GdapRequests => "gdap.requests",
+            Source::GdapOperations => "gdap.operations",
+            Source::GdapCustomers => "gdap.customers",
+            Source::Contracts => "contracts",
+            Source::LighthouseMyRoles => "lighthouse.my_roles",
+            Source::RoleDefinitions => "role_definitions",
+            Source::XtapPartners => "xtap.partners",
+            Source::XtapDefault => "xtap.default",
+            Source::XtapServiceProviderConstraints => "xtap.service_provider_constraints",
+            Source::TenantInformation => "tenant_information",
+            Source::RoleAssignments => "role_assignments",
+            Source::ServicePrincipals => "service_principals",
+            Source::AppRoleAssignments => "app_role_assignments",
+            Source::SignIns => "sign_ins",
+            Source::DirectoryAudits => "directory_audits",
+            Source::ConditionalAccess => "conditional_access",
+        }
+    }
+
+    pub fn perspective(self) -> Perspective {
+        match self {
+            Source::GdapRelationships
+            | Source::GdapAccessAssignments
+            | Source::GdapRequests
+            | Source::GdapOperations
+            | Source::GdapCustomers
+            | Source::Contracts
+            | Source::LighthouseMyRoles
+            | Source::RoleDefinitions => Perspective::Partner,
+            _ => Perspective::Customer,
+        }
+    }
+
+    /// The Graph permission that reads it (application permission names; delegated are the same).
+    pub fn permission(self) -> &'static str {
+        match self {
+            Source::GdapRelationships
+            | Source::GdapAccessAssignments
+            | Source::GdapRequests
+            | Source::GdapOperations
+            | Source::GdapCustomers => "DelegatedAdminRelationship.Read.All",
+            Source::Contracts => "Directory.Read.All",
+            Source::LighthouseMyRoles => "ManagedTenants.Read.All (delegated sign-in only)",
+            Source::RoleDefinitions | Source::RoleAssignments => "RoleManagement.Read.Directory",
+            Source::XtapPartners | Source::XtapDefault | Source::XtapServiceProviderConstraints => {
+                "Policy.Read.All"
+            }
+            Source::TenantInformation => "CrossTenantInformation.ReadBasic.All",
+            Source::ServicePrincipals | Source::AppRoleAssignments => "Application.Read.All",
+            Source::SignIns | Source::DirectoryAudits => "AuditLog.Read.All and Directory.Read.All",
+            Source::ConditionalAccess => "Policy.Read.All",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a source fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverageStatus {
+    Collected,
+    /// 403: a permission or role is missing.
+    Denied,
+    /// The tenant lacks the licence the API needs (Entra ID P1/P2 for sign-in logs).
+    Unlicensed,
+    NotFound,
+    /// Any other failure: throttled out, 5xx, a malformed answer.
+    Failed,
+    /// Not attempted: not applicable to this perspective or credential, or turned off.
+    Skipped,
+}
+
+impl CoverageStatus {
+    pub fn is_complete(self) -> bool {
+        matches!(self, CoverageStatus::Collected)
+    }
+}
+
+/// One source's outcome. A source that was partly read (e.g. 3 of 40 relationships' assignments failed)
+/// is `failed` with the detail naming what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub source: Source,
+    pub status: CoverageStatus,
+    /// What happened and how to fix it, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The permission to grant when denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// Items read (records for logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+}
+
+/// The log lookback window `[since, until]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// A relationship and what hangs off it. `None` means "not collected" (see coverage), `Some(vec![])` none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationshipRecord {
+    pub relationship: DelegatedAdminRelationship,
+    #[serde(default)]
+    pub access_assignments: Option<Vec<AccessAssignment>>,
+    #[serde(default)]
+    pub requests: Option<Vec<RelationshipRequest>>,
+    #[serde(default)]
+    pub operations: Option<Vec<RelationshipOperation>>,
+}
+
+/// The partner perspective.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerData {
+    pub relationships: Vec<RelationshipRecord>,
+    #[serde(default)]
+    pub customers: Vec<DelegatedAdminCustomer>,
+    #[serde(default)]
+    pub contracts: Vec<Contract>,
+    #[serde(default)]
+    pub lighthouse_roles: Vec<MyRole>,
+    /// From beta (with `isPrivileged`) when allowed, else v1.0, else empty (built-in table used).
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+/// A cross-tenant access partner, with its name and service-provider constraints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRecord {
+    pub tenant_id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub default_domain_name: Option<String>,
+    pub is_service_provider: bool,
+    #[serde(default)]
+    pub inbound_trust: Option<InboundTrust>,
+    /// `allowedRoleTemplateIds` (lower-case): `Some(vec![])` when Graph answered 404 (none), `None` when
+    /// they could not be read.
+    #[serde(default)]
+    pub allowed_roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub constraints_modified: Option<DateTime<Utc>>,
+}
+
+/// A directory role held by a principal of another tenant, attributed to its home tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignRoleAssignment {
+    pub assignment_id: String,
+    /// Role template id, lower-case.
+    pub role_id: String,
+    pub principal_id: String,
+    /// `user`, `group`, `servicePrincipal`, `directoryObjectPartnerReference`, or `unknown`.
+    pub principal_type: String,
+    #[serde(default)]
+    pub principal_name: Option<String>,
+    /// The principal's home tenant.
+    pub home_tenant_id: String,
+    #[serde(default)]
+    pub directory_scope_id: Option<String>,
+}
+
+/// A service principal owned by another tenant (or a GDAP first-party app), with the app roles it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePrincipalRecord {
+    pub service_principal: ServicePrincipal,
+    /// Permission names it holds as app roles, e.g. `Microsoft Graph: Directory.ReadWrite.All`.
+    /// `None` when its assignments could not be read.
+    #[serde(default)]
+    pub app_roles: Option<Vec<AppRoleGrant>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppRoleGrant {
+    /// The resource application, e.g. `Microsoft Graph`.
+    pub resource: String,
+    /// The resource's app id when known (Microsoft Graph is `00000003-0000-0000-c000-000000000000`).
+    #[serde(default)]
+    pub resource_app_id: Option<String>,
+    /// The permission value, e.g. `Directory.ReadWrite.All`, or the app role id when unresolved.
+    pub permission: String,
+}
+
+/// A sign-in kept as evidence (a handful per partner).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInExample {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    #[serde(default)]
+    pub authentication_requirement: Option<String>,
+}
+
+/// What the sign-in log says about one partner tenant's access. Bounded size whatever the log volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerSignIns {
+    pub total: u64,
+    pub successes: u64,
+    pub failures: u64,
+    #[serde(default)]
+    pub first_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// Successful sign-ins whose `authenticationRequirement` was single-factor.
+    pub successes_without_mfa: u64,
+    /// Successful sign-ins per country (ISO code; `unknown` when absent).
+    #[serde(default)]
+    pub countries: BTreeMap<String, u64>,
+    /// Successful sign-ins per application (at most `MAX_APPS`, the rest under `(other)`).
+    #[serde(default)]
+    pub apps: BTreeMap<String, u64>,
+    /// `crossTenantAccessType` values seen, unknown members included (e.g. `passthrough`).
+    #[serde(default)]
+    pub access_types: BTreeMap<String, u64>,
+    /// The most recent successful sign-ins.
+    #[serde(default)]
+    pub examples: Vec<SignInExample>,
+    /// The most recent successful single-factor sign-ins.
+    #[serde(default)]
+    pub single_factor_examples: Vec<SignInExample>,
+    /// The most recent success per country.
+    #[serde(default)]
+    pub country_examples: BTreeMap<String, SignInExample>,
+}
+
+/// Sign-in log reduced to per-partner aggregates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInSummary {
+    /// Records read (all kinds), for coverage and benchmarks.
+    pub scanned: u64,
+    /// Keyed by the partner's (home) tenant id, lower-case.
+    pub partners: BTreeMap<String, PartnerSignIns>,
+    /// The newest `createdDateTime` read: the next incremental run starts here.
+    #[serde(default)]
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// Directory audit events worth keeping: initiated by a partner user, or touching cross-tenant access
+/// settings and partner constraints. Bounded (`MAX_AUDIT_EVENTS`), with a count of what was dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditSummary {
+    pub scanned: u64,
+    pub events: Vec<DirectoryAudit>,
+    #[serde(default)]
+    pub dropped: u64,
+    #[serde(default)]
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// The customer perspective.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerData {
+    /// Every cross-tenant access partner entry (service providers and others).
+    pub partners: Vec<PartnerRecord>,
+    #[serde(default)]
+    pub default_policy: Option<CrossTenantDefault>,
+    /// Directory roles held by principals of other tenants.
+    #[serde(default)]
+    pub foreign_role_assignments: Vec<ForeignRoleAssignment>,
+    /// Service principals owned by other tenants, and the GDAP first-party apps.
+    #[serde(default)]
+    pub service_principals: Vec<ServicePrincipalRecord>,
+    #[serde(default)]
+    pub sign_ins: SignInSummary,
+    #[serde(default)]
+    pub audits: AuditSummary,
+    #[serde(default)]
+    pub conditional_access: Vec<ConditionalAccessPolicy>,
+    /// Role definitions for names and `isPrivileged` (may be empty).
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+impl CustomerData {
+    pub fn partner(&self, tenant_id: &str) -> Option<&PartnerRecord> {
+        self.partners.iter().find(|p| p.tenant_id.eq_ignore_ascii_case(tenant_id))
+    }
+
+    pub fn service_providers(&self) -> impl Iterator<Item = &PartnerRecord> {
+        self.partners.iter().filter(|p| p.is_service_provider)
+    }
+}
+
+/// Everything one run collected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub snapshot_version: u32,
+    pub tool_version: String,
+    /// The audited tenant.
+    pub tenant_id: String,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+    pub collected_at: DateTime<Utc>,
+    /// The evaluation clock (`--as-of`, default now).
+    pub as_of: DateTime<Utc>,
+    pub window: Window,
+    pub perspectives: Vec<Perspective>,
+    #[serde(default)]
+    pub partner: Option<PartnerData>,
+    #[serde(default)]
+    pub customer: Option<CustomerData>,
+    pub coverage: Vec<Coverage>,
+}
+
+/// Why a snapshot file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read snapshot {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a gdap-audit snapshot: {detail}")]
+    Invalid { path: String, detail: String },
+    #[error("{path} is snapshot version {found}, newer than this gdap-audit understands ({SNAPSHOT_VERSION}); upgrade gdap-audit")]
+    TooNew { path: String, found: u32 },
+}
+
+impl Snapshot {
+    pub fn coverage_of(&self, source: Source) -> Option<&Coverage> {
+        self.coverage.iter().find(|c| c.source == source)
+    }
+
+    /// Collected in full (a rule needing it may run).
+    pub fn has(&self, source: Source) -> bool {
+        self.coverage_of(source).is_some_and(|c| c.status.is_complete())
+    }
+
+    pub fn read(path: &Path) -> Result<Snapshot, SnapshotError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io { path: shown.clone(), source })?;
+        Self::from_slice(&bytes, &shown)
+    }
+
+    pub fn from_slice(bytes: &[u8], shown: &str) -> Result<Snapshot, SnapshotError> {
+        #[derive(Deserialize)]
+        struct Header {
+            snapshot_version: u32,
+        }
+        let header: Header = serde_json::from_slice(bytes)
+            .map_err(|e| SnapshotError::Invalid { path: shown.to_owned(), detail: e.to_string() })?;
+        if header.snapshot_version > SNAPSHOT_VERSION {
+            return Err(SnapshotError::TooNew { path: shown.to_owned(), found: header.snapshot_version });
+        }
+        serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid { path: shown.to_owned(), detail: e.to_string() })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("snapshots always serialize")
+    }
+}

@@ -1,0 +1,493 @@
+//! The Graph client: authenticated requests with retry, a per-tenant concurrency limit, and paging.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::Stream;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+use super::cloud::Endpoints;
+use super::error::GraphError;
+use super::retry::{RetryPolicy, parse_retry_after};
+use crate::auth::TokenProvider;
+
+/// How the client talks to Graph.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub endpoints: Endpoints,
+    /// Requests in flight at once for this tenant: fan-out never turns into a 429 storm.
+    pub max_in_flight: usize,
+    pub retry: RetryPolicy,
+    /// Timeout of one attempt, body included.
+    pub request_timeout: Duration,
+    /// A response body larger than this is refused (a log page of 1,000 sign-ins is a few MB).
+    pub max_body_bytes: usize,
+    pub user_agent: String,
+}
+
+impl ClientSettings {
+    pub fn new(endpoints: Endpoints) -> Self {
+        ClientSettings {
+            endpoints,
+            max_in_flight: 4,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(100),
+            max_body_bytes: 32 * 1024 * 1024,
+            user_agent: format!("gdap-audit/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// One page of a Graph collection.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+}
+
+/// Counters for benchmarks and diagnostics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ClientStats {
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub token_refreshes: u64,
+}
+
+/// A Graph client bound to one tenant's credentials. Cheap to clone; clones share the limit and the token.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    tokens: Arc<dyn TokenProvider>,
+    permits: Semaphore,
+    /// After a 429 with `Retry-After`, no request of this tenant starts before this instant.
+    not_before: Mutex<Option<Instant>>,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+    token_refreshes: AtomicU64,
+}
+
+/// A failed attempt and the server's hint on when to try again.
+struct Failure {
+    error: GraphError,
+    retry_after: Option<Duration>,
+}
+
+/// A successful response body.
+pub struct RawResponse {
+    pub body: Vec<u8>,
+    pub request_id: Option<String>,
+}
+
+impl GraphClient {
+    pub fn new(settings: ClientSettings, tokens: Arc<dyn TokenProvider>) -> Result<Self, GraphError> {
+        let http = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .timeout(settings.request_timeout)
+            .connect_timeout(Duration::from_secs(20))
+            // Graph never redirects API calls; following one could carry the bearer token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GraphError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(GraphClient {
+            inner: Arc::new(Inner {
+                http,
+                permits: Semaphore::new(settings.max_in_flight.max(1)),
+                settings,
+                tokens,
+                not_before: Mutex::new(None),
+                requests: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                throttled: AtomicU64::new(0),
+                token_refreshes: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.settings.endpoints
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.settings.retry
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        let i = &self.inner;
+        ClientStats {
+            requests: i.requests.load(Ordering::Relaxed),
+            retries: i.retries.load(Ordering::Relaxed),
+            throttled: i.throttled.load(Ordering::Relaxed),
+            token_refreshes: i.token_refreshes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// GET one resource (`/v1.0/...`, `/beta/...` or an absolute Graph URL) and decode it.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
+        self.get_with(path, &[]).await
+    }
+
+    /// GET with extra request headers (e.g. `ConsistencyLevel: eventual`).
+    pub async fn get_with<T: DeserializeOwned>(&self, path: &str, headers: &[(&str, &str)]) -> Result<T, GraphError> {
+        let url = self.inner.settings.endpoints.url(path);
+        let raw = self.send(Method::GET, &url, None, headers).await?;
+        decode(&url, &raw)
+    }
+
+    /// POST a JSON body and decode the answer (for `getByIds` and `$batch`).
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, GraphError> {
+        let url = self.inner.settings.endpoints.url(path);
+        let raw = self.send(Method::POST, &url, Some(body), &[]).await?;
+        decode(&url, &raw)
+    }
+
+    /// Stream a collection page by page, following `@odata.nextLink` verbatim. Nothing beyond the
+    /// current page is held: callers reduce each page before the next is fetched.
+    pub fn pages<T>(&self, path: &str) -> impl Stream<Item = Result<Vec<T>, GraphError>> + Send + 'static
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.pages_with(path, Vec::new())
+    }
+
+    /// [`pages`](Self::pages) with extra headers, re-sent on every page (Graph does not carry them over).
+    pub fn pages_with<T>(
+        &self,
+        path: &str,
+        headers: Vec<(String, String)>,
+    ) -> impl Stream<Item = Result<Vec<T>, GraphError>> + Send + 'static
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let client = self.clone();
+        let first = self.inner.settings.endpoints.url(path);
+        futures::stream::try_unfold((Some(first), None::<String>), move |(next, previous)| {
+            let client = client.clone();
+            let headers = headers.clone();
+            async move {
+                let Some(url) = next else { return Ok(None) };
+                if previous.as_deref() == Some(url.as_str()) {
+                    return Err(GraphError::Decode {
+                        url,
+                        detail: "@odata.nextLink points to the page just read (paging loop)".into(),
+                        request_id: None,
+                    });
+                }
+                let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let raw = client.send(Method::GET, &url, None, &refs).await?;
+                let page: Page<T> = decode(&url, &raw)?;
+                let next = match page.next_link {
+                    Some(link) => Some(client.check_next_link(&url, &link)?),
+                    None => None,
+                };
+                Ok(Some((page.value, (next, Some(url)))))
+            }
+        })
+    }
+
+    /// Every item of a small collection (relationships, partners, policies). Never use it for logs.
+    pub async fn collect_all<T>(&self, path: &str) -> Result<Vec<T>, GraphError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        use futures::TryStreamExt;
+        let mut all = Vec::new();
+        let mut pages = std::pin::pin!(self.pages::<T>(path));
+        while let Some(page) = pages.try_next().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// A nextLink must stay on the Graph host we were given: a hostile page must not send our token elsewhere.
+    fn check_next_link(&self, from: &str, link: &str) -> Result<String, GraphError> {
+        let root = &self.inner.settings.endpoints.graph;
+        let ok = link.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/'));
+        if ok {
+            Ok(link.to_owned())
+        } else {
+            Err(GraphError::Decode {
+                url: from.to_owned(),
+                detail: format!("@odata.nextLink leaves the Graph endpoint {root}; refusing to follow it"),
+                request_id: None,
+            })
+        }
+    }
+
+    /// One logical request: attempts, retries, one token refresh on 401, shared throttling pause.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, GraphError> {
+        let policy = &self.inner.settings.retry;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            self.wait_for_throttle().await;
+            let token = self.inner.tokens.token(None).await?;
+            let outcome = {
+                let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
+                self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(&method, url, body, headers, token.secret.expose_secret()).await
+            };
+            let Failure { error, retry_after } = match outcome {
+                Ok(raw) => return Ok(raw),
+                Err(f) => f,
+            };
+            // A revoked or expired token: fetch a newer one once, then repeat the request.
+            if error.status() == Some(401) && !error.is_unlicensed() && !refreshed {
+                refreshed = true;
+                self.inner.token_refreshes.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(url, "token rejected (401); fetching a fresh one");
+                self.inner.tokens.token(Some(token.generation)).await?;
+                continue;
+            }
+            if !error.is_retryable() {
+                return Err(error);
+            }
+            let delay = policy.delay(attempt, retry_after);
+            if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
+                return Err(GraphError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
+            }
+            if error.is_throttled() {
+                self.inner.throttled.fetch_add(1, Ordering::Relaxed);
+                if retry_after.is_some() {
+                    self.pause_all(delay).await;
+                }
+            }
+            self.inner.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn wait_for_throttle(&self) {
+        let until = *self.inner.not_before.lock().await;
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    async fn pause_all(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut guard = self.inner.not_before.lock().await;
+        if guard.is_none_or(|t| t < until) {
+            *guard = Some(until);
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+        token: &str,
+    ) -> Result<RawResponse, Failure> {
+        let verb = method_name(method);
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(token)
+            .header("client-request-id", &client_request_id)
+            .header("Prefer", "include-unknown-enum-members")
+            .header("Accept", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| Failure {
+            error: GraphError::Transport {
+                method: verb,
+                url: url.to_owned(),
+                detail: describe_reqwest(&e),
+                retryable: e.is_timeout() || e.is_connect() || e.is_request(),
+            },
+            retry_after: None,
+        })?;
+        let status = resp.status();
+        let request_id = header(&resp, "request-id");
+        let retry_after = header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+        tracing::debug!(method = verb, url, status = status.as_u16(), request_id = request_id.as_deref().unwrap_or(""), client_request_id, "graph");
+        let bytes = read_limited(resp, self.inner.settings.max_body_bytes)
+            .await
+            .map_err(|(detail, retryable)| Failure {
+                error: if retryable {
+                    GraphError::Transport { method: verb, url: url.to_owned(), detail, retryable }
+                } else {
+                    GraphError::Decode { url: url.to_owned(), detail, request_id: request_id.clone() }
+                },
+                retry_after: None,
+            })?;
+        if status.is_success() {
+            return Ok(RawResponse { body: bytes, request_id });
+        }
+        let (code, message, inner_request_id) = parse_error_body(&bytes, status);
+        Err(Failure {
+            error: GraphError::Status {
+                method: verb,
+                url: url.to_owned(),
+                status: status.as_u16(),
+                code,
+                message,
+                request_id: request_id.or(inner_request_id),
+            },
+            retry_after,
+        })
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "REQUEST",
+    }
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// reqwest's message without the URL it sometimes embeds twice.
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut s = e.without_url_ref().to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        if self.is_timeout() {
+            "timed out".into()
+        } else if self.is_connect() {
+            "connection failed".into()
+        } else if self.is_body() || self.is_decode() {
+            "response body truncated or unreadable".into()
+        } else {
+            "request failed".into()
+        }
+    }
+}
+
+/// Read the body, refusing more than `max` bytes. Err((detail, retryable)).
+async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, (String, bool)> {
+    if let Some(len) = resp.content_length() {
+        if len as usize > max {
+            return Err((format!("response of {len} bytes exceeds the {max}-byte limit"), false));
+        }
+    }
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > max {
+                    return Err((format!("response exceeds the {max}-byte limit"), false));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) => {
+                return Err((format!("response body truncated after {} bytes ({})", buf.len(), describe_reqwest(&e)), true));
+            }
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(url: &str, raw: &RawResponse) -> Result<T, GraphError> {
+    serde_json::from_slice(&raw.body).map_err(|e| GraphError::Decode {
+        url: url.to_owned(),
+        detail: format!("not the expected JSON ({e})"),
+        request_id: raw.request_id.clone(),
+    })
+}
+
+/// Graph's `{"error":{"code","message","innerError":{"request-id"}}}`, read leniently: casing varies
+/// (`innerError`/`innererror`) and the body may not be JSON at all.
+fn parse_error_body(bytes: &[u8], status: StatusCode) -> (String, String, Option<String>) {
+    let fallback = || status.canonical_reason().unwrap_or("error").to_owned();
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return (String::new(), fallback(), None);
+    };
+    let err = get_ci(&v, "error").unwrap_or(&serde_json::Value::Null);
+    let code = get_ci(err, "code").and_then(|c| c.as_str()).unwrap_or("").to_owned();
+    let message = get_ci(err, "message")
+        .and_then(|m| m.as_str())
+        .map(|m| truncate(m, 500))
+        .unwrap_or_else(fallback);
+    let mut inner = get_ci(err, "innerError");
+    let mut request_id = None;
+    for _ in 0..8 {
+        let Some(i) = inner else { break };
+        if let Some(id) = get_ci(i, "request-id").and_then(|r| r.as_str()) {
+            request_id = Some(id.to_owned());
+            break;
+        }
+        inner = get_ci(i, "innerError");
+    }
+    (truncate(&code, 200), message, request_id)
+}
+
+fn get_ci<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges.","innererror":{"request-id":"abc"}}}"#;
+        let (code, msg, rid) = parse_error_body(body, StatusCode::FORBIDDEN);
+        assert_eq!((code.as_str(), msg.as_str(), rid.as_deref()), ("Authorization_RequestDenied", "Insufficient privileges.", Some("abc")));
+        let (code, msg, rid) = parse_error_body(b"<html>bad gateway</html>", StatusCode::BAD_GATEWAY);
+        assert_eq!((code.as_str(), msg.as_str(), rid), ("", "Bad Gateway", None));
+        let nested = br#"{"error":{"code":"x","message":"m","innerError":{"innerError":{"request-id":"deep"}}}}"#;
+        assert_eq!(parse_error_body(nested, StatusCode::BAD_REQUEST).2.as_deref(), Some("deep"));
+    }
+}
