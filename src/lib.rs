@@ -15,6 +15,7 @@ pub mod config;
 pub mod rules;
 pub mod evaluate;
 pub mod history;
+pub mod diff;
 pub mod report;
 pub mod printer;
 pub mod cli;

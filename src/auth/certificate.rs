@@ -51,8 +51,12 @@ pub struct AssertionClaims {
 impl CertificateCredential {
     /// Read and check the PEM file at `path`.
     pub fn load(path: &Path, alg: AssertionAlg) -> Result<Self, AuthError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| AuthError::Config(format!("cannot read certificate file {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            AuthError::Config(format!(
+                "cannot read certificate file {}: {e}",
+                path.display()
+            ))
+        })?;
         Self::from_pem(&bytes, path, alg)
     }
 
@@ -61,8 +65,9 @@ impl CertificateCredential {
     /// private key. `path` is only used in messages.
     pub fn from_pem(bytes: &[u8], path: &Path, alg: AssertionAlg) -> Result<Self, AuthError> {
         let file = path.display();
-        let blocks = pem::parse_many(bytes)
-            .map_err(|e| AuthError::Config(format!("certificate file {file} is not valid PEM: {e}")))?;
+        let blocks = pem::parse_many(bytes).map_err(|e| {
+            AuthError::Config(format!("certificate file {file} is not valid PEM: {e}"))
+        })?;
         let mut key = None;
         let mut certs = Vec::new();
         for block in &blocks {
@@ -102,11 +107,13 @@ impl CertificateCredential {
         };
         let key = match key_block.tag() {
             "RSA PRIVATE KEY" => EncodingKey::from_rsa_der(key_block.contents()),
-            _ => EncodingKey::from_rsa_pem(pem::encode(key_block).as_bytes()).map_err(|_| unusable())?,
+            _ => EncodingKey::from_rsa_pem(pem::encode(key_block).as_bytes())
+                .map_err(|_| unusable())?,
         };
         // Sign once now so a broken key fails here, naming the file, not at the first token request.
         let probe = b"gdap-audit key check";
-        let signature = jsonwebtoken::crypto::sign(probe, &key, Algorithm::RS256).map_err(|_| unusable())?;
+        let signature =
+            jsonwebtoken::crypto::sign(probe, &key, Algorithm::RS256).map_err(|_| unusable())?;
 
         // The certificate whose public key verifies the probe. If none can be checked (unusual
         // certificate encoding), fall back to the first one; if some can and none match, refuse.
@@ -114,9 +121,13 @@ impl CertificateCredential {
         let mut chosen = None;
         for der in &certs {
             let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()));
-            let Ok(public) = jsonwebtoken::DecodingKey::from_rsa_pem(cert_pem.as_bytes()) else { continue };
+            let Ok(public) = jsonwebtoken::DecodingKey::from_rsa_pem(cert_pem.as_bytes()) else {
+                continue;
+            };
             checked_any = true;
-            if jsonwebtoken::crypto::verify(&signature, probe, &public, Algorithm::RS256).unwrap_or(false) {
+            if jsonwebtoken::crypto::verify(&signature, probe, &public, Algorithm::RS256)
+                .unwrap_or(false)
+            {
                 chosen = Some(der.to_vec());
                 break;
             }
@@ -130,7 +141,12 @@ impl CertificateCredential {
             }
             None => certs[0].to_vec(),
         };
-        Ok(CertificateCredential { path: path.to_owned(), key, cert_der, alg })
+        Ok(CertificateCredential {
+            path: path.to_owned(),
+            key,
+            cert_der,
+            alg,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -143,7 +159,10 @@ impl CertificateCredential {
 
     /// SHA-1 thumbprint in hex, upper case, as the Entra portal shows it.
     pub fn sha1_hex(&self) -> String {
-        sha1::Sha1::digest(&self.cert_der).iter().map(|b| format!("{b:02X}")).collect()
+        sha1::Sha1::digest(&self.cert_der)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
     }
 
     /// `x5t`: base64url (no padding) of the SHA-1 of the certificate DER.
@@ -174,7 +193,12 @@ impl CertificateCredential {
 
     /// A fresh signed assertion for `client_id` addressed to `token_url`, valid from `now` (Unix
     /// seconds) for ten minutes.
-    pub fn assertion_at(&self, client_id: &str, token_url: &str, now: i64) -> Result<SecretString, AuthError> {
+    pub fn assertion_at(
+        &self,
+        client_id: &str,
+        token_url: &str,
+        now: i64,
+    ) -> Result<SecretString, AuthError> {
         let claims = AssertionClaims {
             aud: token_url.to_owned(),
             iss: client_id.to_owned(),
@@ -185,7 +209,10 @@ impl CertificateCredential {
             exp: now + ASSERTION_LIFETIME_SECS,
         };
         let jwt = jsonwebtoken::encode(&self.header(), &claims, &self.key).map_err(|e| {
-            AuthError::Config(format!("cannot sign the client assertion with {}: {e}", self.path.display()))
+            AuthError::Config(format!(
+                "cannot sign the client assertion with {}: {e}",
+                self.path.display()
+            ))
         })?;
         Ok(SecretString::from(jwt))
     }
@@ -210,11 +237,15 @@ mod tests {
     const SHA1_HEX: &str = "E9BA19C5FD70D774A54BEDD493A8185436B0630C";
 
     fn load(pem: &str, alg: AssertionAlg) -> CertificateCredential {
-        CertificateCredential::from_pem(pem.as_bytes(), Path::new("test-combined.pem"), alg).unwrap()
+        CertificateCredential::from_pem(pem.as_bytes(), Path::new("test-combined.pem"), alg)
+            .unwrap()
     }
 
     fn hex_bytes(hex: &str) -> Vec<u8> {
-        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -224,23 +255,38 @@ mod tests {
         assert_eq!(c.x5t(), URL_SAFE_NO_PAD.encode(hex_bytes(SHA1_HEX)));
         assert!(!c.x5t().contains('=') && !c.x5t().contains('+') && !c.x5t().contains('/'));
         let der = pem::parse(CERT).unwrap().into_contents();
-        assert_eq!(c.x5t_s256(), URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)));
+        assert_eq!(
+            c.x5t_s256(),
+            URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der))
+        );
         assert_eq!(URL_SAFE_NO_PAD.decode(c.x5t_s256()).unwrap().len(), 32);
     }
 
     #[test]
     fn known_x5t_vector() {
         // research/graph-api.md §5.8.
-        assert_eq!(URL_SAFE_NO_PAD.encode(hex_bytes("84E05C1D98BCE3A5421D225B140B36E86A3D5534")), "hOBcHZi846VCHSJbFAs26Go9VTQ");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(hex_bytes("84E05C1D98BCE3A5421D225B140B36E86A3D5534")),
+            "hOBcHZi846VCHSJbFAs26Go9VTQ"
+        );
     }
 
-    fn verify(jwt: &str, pubkey: &str, alg: Algorithm, aud: &str) -> jsonwebtoken::errors::Result<AssertionClaims> {
+    fn verify(
+        jwt: &str,
+        pubkey: &str,
+        alg: Algorithm,
+        aud: &str,
+    ) -> jsonwebtoken::errors::Result<AssertionClaims> {
         let mut v = Validation::new(alg);
         v.set_audience(&[aud]);
         v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
         v.validate_nbf = true;
-        jsonwebtoken::decode::<AssertionClaims>(jwt, &DecodingKey::from_rsa_pem(pubkey.as_bytes()).unwrap(), &v)
-            .map(|d| d.claims)
+        jsonwebtoken::decode::<AssertionClaims>(
+            jwt,
+            &DecodingKey::from_rsa_pem(pubkey.as_bytes()).unwrap(),
+            &v,
+        )
+        .map(|d| d.claims)
     }
 
     #[test]
@@ -256,8 +302,12 @@ mod tests {
         assert_eq!(header.x5t_s256.as_deref(), Some(c.x5t_s256().as_str()));
         assert_eq!(header.x5t, None);
         // The raw header uses the JOSE name.
-        let raw: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(jwt.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(raw["x5t#S256"], serde_json::json!(c.x5t_s256()));
 
         let claims = verify(jwt, PUBKEY, Algorithm::PS256, aud).unwrap();
@@ -275,12 +325,23 @@ mod tests {
     #[test]
     fn rs256_assertion_uses_sha1_x5t() {
         let c = load(COMBINED, AssertionAlg::Rs256);
-        let jwt = c.assertion("app", "https://login/t/oauth2/v2.0/token").unwrap();
+        let jwt = c
+            .assertion("app", "https://login/t/oauth2/v2.0/token")
+            .unwrap();
         let header = jsonwebtoken::decode_header(jwt.expose_secret()).unwrap();
         assert_eq!(header.alg, Algorithm::RS256);
-        assert_eq!(header.x5t.as_deref(), Some(URL_SAFE_NO_PAD.encode(hex_bytes(SHA1_HEX)).as_str()));
+        assert_eq!(
+            header.x5t.as_deref(),
+            Some(URL_SAFE_NO_PAD.encode(hex_bytes(SHA1_HEX)).as_str())
+        );
         assert_eq!(header.x5t_s256, None);
-        verify(jwt.expose_secret(), PUBKEY, Algorithm::RS256, "https://login/t/oauth2/v2.0/token").unwrap();
+        verify(
+            jwt.expose_secret(),
+            PUBKEY,
+            Algorithm::RS256,
+            "https://login/t/oauth2/v2.0/token",
+        )
+        .unwrap();
     }
 
     #[test]
@@ -299,7 +360,12 @@ mod tests {
                 (d[1] as usize, 2)
             } else {
                 let n = (d[1] & 0x7f) as usize;
-                (d[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), 2 + n)
+                (
+                    d[2..2 + n]
+                        .iter()
+                        .fold(0usize, |a, b| (a << 8) | *b as usize),
+                    2 + n,
+                )
             };
             (tag, hdr, len)
         }
@@ -328,10 +394,17 @@ mod tests {
 
     #[test]
     fn missing_blocks_are_named_with_the_file() {
-        let err = CertificateCredential::from_pem(CERT.as_bytes(), Path::new("/x/cert-only.pem"), AssertionAlg::Ps256)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/x/cert-only.pem") && err.contains("no private key"), "{err}");
+        let err = CertificateCredential::from_pem(
+            CERT.as_bytes(),
+            Path::new("/x/cert-only.pem"),
+            AssertionAlg::Ps256,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/x/cert-only.pem") && err.contains("no private key"),
+            "{err}"
+        );
 
         let key_only: String = pem::parse_many(COMBINED)
             .unwrap()
@@ -339,19 +412,28 @@ mod tests {
             .filter(|b| b.tag() == "PRIVATE KEY")
             .map(pem::encode)
             .collect();
-        let err = CertificateCredential::from_pem(key_only.as_bytes(), Path::new("/x/key.pem"), AssertionAlg::Ps256)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/x/key.pem") && err.contains("CERTIFICATE"), "{err}");
+        let err = CertificateCredential::from_pem(
+            key_only.as_bytes(),
+            Path::new("/x/key.pem"),
+            AssertionAlg::Ps256,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/x/key.pem") && err.contains("CERTIFICATE"),
+            "{err}"
+        );
 
-        let err = CertificateCredential::load(Path::new("/nonexistent/dir/c.pem"), AssertionAlg::Ps256)
-            .unwrap_err()
-            .to_string();
+        let err =
+            CertificateCredential::load(Path::new("/nonexistent/dir/c.pem"), AssertionAlg::Ps256)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("/nonexistent/dir/c.pem"), "{err}");
 
-        let err = CertificateCredential::from_pem(b"garbage", Path::new("g.pem"), AssertionAlg::Ps256)
-            .unwrap_err()
-            .to_string();
+        let err =
+            CertificateCredential::from_pem(b"garbage", Path::new("g.pem"), AssertionAlg::Ps256)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("g.pem"), "{err}");
     }
 
@@ -364,9 +446,13 @@ mod tests {
             .map(pem::encode)
             .collect();
         let text = format!("{other_key}{CERT}");
-        let err = CertificateCredential::from_pem(text.as_bytes(), Path::new("mixed.pem"), AssertionAlg::Ps256)
-            .unwrap_err()
-            .to_string();
+        let err = CertificateCredential::from_pem(
+            text.as_bytes(),
+            Path::new("mixed.pem"),
+            AssertionAlg::Ps256,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("does not belong"), "{err}");
     }
 
@@ -374,7 +460,10 @@ mod tests {
     fn debug_shows_no_key_material() {
         let c = load(COMBINED, AssertionAlg::Ps256);
         let dbg = format!("{c:?}");
-        assert!(dbg.contains(SHA1_HEX) && dbg.contains("[redacted]"), "{dbg}");
+        assert!(
+            dbg.contains(SHA1_HEX) && dbg.contains("[redacted]"),
+            "{dbg}"
+        );
         assert!(!dbg.contains("content"), "{dbg}");
     }
 }

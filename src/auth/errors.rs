@@ -58,7 +58,9 @@ impl HintContext {
 impl EntraErrorBody {
     /// Parse a token-endpoint error body; `None` if it is not Entra/OAuth error JSON.
     pub fn parse(body: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(body).ok().filter(|e| !e.error.is_empty())
+        serde_json::from_slice::<Self>(body)
+            .ok()
+            .filter(|e| !e.error.is_empty())
     }
 
     /// The AADSTS number: the first of `error_codes`, else the `AADSTSnnn` prefix of the description.
@@ -67,13 +69,21 @@ impl EntraErrorBody {
             return Some(code.to_string());
         }
         let d = self.error_description.as_deref()?.trim_start();
-        let digits: String = d.strip_prefix("AADSTS")?.chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = d
+            .strip_prefix("AADSTS")?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         (!digits.is_empty()).then_some(digits)
     }
 
     /// The first line of the description, without its `AADSTSnnn: ` prefix.
     pub fn short_description(&self) -> String {
-        let line = self.error_description.as_deref().map(first_line).unwrap_or_default();
+        let line = self
+            .error_description
+            .as_deref()
+            .map(first_line)
+            .unwrap_or_default();
         strip_code_prefix(line).to_owned()
     }
 
@@ -81,18 +91,32 @@ impl EntraErrorBody {
     pub fn into_auth_error(self, ctx: &HintContext) -> AuthError {
         let aadsts = self.aadsts();
         let hint = hint(aadsts.as_deref(), &self.error, ctx);
-        AuthError::Rejected { description: self.short_description(), error: self.error, aadsts, hint }
+        AuthError::Rejected {
+            description: self.short_description(),
+            error: self.error,
+            aadsts,
+            hint,
+        }
     }
 }
 
 /// From oauth2's standard error (used by the device-code poller, whose error type is fixed).
-impl<T: oauth2::ErrorResponseType + fmt::Display> From<&oauth2::StandardErrorResponse<T>> for EntraErrorBody {
+impl<T: oauth2::ErrorResponseType + fmt::Display> From<&oauth2::StandardErrorResponse<T>>
+    for EntraErrorBody
+{
     fn from(e: &oauth2::StandardErrorResponse<T>) -> Self {
         EntraErrorBody {
             error: e.error().to_string(),
             error_description: e.error_description().cloned(),
             error_codes: Vec::new(),
         }
+    }
+}
+
+/// Lets [`super::transport::map_request_error`] take either error type.
+impl From<&EntraErrorBody> for EntraErrorBody {
+    fn from(e: &EntraErrorBody) -> Self {
+        e.clone()
     }
 }
 
@@ -158,7 +182,10 @@ mod tests {
     fn parses_entra_error_json_and_keeps_the_first_line() {
         let body = EntraErrorBody::parse(SCOPE_ERR.as_bytes()).unwrap();
         assert_eq!(body.aadsts().as_deref(), Some("70011"));
-        assert_eq!(body.short_description(), "The provided request must include a 'scope' input parameter.");
+        assert_eq!(
+            body.short_description(),
+            "The provided request must include a 'scope' input parameter."
+        );
         let err = body.into_auth_error(&ctx());
         let text = err.to_string();
         assert!(text.contains("AADSTS70011"), "{text}");
@@ -176,7 +203,12 @@ mod tests {
         .unwrap();
         assert_eq!(body.aadsts().as_deref(), Some("7000215"));
         match body.into_auth_error(&ctx()) {
-            AuthError::Rejected { aadsts, error, description, hint } => {
+            AuthError::Rejected {
+                aadsts,
+                error,
+                description,
+                hint,
+            } => {
                 assert_eq!(aadsts.as_deref(), Some("7000215"));
                 assert_eq!(error, "invalid_client");
                 assert_eq!(description, "Invalid client secret provided.");
@@ -224,7 +256,10 @@ mod tests {
 
     #[test]
     fn description_prefix_is_stripped_only_when_it_is_a_code() {
-        assert_eq!(strip_code_prefix("AADSTS50034: The user account"), "The user account");
+        assert_eq!(
+            strip_code_prefix("AADSTS50034: The user account"),
+            "The user account"
+        );
         assert_eq!(strip_code_prefix("AADSTSX: y"), "AADSTSX: y");
         assert_eq!(strip_code_prefix("plain text"), "plain text");
     }

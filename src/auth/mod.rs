@@ -1,12 +1,35 @@
 //! Credentials: one `TokenProvider` interface over every way of getting a Graph token.
 //!
 //! Tokens and assertions are `SecretString`s: they are never logged, printed or serialized.
+//!
+//! [`provider`] picks the credential from [`AuthSettings`] (precedence: `--device-code` >
+//! `GRAPH_ACCESS_TOKEN` > certificate > client secret > federated token file) and wraps it in a
+//! [`cache::TokenCache`] that refreshes before expiry and never fetches twice at once.
+
+pub mod cache;
+pub mod certificate;
+pub mod client_credentials;
+pub mod device_code;
+pub mod errors;
+pub mod static_token;
+pub mod transport;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+
+use crate::graph::cloud::Endpoints;
+
+pub use cache::{FreshToken, TokenCache, TokenSource};
+pub use certificate::CertificateCredential;
+pub use client_credentials::{ClientCredential, ClientCredentialsSource};
+pub use device_code::DeviceCodeSource;
+pub use errors::{EntraErrorBody, HintContext};
+pub use static_token::StaticToken;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -65,4 +88,367 @@ pub enum AuthError {
     /// Device-code sign-in ended without a token (declined, expired).
     #[error("device code sign-in failed: {0}")]
     DeviceCode(String),
+}
+
+/// Shows the device-code sign-in message to the user (the CLI prints it on stderr).
+pub type DeviceCodeCallback = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Signature algorithm and thumbprint header of the certificate assertion.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AssertionAlg {
+    /// PS256 with `x5t#S256` (SHA-256 thumbprint): what Microsoft documents today.
+    #[default]
+    Ps256,
+    /// RS256 with `x5t` (SHA-1 thumbprint): the older form, still widely accepted.
+    Rs256,
+}
+
+/// Everything needed to obtain Graph tokens. `Debug` redacts the secrets.
+#[derive(Clone)]
+pub struct AuthSettings {
+    /// Tenant id or verified domain (`--tenant`, AZURE_TENANT_ID).
+    pub tenant: String,
+    /// App (client) id (`--client-id`, AZURE_CLIENT_ID).
+    pub client_id: Option<String>,
+    /// From AZURE_CLIENT_SECRET only.
+    pub client_secret: Option<SecretString>,
+    /// PEM with the private key and certificate (`--certificate`, AZURE_CLIENT_CERTIFICATE_PATH).
+    pub certificate: Option<PathBuf>,
+    pub assertion_alg: AssertionAlg,
+    /// AZURE_FEDERATED_TOKEN_FILE.
+    pub federated_token_file: Option<PathBuf>,
+    /// GRAPH_ACCESS_TOKEN.
+    pub access_token: Option<SecretString>,
+    /// `--device-code`.
+    pub device_code: bool,
+    pub endpoints: Endpoints,
+    /// Shows the device-code message.
+    pub show_device_code: DeviceCodeCallback,
+    /// Refresh a cached token when less than this much life remains (default 5 minutes; capped at
+    /// half the token lifetime so a short-lived token is still reused).
+    pub refresh_margin: Duration,
+    /// Replaces the server's device-code polling interval (tests); `None` honours the server.
+    pub device_poll_interval: Option<Duration>,
+}
+
+impl AuthSettings {
+    /// Settings with no credential yet; the device-code message goes to stderr.
+    pub fn new(tenant: impl Into<String>, endpoints: Endpoints) -> Self {
+        AuthSettings {
+            tenant: tenant.into(),
+            client_id: None,
+            client_secret: None,
+            certificate: None,
+            assertion_alg: AssertionAlg::default(),
+            federated_token_file: None,
+            access_token: None,
+            device_code: false,
+            endpoints,
+            show_device_code: Arc::new(|message: &str| eprintln!("{message}")),
+            refresh_margin: cache::DEFAULT_REFRESH_MARGIN,
+            device_poll_interval: None,
+        }
+    }
+
+    fn hints(&self) -> HintContext {
+        HintContext {
+            login: self.endpoints.login.clone(),
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+        }
+    }
+
+    /// The credential kind `provider` would use, or `None` when none is configured.
+    pub fn credential_kind(&self) -> Option<&'static str> {
+        if self.device_code {
+            Some("device code")
+        } else if self.access_token.is_some() {
+            Some("access token")
+        } else if self.certificate.is_some() {
+            Some("certificate")
+        } else if self.client_secret.is_some() {
+            Some("client secret")
+        } else if self.federated_token_file.is_some() {
+            Some("federated token")
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("AuthSettings")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("certificate", &self.certificate)
+            .field("assertion_alg", &self.assertion_alg)
+            .field("federated_token_file", &self.federated_token_file)
+            .field("access_token", &redacted(&self.access_token))
+            .field("device_code", &self.device_code)
+            .field("endpoints", &self.endpoints)
+            .field("refresh_margin", &self.refresh_margin)
+            .field("device_poll_interval", &self.device_poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+const NO_CREDENTIALS: &str = "no credentials: set AZURE_CLIENT_SECRET (with --client-id), pass --certificate PEM \
+     (AZURE_CLIENT_CERTIFICATE_PATH), set AZURE_FEDERATED_TOKEN_FILE, set GRAPH_ACCESS_TOKEN to a ready token, \
+     or use --device-code";
+
+/// The token provider for `settings`, by precedence `--device-code` > GRAPH_ACCESS_TOKEN >
+/// certificate > client secret > federated token file.
+///
+/// Token requests use a client of their own that never follows redirects (a 307/308 would resend
+/// the secret or assertion elsewhere, and reqwest cannot turn redirects off on an existing client),
+/// so `http`'s configuration does not apply to them; `http` is accepted for the interface's sake.
+pub fn provider(
+    settings: AuthSettings,
+    http: reqwest::Client,
+) -> Result<Arc<dyn TokenProvider>, AuthError> {
+    let _ = http;
+    provider_with_client(settings, transport::token_http_client()?)
+}
+
+/// [`provider`] with the HTTP client for token requests given; it must not follow redirects
+/// (see [`transport::token_http_client`]).
+pub fn provider_with_client(
+    settings: AuthSettings,
+    token_http: reqwest::Client,
+) -> Result<Arc<dyn TokenProvider>, AuthError> {
+    let Some(kind) = settings.credential_kind() else {
+        return Err(AuthError::Config(NO_CREDENTIALS.into()));
+    };
+    let ignored: Vec<&str> = [
+        (settings.access_token.is_some(), "GRAPH_ACCESS_TOKEN"),
+        (settings.certificate.is_some(), "certificate"),
+        (settings.client_secret.is_some(), "AZURE_CLIENT_SECRET"),
+        (
+            settings.federated_token_file.is_some(),
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name)
+    .skip(usize::from(kind != "device code"))
+    .collect();
+    tracing::debug!(credential = kind, ignored = ?ignored, "choosing the credential");
+
+    if kind == "access token" {
+        let token = settings.access_token.expect("checked by credential_kind");
+        return Ok(Arc::new(StaticToken::new(token)?));
+    }
+
+    check_tenant(&settings.tenant)?;
+    let Some(client_id) = settings.client_id.clone().filter(|c| !c.trim().is_empty()) else {
+        return Err(AuthError::Config(format!(
+            "the {kind} credential needs the app's client id: pass --client-id or set AZURE_CLIENT_ID"
+        )));
+    };
+    let hints = Arc::new(settings.hints());
+    let token_url = settings.endpoints.token_url(&settings.tenant);
+    let scope = settings.endpoints.scope();
+
+    if kind == "device code" {
+        let source = DeviceCodeSource::new(
+            token_http,
+            client_id,
+            token_url,
+            settings.endpoints.device_code_url(&settings.tenant),
+            scope,
+            settings.show_device_code.clone(),
+            settings.device_poll_interval,
+            hints,
+        );
+        return Ok(Arc::new(TokenCache::with_refresh_margin(
+            source,
+            settings.refresh_margin,
+        )));
+    }
+
+    let credential = if let Some(path) = &settings.certificate {
+        let cert = CertificateCredential::load(path, settings.assertion_alg)?;
+        tracing::debug!(file = %path.display(), sha1_thumbprint = %cert.sha1_hex(), alg = ?cert.alg(), "loaded the certificate");
+        ClientCredential::Certificate(Box::new(cert))
+    } else if let Some(secret) = &settings.client_secret {
+        ClientCredential::Secret(secret.clone())
+    } else {
+        let path = settings
+            .federated_token_file
+            .clone()
+            .expect("checked by credential_kind");
+        ClientCredential::FederatedTokenFile(path)
+    };
+    let source =
+        ClientCredentialsSource::new(token_http, client_id, token_url, scope, credential, hints);
+    Ok(Arc::new(TokenCache::with_refresh_margin(
+        source,
+        settings.refresh_margin,
+    )))
+}
+
+/// A tenant goes into the token URL path: accept ids, domain names and the `organizations` /
+/// `common` aliases, nothing that could change the URL.
+fn check_tenant(tenant: &str) -> Result<(), AuthError> {
+    if tenant.trim().is_empty() {
+        return Err(AuthError::Config(
+            "no tenant: pass --tenant or set AZURE_TENANT_ID".into(),
+        ));
+    }
+    if !tenant
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(AuthError::Config(format!(
+            "--tenant {tenant:?} is not a tenant id or domain name (letters, digits, '.', '-', '_')"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            graph: "https://graph.microsoft.com".into(),
+            login: "https://login.microsoftonline.com".into(),
+        }
+    }
+
+    fn settings() -> AuthSettings {
+        let mut s = AuthSettings::new("contoso.onmicrosoft.com", endpoints());
+        s.client_id = Some("app-id".into());
+        s
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/certs")
+            .join(name)
+    }
+
+    fn kind_of(s: AuthSettings) -> Result<&'static str, AuthError> {
+        provider(s, reqwest::Client::new()).map(|p| p.kind())
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let mut s = settings();
+        s.client_secret = Some(SecretString::from("super-secret-value"));
+        s.access_token = Some(SecretString::from("eyJtoken-value"));
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("super-secret-value") && !dbg.contains("eyJtoken-value"),
+            "{dbg}"
+        );
+        assert!(
+            dbg.contains("[redacted]") && dbg.contains("contoso"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn precedence_device_code_token_certificate_secret_federated() {
+        let mut s = settings();
+        s.federated_token_file = Some("/var/run/token".into());
+        assert_eq!(kind_of(s.clone()).unwrap(), "federated token");
+        s.client_secret = Some(SecretString::from("x"));
+        assert_eq!(kind_of(s.clone()).unwrap(), "client secret");
+        s.certificate = Some(fixture("test-combined.pem"));
+        assert_eq!(kind_of(s.clone()).unwrap(), "certificate");
+        s.access_token = Some(SecretString::from("opaque"));
+        assert_eq!(kind_of(s.clone()).unwrap(), "access token");
+        s.device_code = true;
+        assert_eq!(kind_of(s).unwrap(), "device code");
+    }
+
+    #[test]
+    fn no_credentials_names_the_options() {
+        let err = kind_of(settings()).unwrap_err().to_string();
+        for name in [
+            "AZURE_CLIENT_SECRET",
+            "--certificate",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "GRAPH_ACCESS_TOKEN",
+            "--device-code",
+        ] {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn client_id_is_required_except_for_a_ready_token() {
+        for configure in [
+            (|s: &mut AuthSettings| s.client_secret = Some(SecretString::from("x")))
+                as fn(&mut AuthSettings),
+            |s| s.certificate = Some(fixture("test-combined.pem")),
+            |s| s.federated_token_file = Some("/t".into()),
+            |s| s.device_code = true,
+        ] {
+            let mut s = settings();
+            s.client_id = None;
+            configure(&mut s);
+            let err = kind_of(s).unwrap_err().to_string();
+            assert!(
+                err.contains("--client-id") && err.contains("AZURE_CLIENT_ID"),
+                "{err}"
+            );
+        }
+        let mut s = settings();
+        s.client_id = None;
+        s.tenant = String::new();
+        s.access_token = Some(SecretString::from("opaque"));
+        assert_eq!(kind_of(s).unwrap(), "access token");
+    }
+
+    #[test]
+    fn tenant_is_checked() {
+        let mut s = settings();
+        s.client_secret = Some(SecretString::from("x"));
+        s.tenant = "".into();
+        assert!(
+            kind_of(s.clone())
+                .unwrap_err()
+                .to_string()
+                .contains("AZURE_TENANT_ID")
+        );
+        s.tenant = "evil.com/x?".into();
+        assert!(
+            kind_of(s.clone())
+                .unwrap_err()
+                .to_string()
+                .contains("not a tenant")
+        );
+        s.tenant = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc".into();
+        assert!(kind_of(s).is_ok());
+    }
+
+    #[test]
+    fn unreadable_certificate_fails_early_naming_the_file() {
+        let mut s = settings();
+        s.certificate = Some(fixture("test-cert.pem"));
+        let err = kind_of(s).unwrap_err().to_string();
+        assert!(
+            err.contains("test-cert.pem") && err.contains("private key"),
+            "{err}"
+        );
+    }
 }

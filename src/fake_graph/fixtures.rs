@@ -16,7 +16,11 @@ use super::FakeTenant;
 impl FakeTenant {
     /// A tenant with no routes (every Graph path answers 404); add routes with [`FakeTenant::with_route`].
     pub fn new(tenant_id: impl Into<String>) -> FakeTenant {
-        FakeTenant { tenant_id: tenant_id.into(), routes: BTreeMap::new(), generated_sign_ins: None }
+        FakeTenant {
+            tenant_id: tenant_id.into(),
+            routes: BTreeMap::new(),
+            generated_sign_ins: None,
+        }
     }
 
     /// Adds (or replaces) one route.
@@ -28,56 +32,87 @@ impl FakeTenant {
     /// Loads a fixture directory (see the module docs). Errors name the file and the problem; a route
     /// defined in two files names both.
     pub fn from_dir(path: &Path) -> Result<FakeTenant, String> {
-        let tenant_file = path.join("tenant.json");
-        let tenant: Value = read_json(&tenant_file)?;
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+            .collect();
+        files.sort();
+        let mut sources = Vec::with_capacity(files.len());
+        for file in &files {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sources.push((name, text));
+        }
+        let borrowed: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        FakeTenant::from_sources(&borrowed).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Same as [`FakeTenant::from_dir`] from `(file name, JSON text)` pairs, one of them `tenant.json`:
+    /// for fixtures embedded in the binary (`include_str!`).
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<FakeTenant, String> {
+        let parse = |name: &str, text: &str| -> Result<Value, String> {
+            serde_json::from_str(text).map_err(|e| format!("{name}: invalid JSON: {e}"))
+        };
+        let (_, tenant_text) = sources
+            .iter()
+            .find(|(n, _)| *n == "tenant.json")
+            .ok_or("missing tenant.json")?;
+        let tenant = parse("tenant.json", tenant_text)?;
         let tenant_id = tenant
             .get("tenantId")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| format!("{}: missing string \"tenantId\"", tenant_file.display()))?
+            .ok_or("tenant.json: missing string \"tenantId\"")?
             .to_owned();
 
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n != "tenant.json"))
+        let mut sorted: Vec<&(&str, &str)> = sources
+            .iter()
+            .filter(|(n, _)| *n != "tenant.json")
             .collect();
-        files.sort();
-
+        sorted.sort_by_key(|(n, _)| *n);
         let mut routes = BTreeMap::new();
-        let mut origin: BTreeMap<String, String> = BTreeMap::new();
-        for file in files {
-            let doc = read_json(&file)?;
-            let Value::Object(top) = doc else {
-                return Err(format!("{}: expected an object {{\"routes\": {{...}}}}", file.display()));
+        let mut origin: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, text) in sorted {
+            let Value::Object(top) = parse(name, text)? else {
+                return Err(format!(
+                    "{name}: expected an object {{\"routes\": {{...}}}}"
+                ));
             };
             for key in top.keys() {
                 if key != "routes" && !key.starts_with('_') {
-                    return Err(format!("{}: unexpected top-level key {key:?} (only \"routes\")", file.display()));
+                    return Err(format!(
+                        "{name}: unexpected top-level key {key:?} (only \"routes\")"
+                    ));
                 }
             }
             let Some(Value::Object(file_routes)) = top.get("routes") else {
-                return Err(format!("{}: missing object \"routes\"", file.display()));
+                return Err(format!("{name}: missing object \"routes\""));
             };
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             for (key, body) in file_routes {
                 let (method, route_path) =
-                    split_route_key(key).map_err(|e| format!("{}: route {key:?}: {e}", file.display()))?;
+                    split_route_key(key).map_err(|e| format!("{name}: route {key:?}: {e}"))?;
                 let normal = route_id(&method, &route_path);
                 if let Some(first) = origin.get(&normal) {
-                    return Err(format!("duplicate route {key:?} in {first} and {name} ({})", path.display()));
+                    return Err(format!("duplicate route {key:?} in {first} and {name}"));
                 }
-                origin.insert(normal, name.clone());
+                origin.insert(normal, name);
                 routes.insert(key.clone(), body.clone());
             }
         }
-        Ok(FakeTenant { tenant_id, routes, generated_sign_ins: None })
+        Ok(FakeTenant {
+            tenant_id,
+            routes,
+            generated_sign_ins: None,
+        })
     }
-}
-
-fn read_json(file: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", file.display()))
 }
 
 /// Splits `"POST /v1.0/x"` into `("POST", "/v1.0/x")`; a bare path is a GET. Checks the path's shape.
@@ -110,7 +145,10 @@ mod tests {
 
     #[test]
     fn route_keys() {
-        assert_eq!(split_route_key("/v1.0/contracts").unwrap(), ("GET".into(), "/v1.0/contracts".into()));
+        assert_eq!(
+            split_route_key("/v1.0/contracts").unwrap(),
+            ("GET".into(), "/v1.0/contracts".into())
+        );
         assert_eq!(
             split_route_key("post /v1.0/directoryObjects/getByIds").unwrap(),
             ("POST".into(), "/v1.0/directoryObjects/getByIds".into())
@@ -123,23 +161,69 @@ mod tests {
     #[test]
     fn duplicate_routes_name_both_files() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tenant.json"), r#"{"tenantId":"t1","displayName":"T"}"#).unwrap();
-        std::fs::write(dir.path().join("a.json"), r#"{"routes":{"/v1.0/contracts":{"value":[]}}}"#).unwrap();
-        std::fs::write(dir.path().join("b.json"), r#"{"routes":{"GET /v1.0/contracts":{"value":[]}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("tenant.json"),
+            r#"{"tenantId":"t1","displayName":"T"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"routes":{"/v1.0/contracts":{"value":[]}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"routes":{"GET /v1.0/contracts":{"value":[]}}}"#,
+        )
+        .unwrap();
         let err = FakeTenant::from_dir(dir.path()).unwrap_err();
         assert!(err.contains("a.json") && err.contains("b.json"), "{err}");
     }
 
     #[test]
+    fn loads_from_embedded_sources() {
+        let t = FakeTenant::from_sources(&[
+            (
+                "routes.json",
+                r#"{"routes":{"POST /v1.0/directoryObjects/getByIds":{"value":[]}}}"#,
+            ),
+            ("tenant.json", r#"{"tenantId":"t2"}"#),
+        ])
+        .unwrap();
+        assert_eq!(t.tenant_id, "t2");
+        assert!(
+            t.routes
+                .contains_key("POST /v1.0/directoryObjects/getByIds")
+        );
+        assert!(
+            FakeTenant::from_sources(&[("a.json", "{}")])
+                .unwrap_err()
+                .contains("tenant.json")
+        );
+    }
+
+    #[test]
     fn loads_and_reports_bad_files() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(FakeTenant::from_dir(dir.path()).unwrap_err().contains("tenant.json"));
+        assert!(
+            FakeTenant::from_dir(dir.path())
+                .unwrap_err()
+                .contains("tenant.json")
+        );
         std::fs::write(dir.path().join("tenant.json"), r#"{"tenantId":"t1"}"#).unwrap();
-        std::fs::write(dir.path().join("a.json"), r#"{"_comment":"x","routes":{"/v1.0/contracts":{"value":[]}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"_comment":"x","routes":{"/v1.0/contracts":{"value":[]}}}"#,
+        )
+        .unwrap();
         let t = FakeTenant::from_dir(dir.path()).unwrap();
         assert_eq!(t.tenant_id, "t1");
         assert_eq!(t.routes.len(), 1);
         std::fs::write(dir.path().join("b.json"), r#"{"route":{}}"#).unwrap();
-        assert!(FakeTenant::from_dir(dir.path()).unwrap_err().contains("b.json"));
+        assert!(
+            FakeTenant::from_dir(dir.path())
+                .unwrap_err()
+                .contains("b.json")
+        );
     }
 }

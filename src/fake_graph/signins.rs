@@ -65,14 +65,18 @@ pub(crate) fn date_bounds(filter: &str, field: &str) -> Result<DateBounds, Strin
         let end = start + needle.len();
         from = end;
         // Must be a whole identifier: not `xcreatedDateTime`, not `createdDateTimeX`, not `a/createdDateTime`.
-        let before_ok = start == 0 || !matches!(bytes[start - 1], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'/');
-        let after_ok = end >= bytes.len() || !matches!(bytes[end], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'/');
+        let before_ok = start == 0
+            || !matches!(bytes[start - 1], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'/');
+        let after_ok = end >= bytes.len()
+            || !matches!(bytes[end], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'/');
         if !before_ok || !after_ok {
             continue;
         }
         let rest = &filter[end..];
         let rest_trimmed = rest.trim_start();
-        let op_len = rest_trimmed.find(|c: char| c.is_whitespace()).unwrap_or(rest_trimmed.len());
+        let op_len = rest_trimmed
+            .find(|c: char| c.is_whitespace())
+            .unwrap_or(rest_trimmed.len());
         let op = rest_trimmed[..op_len].to_ascii_lowercase();
         if !matches!(op.as_str(), "ge" | "gt" | "le" | "lt" | "eq") {
             continue;
@@ -81,11 +85,15 @@ pub(crate) fn date_bounds(filter: &str, field: &str) -> Result<DateBounds, Strin
         let value = if let Some(quoted) = value_part.strip_prefix('\'') {
             quoted.split('\'').next().unwrap_or("")
         } else {
-            let len = value_part.find(|c: char| c.is_whitespace() || c == ')').unwrap_or(value_part.len());
+            let len = value_part
+                .find(|c: char| c.is_whitespace() || c == ')')
+                .unwrap_or(value_part.len());
             &value_part[..len]
         };
         let Some(t) = parse_datetime(value) else {
-            return Err(format!("Invalid filter clause: the value '{value}' for '{field}' is not a valid DateTimeOffset."));
+            return Err(format!(
+                "Invalid filter clause: the value '{value}' for '{field}' is not a valid DateTimeOffset."
+            ));
         };
         let t = nanos(t);
         match op.as_str() {
@@ -146,11 +154,26 @@ impl SignInGenerator {
     pub(crate) fn record(&self, k: u64) -> Value {
         const APPS: [(&str, &str); 6] = [
             ("Azure Portal", "c44b4083-3bb0-49c1-b47d-974e53cbdf3c"),
-            ("Microsoft Graph PowerShell", "14d82eec-204b-4c2f-b7e8-296a70dab67e"),
-            ("Microsoft Office 365 Portal", "00000006-0000-0ff1-ce00-000000000000"),
-            ("Microsoft Azure CLI", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
-            ("Microsoft Exchange REST API Based Powershell", "fb78d390-0c51-40cd-8e17-fdbfab77341b"),
-            ("Microsoft Intune portal extension", "5926fc8e-304e-4f59-8bed-58ca97cc39a4"),
+            (
+                "Microsoft Graph PowerShell",
+                "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+            ),
+            (
+                "Microsoft Office 365 Portal",
+                "00000006-0000-0ff1-ce00-000000000000",
+            ),
+            (
+                "Microsoft Azure CLI",
+                "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+            ),
+            (
+                "Microsoft Exchange REST API Based Powershell",
+                "fb78d390-0c51-40cd-8e17-fdbfab77341b",
+            ),
+            (
+                "Microsoft Intune portal extension",
+                "5926fc8e-304e-4f59-8bed-58ca97cc39a4",
+            ),
         ];
         const PLACES: [(&str, &str, &str); 5] = [
             ("Redmond", "Washington", "US"),
@@ -162,30 +185,53 @@ impl SignInGenerator {
         let h = mix(k);
         let h2 = mix(h);
         let h3 = mix(h2);
-        let created = secs_to_datetime(self.secs_of(k)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let created = secs_to_datetime(self.secs_of(k))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
 
         let partners = &self.partner_tenant_ids;
-        let pidx = if partners.is_empty() { 0 } else { (k % partners.len() as u64) as usize };
+        let pidx = if partners.is_empty() {
+            0
+        } else {
+            (k % partners.len() as u64) as usize
+        };
         let access = match h % 20 {
             _ if partners.is_empty() => "none",
             0 => "b2bCollaboration,serviceProvider",
             1 => "none",
             _ => "serviceProvider",
         };
-        let home = if access == "none" { self.resource_tenant_id.clone() } else { partners[pidx].clone() };
+        let home = if access == "none" {
+            self.resource_tenant_id.clone()
+        } else {
+            partners[pidx].clone()
+        };
         let user_no = (k / partners.len().max(1) as u64) % 7;
-        let domain = if access == "none" { "customer".to_owned() } else { format!("partner{pidx}") };
-        let user_id = guid_from(mix(pidx as u64 * 31 + user_no + if access == "none" { 1000 } else { 0 }));
+        let domain = if access == "none" {
+            "customer".to_owned()
+        } else {
+            format!("partner{pidx}")
+        };
+        let user_id = guid_from(mix(pidx as u64 * 31
+            + user_no
+            + if access == "none" { 1000 } else { 0 }));
 
         let (error_code, failure) = match h2 % 10 {
-            0 => (50126, "Error validating credentials due to invalid username or password."),
+            0 => (
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            ),
             1 => (50074, "Strong Authentication is required."),
             _ => (0, "Other."),
         };
-        let requirement = if h3 % 8 == 0 { "singleFactorAuthentication" } else { "multiFactorAuthentication" };
+        let requirement = if h3.is_multiple_of(8) {
+            "singleFactorAuthentication"
+        } else {
+            "multiFactorAuthentication"
+        };
         let (app_name, app_id) = APPS[(h3 >> 8) as usize % APPS.len()];
         let (city, state, country) = PLACES[(h2 >> 16) as usize % PLACES.len()];
-        let interactive = h % 3 != 0;
+        let interactive = !h.is_multiple_of(3);
         json!({
             "id": guid_from(h ^ 0x5151_5151),
             "createdDateTime": created,
@@ -239,7 +285,11 @@ fn partition_point(n: u64, pred: impl Fn(u64) -> bool) -> u64 {
 
 fn secs_to_datetime(secs: i128) -> DateTime<Utc> {
     let secs = i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX });
-    DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
+    DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
 }
 
 /// splitmix64: a cheap, well-spread hash of an index.
@@ -287,23 +337,34 @@ mod tests {
         .unwrap();
         let g = generator(100);
         assert_eq!(g.range(&b), (10, 21));
-        let b = date_bounds("(createdDateTime gt '2026-08-01T00:10:00Z')", "createdDateTime").unwrap();
+        let b = date_bounds(
+            "(createdDateTime gt '2026-08-01T00:10:00Z')",
+            "createdDateTime",
+        )
+        .unwrap();
         assert_eq!(g.range(&b), (11, 100));
-        let b = date_bounds("createdDateTime lt 2026-08-01T00:10:00.5Z", "createdDateTime").unwrap();
+        let b = date_bounds(
+            "createdDateTime lt 2026-08-01T00:10:00.5Z",
+            "createdDateTime",
+        )
+        .unwrap();
         assert_eq!(g.range(&b), (0, 11));
         let b = date_bounds("createdDateTime ge 2030-01-01", "createdDateTime").unwrap();
         assert_eq!(g.range(&b), (100, 100));
         assert_eq!(g.range(&DateBounds::default()), (0, 100));
         assert!(date_bounds("createdDateTime ge tomorrow", "createdDateTime").is_err());
         // A different field with the same suffix is not ours.
-        assert_eq!(date_bounds("user/createdDateTime ge 2026-01-01", "createdDateTime").unwrap(), DateBounds::default());
+        assert_eq!(
+            date_bounds("user/createdDateTime ge 2026-01-01", "createdDateTime").unwrap(),
+            DateBounds::default()
+        );
     }
 
     #[test]
     fn records_are_deterministic_and_varied() {
         let g = generator(1000);
         assert_eq!(g.record(5), g.record(5));
-        assert_eq!(g.newest().to_rfc3339(), "2026-08-17T16:39:00+00:00");
+        assert_eq!(g.newest().to_rfc3339(), "2026-08-01T16:39:00+00:00");
         let records: Vec<Value> = (0..1000).map(|k| g.record(k)).collect();
         let count = |f: &dyn Fn(&Value) -> bool| records.iter().filter(|r| f(r)).count();
         assert!(count(&|r| r["crossTenantAccessType"] == "serviceProvider") > 800);

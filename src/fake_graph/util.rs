@@ -44,13 +44,21 @@ pub(crate) struct Query {
 
 impl Query {
     pub fn parse(raw: &str) -> Query {
-        let pairs = url::form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        Query { raw: raw.to_owned(), pairs }
+        let pairs = url::form_urlencoded::parse(raw.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Query {
+            raw: raw.to_owned(),
+            pairs,
+        }
     }
 
     /// The first value of a parameter, name compared case-insensitively (`$skipToken` == `$skiptoken`).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The raw query with every `$skiptoken` parameter removed, parameters otherwise as the client sent them.
@@ -100,12 +108,19 @@ pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(n.and_utc());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| n.and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|n| n.and_utc())
 }
 
 /// Nanoseconds since the epoch, wide enough never to overflow.
@@ -139,10 +154,17 @@ mod tests {
 
     #[test]
     fn query_drops_skiptoken_keeps_the_rest() {
-        let q = Query::parse("$top=2&%24skipToken=abc&$filter=createdDateTime+ge+2026-08-01T00:00:00Z");
+        let q =
+            Query::parse("$top=2&%24skipToken=abc&$filter=createdDateTime+ge+2026-08-01T00:00:00Z");
         assert_eq!(q.get("$TOP"), Some("2"));
-        assert_eq!(q.get("$filter"), Some("createdDateTime ge 2026-08-01T00:00:00Z"));
-        assert_eq!(q.raw_without_skiptoken(), "$top=2&$filter=createdDateTime+ge+2026-08-01T00:00:00Z");
+        assert_eq!(
+            q.get("$filter"),
+            Some("createdDateTime ge 2026-08-01T00:00:00Z")
+        );
+        assert_eq!(
+            q.raw_without_skiptoken(),
+            "$top=2&$filter=createdDateTime+ge+2026-08-01T00:00:00Z"
+        );
     }
 
     #[test]

@@ -121,6 +121,11 @@ impl GraphClient {
         &self.inner.settings.endpoints
     }
 
+    /// Obtain a token without calling Graph: proves the credentials before any collection.
+    pub async fn token_check(&self) -> Result<(), crate::auth::AuthError> {
+        self.inner.tokens.token(None).await.map(|_| ())
+    }
+
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.settings.retry
     }

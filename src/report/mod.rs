@@ -1,1 +1,203 @@
-//! TODO
+//! The report: a frozen output DTO (`v1::ReportV1`) built from an evaluation, and its renderers
+//! (table, json, jsonl, sarif, csv, markdown). Nothing here reads the network or the clock.
+
+mod csv;
+mod markdown;
+mod sarif;
+mod table;
+pub mod v1;
+
+use std::io::Write;
+use std::path::Path;
+
+pub use v1::{ReportHeader, ReportV1, build};
+
+/// An output format (`--format`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Human-readable table grouped by severity, with a summary and the coverage gaps.
+    #[default]
+    Table,
+    /// The JSON report v1 (docs/report.schema.json), pretty-printed.
+    Json,
+    /// One finding object per line.
+    Jsonl,
+    /// SARIF 2.1.0 (code-scanning dashboards).
+    Sarif,
+    /// One row per finding, for spreadsheets.
+    Csv,
+    /// A ticket-ready summary.
+    Markdown,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Sarif => "sarif",
+            Format::Csv => "csv",
+            Format::Markdown => "markdown",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the human formats look. Only `table` uses it; the machine formats ignore it.
+/// `Style::default()` is plain: no colour, ASCII borders, no width limit (what a pipe or a file gets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours (a terminal that wants them; never for `--output` files or `NO_COLOR`).
+    pub color: bool,
+    /// UTF-8 box drawing; ASCII otherwise.
+    pub unicode: bool,
+    /// Wrap the table to this many columns; `None`: do not wrap.
+    pub width: Option<u16>,
+}
+
+impl Style {
+    /// No colour, ASCII, no wrapping.
+    pub fn plain() -> Self {
+        Style::default()
+    }
+}
+
+/// Renders the report in a format. Every format ends with a newline, except `jsonl` and `csv` with no
+/// findings, which are empty and header-only respectively.
+pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
+    match format {
+        Format::Table => table::render(report, style),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).expect("the report always serializes");
+            s.push('\n');
+            s
+        }
+        Format::Jsonl => {
+            let mut s = String::new();
+            for f in &report.findings {
+                s.push_str(&serde_json::to_string(f).expect("a finding always serializes"));
+                s.push('\n');
+            }
+            s
+        }
+        Format::Sarif => sarif::render(report),
+        Format::Csv => csv::render(report),
+        Format::Markdown => markdown::render(report),
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of `ReportV1` as it is *written* (fields always present are
+/// required). Committed as `docs/report.schema.json`; `gdap-audit schema` prints it.
+pub fn report_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let schema = generator.into_root_schema_for::<ReportV1>();
+    serde_json::to_value(schema).expect("the schema always serializes")
+}
+
+/// `report_schema()` pretty-printed with a trailing newline, as committed in `docs/report.schema.json`.
+pub fn report_schema_string() -> String {
+    let mut s =
+        serde_json::to_string_pretty(&report_schema()).expect("the schema always serializes");
+    s.push('\n');
+    s
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed to disk, then
+/// renamed over `path`. A reader sees the old file or the new one, never half of one; on error the
+/// temporary file is removed and `path` is untouched. When `path` exists its permissions are kept.
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let file_name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a file path", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(tmp_name);
+
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable. Best effort: not every platform can open a directory.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Text from Graph (display names, messages) made safe for one line of a terminal or a table cell:
+/// control characters (escape sequences, newlines, tabs) become spaces, runs of spaces collapse.
+pub(crate) fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if !space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Joins words as "a, b and c".
+pub(crate) fn join_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {}", rest.join(", "), last),
+    }
+}

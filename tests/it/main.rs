@@ -1,4 +1,8 @@
 //! Integration tests: one binary (linking is the slow step on 2 cores), one module per area.
 
+mod common;
 mod auth;
 mod transport;
+mod fake;
+mod report;
+mod history;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use oauth2::RequestTokenError;
 use reqwest::StatusCode;
 
-use super::AuthError;
 use super::errors::{EntraErrorBody, HintContext};
+use super::{AuthError, BoxFuture};
 
 /// A client for token requests: no redirects (a 307/308 would resend the secret or assertion to the
 /// new location), bounded timeouts, rustls.
@@ -19,7 +19,12 @@ pub fn token_http_client() -> Result<reqwest::Client, AuthError> {
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("gdap-audit/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| AuthError::Config(format!("cannot set up HTTP for token requests: {}", describe(&e))))
+        .map_err(|e| {
+            AuthError::Config(format!(
+                "cannot set up HTTP for token requests: {}",
+                describe(&e)
+            ))
+        })
 }
 
 /// Why the adapter produced no response.
@@ -33,8 +38,27 @@ pub enum HttpError {
     Status(StatusCode),
 }
 
-/// oauth2 5 on reqwest 0.13: `let adapter = |req| send(&client, req);`.
-pub async fn send(client: &reqwest::Client, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+/// oauth2 5 on reqwest 0.13: a closure is an `AsyncHttpClient`. It owns a clone of the client and
+/// returns a `'static` future, which keeps the token futures `Send` (a closure borrowing the client
+/// trips a higher-ranked lifetime limitation).
+pub fn adapter(
+    client: &reqwest::Client,
+) -> impl Fn(oauth2::HttpRequest) -> BoxFuture<'static, Result<oauth2::HttpResponse, HttpError>>
++ Send
++ Sync
++ use<> {
+    let client = client.clone();
+    move |req| {
+        let client = client.clone();
+        Box::pin(async move { send(&client, req).await })
+    }
+}
+
+/// Send one oauth2 request.
+pub async fn send(
+    client: &reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, HttpError> {
     let req = reqwest::Request::try_from(req).map_err(HttpError::Send)?;
     let resp = client.execute(req).await.map_err(HttpError::Send)?;
     let status = resp.status();
@@ -50,7 +74,9 @@ pub async fn send(client: &reqwest::Client, req: oauth2::HttpRequest) -> Result<
         // A proxy page, an HTML 5xx...: say the status, never echo the body.
         return Err(HttpError::Status(status));
     }
-    Ok(builder.body(body).expect("status and headers come from a valid response"))
+    Ok(builder
+        .body(body)
+        .expect("status and headers come from a valid response"))
 }
 
 /// A reqwest error with its causes, without the URL (the caller names the URL itself).
@@ -94,14 +120,21 @@ pub fn display_url(url: &str) -> String {
 
 /// Map an oauth2 request error to `AuthError`. Never includes a response body (a half-parsed
 /// success response would carry the token).
-pub fn map_request_error<TE>(err: RequestTokenError<HttpError, TE>, url: &str, ctx: &HintContext) -> AuthError
+pub fn map_request_error<TE>(
+    err: RequestTokenError<HttpError, TE>,
+    url: &str,
+    ctx: &HintContext,
+) -> AuthError
 where
     TE: oauth2::ErrorResponse + 'static,
     for<'a> &'a TE: Into<EntraErrorBody>,
 {
     match err {
         RequestTokenError::ServerResponse(e) => (&e).into().into_auth_error(ctx),
-        RequestTokenError::Request(e) => AuthError::Transport { url: display_url(url), detail: e.to_string() },
+        RequestTokenError::Request(e) => AuthError::Transport {
+            url: display_url(url),
+            detail: e.to_string(),
+        },
         RequestTokenError::Parse(e, body) => {
             if let Some(entra) = EntraErrorBody::parse(&body) {
                 return entra.into_auth_error(ctx);
@@ -118,13 +151,10 @@ where
                 detail: format!("could not read the token response ({category} at `{path}`)"),
             }
         }
-        RequestTokenError::Other(detail) => AuthError::Transport { url: display_url(url), detail },
-    }
-}
-
-impl From<&EntraErrorBody> for EntraErrorBody {
-    fn from(e: &EntraErrorBody) -> Self {
-        e.clone()
+        RequestTokenError::Other(detail) => AuthError::Transport {
+            url: display_url(url),
+            detail,
+        },
     }
 }
 
@@ -150,9 +180,17 @@ mod tests {
         };
         let url = format!("http://127.0.0.1:{port}/tenant/oauth2/v2.0/token");
         let client = token_http_client().unwrap();
-        let req = http::Request::builder().method("POST").uri(&url).body(b"client_secret=hush".to_vec()).unwrap();
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(&url)
+            .body(b"client_secret=hush".to_vec())
+            .unwrap();
         let err = send(&client, req).await.unwrap_err();
-        let mapped = map_request_error::<EntraErrorBody>(RequestTokenError::Request(err), &url, &HintContext::default());
+        let mapped = map_request_error::<EntraErrorBody>(
+            RequestTokenError::Request(err),
+            &url,
+            &HintContext::default(),
+        );
         let text = mapped.to_string();
         assert!(text.contains(&url), "{text}");
         assert!(text.contains("connect"), "{text}");

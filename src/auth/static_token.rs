@@ -1,0 +1,225 @@
+//! A ready access token (GRAPH_ACCESS_TOKEN): used as is, never refreshed.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AccessToken, AuthError, BoxFuture, TokenProvider};
+
+/// Lifetime assumed when the token is not a JWT with an `exp` claim.
+pub const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Hands out the one token it was given.
+pub struct StaticToken {
+    token: AccessToken,
+    /// Unix seconds of the JWT `exp`, when known (for messages).
+    exp: Option<u64>,
+}
+
+impl std::fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("token", &self.token)
+            .field("exp", &self.exp)
+            .finish()
+    }
+}
+
+impl StaticToken {
+    pub fn new(secret: SecretString) -> Result<Self, AuthError> {
+        let raw = secret.expose_secret().trim();
+        if raw.is_empty() {
+            return Err(AuthError::Config(
+                "GRAPH_ACCESS_TOKEN is set but empty".into(),
+            ));
+        }
+        let raw = raw.strip_prefix("Bearer ").unwrap_or(raw).trim();
+        let exp = jwt_exp(raw);
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let lifetime = match exp {
+            Some(exp) if exp <= now_unix => {
+                let ago = now_unix - exp;
+                return Err(AuthError::Config(format!(
+                    "the token in GRAPH_ACCESS_TOKEN expired {} ago ({}); supply a fresh GRAPH_ACCESS_TOKEN or use another credential",
+                    humanize(ago),
+                    format_unix(exp)
+                )));
+            }
+            Some(exp) => Duration::from_secs(exp - now_unix),
+            None => ASSUMED_LIFETIME,
+        };
+        let token = AccessToken {
+            secret: SecretString::from(raw),
+            expires_at: Instant::now() + lifetime,
+            generation: 1,
+        };
+        Ok(StaticToken { token, exp })
+    }
+
+    /// `exp` of the token, if it is a JWT carrying one (Unix seconds).
+    pub fn exp(&self) -> Option<u64> {
+        self.exp
+    }
+
+    fn rejected_error(&self, expired: bool) -> AuthError {
+        let when = match self.exp {
+            Some(exp) => format!(" (it expires {})", format_unix(exp)),
+            None => String::new(),
+        };
+        let description = if expired {
+            format!(
+                "the access token from GRAPH_ACCESS_TOKEN has expired{when}; a ready token cannot be refreshed"
+            )
+        } else {
+            format!(
+                "Graph rejected the access token from GRAPH_ACCESS_TOKEN{when}; a ready token cannot be refreshed"
+            )
+        };
+        AuthError::Rejected {
+            aadsts: None,
+            error: "invalid_token".into(),
+            description,
+            hint: "Supply a fresh token in GRAPH_ACCESS_TOKEN (for the right tenant and with the Graph audience), or use a credential that can refresh: certificate, client secret, federated token or --device-code.".into(),
+        }
+    }
+}
+
+impl TokenProvider for StaticToken {
+    fn token(&self, rejected: Option<u64>) -> BoxFuture<'_, Result<AccessToken, AuthError>> {
+        Box::pin(async move {
+            if rejected.is_some_and(|g| g >= self.token.generation) {
+                return Err(self.rejected_error(false));
+            }
+            if Instant::now() >= self.token.expires_at {
+                return Err(self.rejected_error(true));
+            }
+            Ok(self.token.clone())
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "access token"
+    }
+}
+
+/// The `exp` claim of a JWT, decoded without verifying the signature (we only want a lifetime).
+pub fn jwt_exp(token: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: Option<serde_json::Value>,
+    }
+    let claims: Exp = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    match claims.exp? {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        _ => None,
+    }
+}
+
+fn format_unix(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+fn humanize(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn fake_jwt(claims: serde_json::Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{h}.{c}.c2lnbmF0dXJl")
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[tokio::test]
+    async fn opaque_token_is_valid_for_an_hour_and_cannot_be_refreshed() {
+        let p = StaticToken::new(SecretString::from("opaque-token-value")).unwrap();
+        let t = p.token(None).await.unwrap();
+        assert_eq!(t.secret.expose_secret(), "opaque-token-value");
+        assert_eq!(t.generation, 1);
+        let left = t.expires_at - Instant::now();
+        assert!(
+            left > Duration::from_secs(3590) && left <= ASSUMED_LIFETIME,
+            "{left:?}"
+        );
+        assert_eq!(p.kind(), "access token");
+        // An older generation is not this token: still served.
+        assert!(p.token(Some(0)).await.is_ok());
+        let err = p.token(Some(1)).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("GRAPH_ACCESS_TOKEN") && text.contains("fresh"),
+            "{text}"
+        );
+        assert!(!text.contains("opaque-token-value"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn jwt_exp_sets_the_lifetime() {
+        let exp = now() + 600;
+        let jwt = fake_jwt(serde_json::json!({"aud": "https://graph.microsoft.com", "exp": exp}));
+        assert_eq!(jwt_exp(&jwt), Some(exp));
+        let p = StaticToken::new(SecretString::from(format!("Bearer {jwt}\n"))).unwrap();
+        let t = p.token(None).await.unwrap();
+        assert_eq!(
+            t.secret.expose_secret(),
+            jwt,
+            "the Bearer prefix and whitespace are dropped"
+        );
+        let left = t.expires_at - Instant::now();
+        assert!(
+            left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
+        assert_eq!(p.exp(), Some(exp));
+    }
+
+    #[test]
+    fn expired_jwt_is_refused_up_front() {
+        let jwt = fake_jwt(serde_json::json!({"exp": now() - 3600}));
+        let err = StaticToken::new(SecretString::from(jwt.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expired") && err.contains("GRAPH_ACCESS_TOKEN"),
+            "{err}"
+        );
+        assert!(!err.contains(&jwt));
+        assert!(StaticToken::new(SecretString::from("  ")).is_err());
+    }
+
+    #[test]
+    fn non_jwt_has_no_exp() {
+        assert_eq!(jwt_exp("abc"), None);
+        assert_eq!(jwt_exp("a.b.c"), None);
+        assert_eq!(jwt_exp(&fake_jwt(serde_json::json!({"sub": "x"}))), None);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let p = StaticToken::new(SecretString::from("opaque-token-value")).unwrap();
+        assert!(!format!("{p:?}").contains("opaque-token-value"));
+    }
+}

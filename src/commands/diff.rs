@@ -1,0 +1,115 @@
+//! `gdap-audit diff [OLD NEW]`: compare two snapshot files, or the last two runs in the history.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::CommandError;
+use super::pipeline::write_stdout;
+use crate::cli::{DiffArgs, DiffFormat};
+use crate::diff::{self, Diff, Inventory};
+use crate::history::{HistoryError, HistoryStore};
+use crate::printer::Printer;
+use crate::snapshot::Snapshot;
+
+pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
+    let d = match (&args.old, &args.new) {
+        (Some(old), Some(new)) => from_files(old, new, printer)?,
+        (None, None) => from_history(args.history.as_deref(), args.tenant.as_deref(), printer)?,
+        _ => return Err(CommandError::Usage("give two snapshot files (OLD NEW), or none to compare the last two runs in history".into())),
+    };
+    let text = match args.format {
+        DiffFormat::Table => {
+            let width = if std::io::stdout().is_terminal() {
+                std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or(Some(120))
+            } else {
+                None
+            };
+            diff::render_table(&d, width)
+        }
+        DiffFormat::Json => diff::render_json(&d),
+        DiffFormat::Markdown => diff::render_markdown(&d),
+    };
+    write_stdout(&text)?;
+    Ok(super::EXIT_CLEAN)
+}
+
+fn read_snapshot(path: &Path) -> Result<Snapshot, CommandError> {
+    // The snapshot error names the path.
+    Snapshot::read(path).map_err(|e| CommandError::Usage(e.to_string()))
+}
+
+fn from_files(old: &Path, new: &Path, printer: &Printer) -> Result<Diff, CommandError> {
+    let old_snap = read_snapshot(old)?;
+    let new_snap = read_snapshot(new)?;
+    if !old_snap.tenant_id.eq_ignore_ascii_case(&new_snap.tenant_id) {
+        printer.warn(format!(
+            "{} is tenant {} and {} is tenant {}: comparing different tenants",
+            old.display(),
+            old_snap.tenant_id,
+            new.display(),
+            new_snap.tenant_id
+        ));
+    }
+    let mut d = diff::diff(&Inventory::from_snapshot(&old_snap), &Inventory::from_snapshot(&new_snap));
+    d.old.label = Some(old.display().to_string());
+    d.new.label = Some(new.display().to_string());
+    Ok(d)
+}
+
+pub(super) fn history_path(explicit: Option<&Path>) -> Result<PathBuf, CommandError> {
+    match explicit {
+        Some(p) => Ok(p.to_path_buf()),
+        None => HistoryStore::default_path().ok_or_else(|| {
+            CommandError::History("no data directory for the default history database: pass --history PATH".into())
+        }),
+    }
+}
+
+pub(super) fn history_error(e: HistoryError) -> CommandError {
+    CommandError::History(e.to_string())
+}
+
+fn from_history(path: Option<&Path>, tenant: Option<&str>, printer: &Printer) -> Result<Diff, CommandError> {
+    let path = history_path(path)?;
+    let store = HistoryStore::open_existing(&path).map_err(history_error)?;
+    let tenants = store.tenants().map_err(history_error)?;
+    let chosen = match tenant.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => tenants
+            .iter()
+            .find(|s| s.tenant_id.eq_ignore_ascii_case(t) || s.tenant_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
+            .ok_or_else(|| CommandError::History(format!("no runs of tenant {t} in {}", path.display())))?,
+        None => match tenants.as_slice() {
+            [] => return Err(CommandError::History(format!("the history {} holds no runs yet", path.display()))),
+            [only] => only,
+            several => {
+                let list: Vec<String> = several
+                    .iter()
+                    .map(|t| match &t.tenant_name {
+                        Some(n) => format!("{} ({n}, {} runs)", t.tenant_id, t.runs),
+                        None => format!("{} ({} runs)", t.tenant_id, t.runs),
+                    })
+                    .collect();
+                return Err(CommandError::Usage(format!(
+                    "the history holds several tenants; choose one with --tenant: {}",
+                    list.join(", ")
+                )));
+            }
+        },
+    };
+    let runs = store.latest_runs(&chosen.tenant_id, 2).map_err(history_error)?;
+    let [new_id, old_id] = runs.as_slice() else {
+        return Err(CommandError::History(format!(
+            "tenant {} has {} run(s) in {}: a diff needs two (or give two snapshot files)",
+            chosen.tenant_id,
+            runs.len(),
+            path.display()
+        )));
+    };
+    printer.info(format!("comparing runs {old_id} and {new_id} of tenant {} from {}", chosen.tenant_id, path.display()));
+    let old = store.inventory(*old_id).map_err(history_error)?;
+    let new = store.inventory(*new_id).map_err(history_error)?;
+    let mut d = diff::diff(&old, &new);
+    d.old.label = Some(format!("run {old_id}"));
+    d.new.label = Some(format!("run {new_id}"));
+    Ok(d)
+}

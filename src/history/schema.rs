@@ -1,0 +1,235 @@
+//! The database schema and its migrations.
+//!
+//! The schema version is SQLite's `PRAGMA user_version`. Migrations are hand-written SQL, applied in order
+//! inside one `BEGIN IMMEDIATE` transaction together with the new `user_version`: a crash mid-migration
+//! leaves the previous version intact. To change the schema, append a [`Migration`] (version 2, ...) to
+//! [`MIGRATIONS`]; never edit a released one. A database whose `user_version` is above [`SCHEMA_VERSION`]
+//! was written by a newer build and is refused before anything is written to it.
+//!
+//! Timestamps are stored as fixed-width RFC 3339 UTC text with microseconds
+//! (`2024-05-01T12:00:00.000000Z`), so text comparison in SQL is chronological. Tenant ids are lower-case.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::HistoryError;
+use super::store::map_err;
+
+/// `PRAGMA application_id` of a gdap-audit history ("GDAP"), so another program's SQLite file is never
+/// mistaken for one (and never migrated).
+pub const APPLICATION_ID: i64 = 0x4744_4150;
+
+pub(super) struct Migration {
+    pub version: i64,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
+pub(super) const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: V1 }];
+
+/// The newest schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+-- One row per recorded run (an evaluation of one snapshot).
+CREATE TABLE runs (
+    id                          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id                   TEXT    NOT NULL,            -- audited tenant, lower-case
+    tenant_name                 TEXT,
+    started_at                  TEXT    NOT NULL,            -- when the run started (collection)
+    collected_at                TEXT    NOT NULL,
+    as_of                       TEXT    NOT NULL,            -- the evaluation clock
+    recorded_at                 TEXT    NOT NULL,            -- when this row was written
+    perspectives                TEXT    NOT NULL,            -- comma-separated, sorted: customer,partner
+    tool_version                TEXT    NOT NULL,
+    snapshot_version            INTEGER NOT NULL,
+    coverage                    TEXT    NOT NULL,            -- JSON array of the snapshot's coverage entries
+    window_since                TEXT    NOT NULL,            -- log lookback window
+    window_until                TEXT    NOT NULL,
+    relationships_collected     INTEGER NOT NULL,
+    partners_collected          INTEGER NOT NULL,
+    role_assignments_collected  INTEGER NOT NULL,
+    sign_ins_collected          INTEGER NOT NULL,
+    audits_collected            INTEGER NOT NULL,
+    sign_ins_watermark          TEXT,                        -- newest sign-in createdDateTime read
+    audits_watermark            TEXT,                        -- newest audit activityDateTime read
+    finding_count               INTEGER NOT NULL,
+    coverage_gaps               INTEGER NOT NULL             -- sources neither collected nor skipped
+);
+CREATE INDEX runs_by_tenant ON runs (tenant_id, as_of, id);
+
+-- GDAP relationships as a run saw them (partner perspective).
+CREATE TABLE run_relationships (
+    run_id              INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    relationship_id     TEXT    NOT NULL,
+    display_name        TEXT    NOT NULL,
+    customer_tenant_id  TEXT,
+    customer_name       TEXT,
+    status              TEXT    NOT NULL,
+    roles               TEXT    NOT NULL,                    -- JSON array of role template ids, sorted
+    end_date            TEXT,
+    PRIMARY KEY (run_id, relationship_id)
+) WITHOUT ROWID;
+
+-- Partner tenants as a run saw them (customer perspective).
+CREATE TABLE run_partners (
+    run_id               INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    partner_tenant_id    TEXT    NOT NULL,                   -- lower-case
+    name                 TEXT,
+    is_service_provider  INTEGER NOT NULL,
+    allowed_roles        TEXT,                               -- JSON array, sorted; NULL when not read
+    assigned_roles       TEXT    NOT NULL,                   -- JSON array, sorted (foreign role assignments)
+    last_success         TEXT,                               -- last successful partner sign-in in the window
+    PRIMARY KEY (run_id, partner_tenant_id)
+) WITHOUT ROWID;
+
+-- The findings a run reported (for `history show`).
+CREATE TABLE run_findings (
+    run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    fingerprint   TEXT    NOT NULL,
+    rule_id       TEXT    NOT NULL,
+    severity      TEXT    NOT NULL,
+    subject_kind  TEXT    NOT NULL,
+    subject_id    TEXT    NOT NULL,
+    subject_name  TEXT,
+    PRIMARY KEY (run_id, fingerprint)
+) WITHOUT ROWID;
+
+-- Long memory, never pruned: when each finding was first and last seen.
+CREATE TABLE findings (
+    tenant_id    TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    rule_id      TEXT NOT NULL,
+    subject_id   TEXT NOT NULL,
+    first_seen   TEXT NOT NULL,
+    last_seen    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, fingerprint)
+) WITHOUT ROWID;
+
+-- Long memory, never pruned: the newest successful sign-in seen from each partner tenant in any run.
+CREATE TABLE partner_activity (
+    tenant_id          TEXT NOT NULL,
+    partner_tenant_id  TEXT NOT NULL,
+    last_success       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, partner_tenant_id)
+) WITHOUT ROWID;
+
+-- Long memory: the sign-in window of every run where sign-ins applied (customer perspective), collected or
+-- not. The evidence chain (how far back sign-ins were read without a gap) is computed from it; prune keeps
+-- the rows the newest chain still needs even when their runs are deleted.
+CREATE TABLE sign_in_windows (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT    NOT NULL,
+    run_id      INTEGER,                                     -- the run (which may have been pruned)
+    as_of       TEXT    NOT NULL,
+    since       TEXT    NOT NULL,
+    until       TEXT    NOT NULL,
+    collected   INTEGER NOT NULL
+);
+CREATE INDEX sign_in_windows_by_tenant ON sign_in_windows (tenant_id, as_of, id);
+"#;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Look at an existing file without writing to it: it must be an SQLite database (or empty), of a schema
+/// version this build knows, a gdap-audit history (or an empty database), and pass `PRAGMA quick_check`.
+pub(super) fn inspect(path: &Path, busy: std::time::Duration) -> Result<(), HistoryError> {
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(100).read_to_end(&mut header))
+        .map_err(|e| HistoryError::Io { path: path.to_owned(), detail: e.to_string() })?;
+    if header.is_empty() {
+        return Ok(()); // an empty file is an empty database
+    }
+    if header.len() < 100 || &header[..16] != SQLITE_MAGIC {
+        return Err(HistoryError::Corrupt { path: path.to_owned(), detail: "no SQLite header".into() });
+    }
+    // The header's user_version (bytes 60..64), before SQLite even opens the file.
+    let header_version = i64::from(u32::from_be_bytes([header[60], header[61], header[62], header[63]]));
+    if header_version > SCHEMA_VERSION {
+        return Err(HistoryError::TooNew { path: path.to_owned(), found: header_version, known: SCHEMA_VERSION });
+    }
+
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| map_err(path, busy, e))?;
+    conn.busy_timeout(busy).map_err(|e| map_err(path, busy, e))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    if version > SCHEMA_VERSION {
+        return Err(HistoryError::TooNew { path: path.to_owned(), found: version, known: SCHEMA_VERSION });
+    }
+    check_identity(&conn, path, busy, version)?;
+    let problems: Vec<String> = {
+        let mut stmt = conn.prepare("PRAGMA quick_check(5)").map_err(|e| map_err(path, busy, e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| map_err(path, busy, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| map_err(path, busy, e))?
+    };
+    if problems.len() != 1 || problems[0] != "ok" {
+        return Err(HistoryError::Corrupt { path: path.to_owned(), detail: format!("quick_check: {}", problems.join("; ")) });
+    }
+    Ok(())
+}
+
+/// Refuse another program's database: a foreign `application_id`, or tables in an unversioned file.
+fn check_identity(conn: &Connection, path: &Path, busy: std::time::Duration, version: i64) -> Result<(), HistoryError> {
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(HistoryError::NotHistory { path: path.to_owned(), detail: format!("application_id {app_id:#x}") });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'", [], |r| r.get(0))
+            .map_err(|e| map_err(path, busy, e))?;
+        if tables > 0 {
+            return Err(HistoryError::NotHistory { path: path.to_owned(), detail: format!("it holds {tables} other tables or indexes") });
+        }
+    }
+    Ok(())
+}
+
+/// Bring the schema to [`SCHEMA_VERSION`]; a no-op (no write lock taken) when it already is.
+pub(super) fn migrate(conn: &Connection, path: &Path, busy: std::time::Duration) -> Result<(), HistoryError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if current > SCHEMA_VERSION {
+        return Err(HistoryError::TooNew { path: path.to_owned(), found: current, known: SCHEMA_VERSION });
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|e| map_err(path, busy, e))?;
+    // Another process may have migrated (or created) it while this one waited for the lock.
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    if current > SCHEMA_VERSION {
+        return Err(HistoryError::TooNew { path: path.to_owned(), found: current, known: SCHEMA_VERSION });
+    }
+    check_identity(&tx, path, busy, current)?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sql).map_err(|e| map_err(path, busy, e))?;
+        tx.pragma_update(None, "user_version", m.version).map_err(|e| map_err(path, busy, e))?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| map_err(path, busy, e))?;
+    tx.commit().map_err(|e| map_err(path, busy, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+    }
+
+    #[test]
+    fn v1_applies_to_an_empty_database() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, Path::new(":memory:"), std::time::Duration::from_secs(1)).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        // Idempotent.
+        migrate(&conn, Path::new(":memory:"), std::time::Duration::from_secs(1)).unwrap();
+    }
+}

@@ -1,0 +1,70 @@
+//! CSV: a header and one row per finding (RFC 4180 quoting, `\n` line ends), with spreadsheet formula
+//! injection neutralised: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
+//! `'` so that a display name chosen by a third party cannot run as a formula.
+
+use super::v1::ReportV1;
+
+const HEADER: [&str; 10] = [
+    "severity",
+    "rule_id",
+    "subject_kind",
+    "subject_id",
+    "subject_name",
+    "partner_tenant_id",
+    "customer_tenant_id",
+    "message",
+    "fingerprint",
+    "first_seen",
+];
+
+pub(super) fn render(report: &ReportV1) -> String {
+    let mut out = String::new();
+    push_row(&mut out, HEADER.iter().map(|h| h.to_string()));
+    for f in &report.findings {
+        push_row(
+            &mut out,
+            [
+                f.severity.as_str().to_owned(),
+                f.rule_id.clone(),
+                f.subject.kind.as_str().to_owned(),
+                f.subject.id.clone(),
+                f.subject.display_name.clone().unwrap_or_default(),
+                f.partner_tenant_id.clone().unwrap_or_default(),
+                f.customer_tenant_id.clone().unwrap_or_default(),
+                f.message.clone(),
+                f.fingerprint.clone(),
+                f.first_seen
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    .unwrap_or_default(),
+            ]
+            .into_iter(),
+        );
+    }
+    out
+}
+
+fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {
+    for (i, cell) in cells.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&cell_text(&cell));
+    }
+    out.push('\n');
+}
+
+/// One cell, neutralised and quoted when needed.
+pub(super) fn cell_text(value: &str) -> String {
+    let neutral;
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutral = format!("'{value}");
+        neutral.as_str()
+    } else {
+        value
+    };
+    if value.contains([',', '"', '\n', '\r']) || value.starts_with(' ') || value.ends_with(' ') {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}

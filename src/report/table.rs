@@ -1,0 +1,284 @@
+//! The human format: findings grouped by severity, a summary line, what could not be checked, warnings.
+
+use comfy_table::{
+    Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, TableStyle, Width, presets,
+};
+
+use super::v1::{CoverageStatus, ReportV1, Severity};
+use super::{Style, join_list, one_line};
+
+pub(super) fn render(report: &ReportV1, style: Style) -> String {
+    let mut out = String::new();
+    out.push_str(&wrap(&heading(report), style.width, "  "));
+    out.push('\n');
+
+    if report.findings.is_empty() {
+        out.push('\n');
+        let text = format!(
+            "No findings at or above info. {} collected.",
+            plural(report.collected_sources(), "source")
+        );
+        out.push_str(&paint(style, GREEN, &wrap(&text, style.width, "")));
+        out.push('\n');
+    } else {
+        let mut table = new_table(style);
+        table.set_header(header_row(
+            style,
+            &["SEVERITY", "RULE", "SUBJECT", "FINDING"],
+        ));
+        for severity in Severity::ALL_DESC {
+            for f in report.findings.iter().filter(|f| f.severity == severity) {
+                table.add_row(vec![
+                    severity_cell(style, severity),
+                    Cell::new(one_line(&f.rule_id)),
+                    Cell::new(one_line(f.subject.label())),
+                    Cell::new(one_line(&f.message)),
+                ]);
+            }
+        }
+        out.push('\n');
+        if style.width.is_some() {
+            // The message gets the room; a long display name wraps within its column.
+            if let Some(col) = table.column_mut(2) {
+                col.set_constraint(ColumnConstraint::UpperBoundary(Width::Percentage(25)));
+            }
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+
+    out.push('\n');
+    let summary = wrap(&summary_line(report), style.width, "  ");
+    if report.coverage_complete() {
+        out.push_str(&summary);
+    } else {
+        out.push_str(&paint(style, YELLOW, &summary));
+    }
+    out.push('\n');
+
+    let gaps: Vec<_> = report.coverage_gaps().collect();
+    if !gaps.is_empty() {
+        out.push('\n');
+        out.push_str(&paint(style, YELLOW, "Could not be checked:"));
+        out.push('\n');
+        let mut table = new_table(style);
+        table.set_header(header_row(
+            style,
+            &["SOURCE", "STATUS", "DETAIL", "RULES NOT EVALUATED"],
+        ));
+        for c in gaps {
+            let mut detail = c.detail.as_deref().map(one_line).unwrap_or_default();
+            if let Some(p) = c.permission.as_deref()
+                && c.status == CoverageStatus::Denied
+                && !detail.contains(p)
+            {
+                if !detail.is_empty() {
+                    detail.push(' ');
+                }
+                detail.push_str(&format!("Needs {}.", one_line(p)));
+            }
+            let rules = if c.rules_not_evaluated.is_empty() {
+                "-".to_owned()
+            } else {
+                one_line(&c.rules_not_evaluated.join(", "))
+            };
+            table.add_row(vec![
+                Cell::new(one_line(&c.source)),
+                Cell::new(c.status.as_str()),
+                Cell::new(detail),
+                Cell::new(rules),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+
+    let skipped: Vec<String> = report
+        .not_applicable()
+        .map(|c| one_line(&c.source))
+        .collect();
+    if !skipped.is_empty() {
+        out.push('\n');
+        let text = format!("Skipped (not applicable): {}.", skipped.join(", "));
+        out.push_str(&wrap(&text, style.width, "  "));
+        out.push('\n');
+    }
+
+    if !report.not_evaluated.is_empty() {
+        out.push('\n');
+        out.push_str("Rules not evaluated:");
+        out.push('\n');
+        for n in &report.not_evaluated {
+            let text = format!("  - {}: {}", one_line(&n.rule_id), one_line(&n.reason));
+            out.push_str(&wrap(&text, style.width, "    "));
+            out.push('\n');
+        }
+    }
+
+    if !report.warnings.is_empty() {
+        out.push('\n');
+        out.push_str(&paint(style, YELLOW, "Warnings:"));
+        out.push('\n');
+        for w in &report.warnings {
+            out.push_str(&wrap(&format!("  - {}", one_line(w)), style.width, "    "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// "Tenant Contoso (id), customer perspective, as of 2024-05-01 12:00 UTC".
+fn heading(report: &ReportV1) -> String {
+    let tenant = match report.tenant_name.as_deref().map(one_line) {
+        Some(name) if !name.is_empty() => format!("{} ({})", name, one_line(&report.tenant_id)),
+        _ => one_line(&report.tenant_id),
+    };
+    let perspectives: Vec<String> = report
+        .perspectives
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    let perspective = match perspectives.len() {
+        0 => String::new(),
+        1 => format!(", {} perspective", perspectives[0]),
+        _ => format!(", {} perspectives", join_list(&perspectives)),
+    };
+    format!(
+        "gdap-audit {}: tenant {}{}, as of {}",
+        one_line(&report.tool.version),
+        tenant,
+        perspective,
+        report.as_of.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// "3 critical, 5 high, 0 medium, 0 low, 1 info; 2 suppressed; coverage incomplete: sign_ins unlicensed".
+fn summary_line(report: &ReportV1) -> String {
+    let s = &report.summary;
+    let counts: Vec<String> = Severity::ALL_DESC
+        .iter()
+        .map(|&sev| format!("{} {}", s.count(sev), sev))
+        .collect();
+    let mut line = counts.join(", ");
+    line.push_str(&format!("; {} suppressed", s.suppressed));
+    let gaps: Vec<String> = report
+        .coverage_gaps()
+        .map(|c| format!("{} {}", one_line(&c.source), c.status.as_str()))
+        .collect();
+    if gaps.is_empty() {
+        line.push_str(&format!(
+            "; coverage complete ({} collected)",
+            plural(report.collected_sources(), "source")
+        ));
+        line
+    } else {
+        line.push_str(&format!("; coverage incomplete: {}", gaps.join(", ")));
+        line
+    }
+}
+
+fn new_table(style: Style) -> Table {
+    let mut table = Table::new();
+    // Never look at the terminal from here: the caller decides colour and width.
+    table.force_no_tty();
+    if style.color {
+        table.enforce_styling();
+    }
+    let preset: TableStyle = if style.unicode {
+        presets::UTF8_FULL_CONDENSED
+    } else {
+        presets::ASCII_FULL_CONDENSED
+    };
+    table.load_style(preset);
+    if !style.unicode {
+        table.set_truncation_indicator("...");
+    }
+    match style.width {
+        Some(w) => {
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    table
+}
+
+fn header_row(style: Style, names: &[&str]) -> Vec<Cell> {
+    names
+        .iter()
+        .map(|n| {
+            let c = Cell::new(*n);
+            if style.color {
+                c.add_attribute(Attribute::Bold)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn severity_cell(style: Style, severity: Severity) -> Cell {
+    let cell = Cell::new(severity.as_str());
+    if !style.color {
+        return cell;
+    }
+    match severity {
+        Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Severity::High => cell.fg(Color::Red),
+        Severity::Medium => cell.fg(Color::Yellow),
+        Severity::Low => cell.fg(Color::Cyan),
+        Severity::Info => cell.fg(Color::Blue),
+    }
+}
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+
+fn paint(style: Style, color: &str, text: &str) -> String {
+    if style.color {
+        format!("{color}{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Greedy word wrap to `width` columns (no wrapping without a width); continuation lines start with
+/// `indent`. A word longer than the line is kept whole.
+fn wrap(text: &str, width: Option<u16>, indent: &str) -> String {
+    let Some(width) = width.map(usize::from) else {
+        return text.to_owned();
+    };
+    let body = text.trim_start_matches(' ');
+    let lead = &text[..text.len() - body.len()];
+    let mut out = String::from(lead);
+    let mut line_len = lead.len();
+    let mut first = true;
+    for word in body.split(' ').filter(|w| !w.is_empty()) {
+        let len = word.chars().count();
+        if !first {
+            if line_len + 1 + len > width {
+                out.push('\n');
+                out.push_str(indent);
+                line_len = indent.chars().count();
+            } else {
+                out.push(' ');
+                line_len += 1;
+            }
+        }
+        out.push_str(word);
+        line_len += len;
+        first = false;
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -1,0 +1,553 @@
+//! JSON report v1: the frozen output contract (see `docs/output.md` and `docs/report.schema.json`).
+//!
+//! These types are the only thing `--format json|jsonl` serializes. They are deliberately separate from
+//! the internal `Finding`, `Coverage` and evaluator types: internal code may change freely, this may only
+//! grow by *adding* optional fields (a removal, rename or change of meaning is `schema_version` "2").
+//! Every map is a `BTreeMap` and every list keeps the evaluator's order, so the same input serializes to
+//! the same bytes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::{CoverageOutcome, Evaluation, NotEvaluated, SuppressedFinding};
+use crate::rules::finding::{self, Finding};
+use crate::snapshot::{self, Snapshot};
+
+/// The value of `schema_version` for this contract.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// The tool name written in `tool.name`.
+pub const TOOL_NAME: &str = "gdap-audit";
+
+/// A gdap-audit report: the findings of one audit of one tenant, what was suppressed, and what could not
+/// be checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "gdap-audit report v1")]
+pub struct ReportV1 {
+    /// Always "1" for this contract. Consumers should refuse other values.
+    #[schemars(extend("const" = "1"))]
+    pub schema_version: String,
+    pub tool: Tool,
+    /// When this report was rendered (RFC 3339, UTC).
+    pub generated_at: DateTime<Utc>,
+    /// The evaluation clock (`--as-of`, default: collection time), RFC 3339 UTC. "Stale" and "expiring"
+    /// are relative to this.
+    pub as_of: DateTime<Utc>,
+    /// The audited tenant (a GUID).
+    pub tenant_id: String,
+    /// The audited tenant's display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_name: Option<String>,
+    /// The sides audited: `partner` (the MSP's own tenant) and/or `customer` (the audited tenant).
+    pub perspectives: Vec<Perspective>,
+    pub summary: Summary,
+    /// Findings, sorted by severity (critical first), rule id, subject id. Suppressed findings are not
+    /// here but under `suppressed`.
+    pub findings: Vec<FindingV1>,
+    /// One entry per Graph source the audit needed, with how it fared and which rules could not run
+    /// because of it.
+    pub coverage: Vec<CoverageEntry>,
+    /// Rules that did not run for a reason other than a missing source (e.g. nothing configured to
+    /// compare with). Never reported as clean.
+    #[serde(default)]
+    pub not_evaluated: Vec<NotEvaluatedEntry>,
+    /// Findings hidden by a suppression in the configuration, with its reason.
+    pub suppressed: Vec<SuppressedEntry>,
+    /// Anything the operator should know that is not a finding (e.g. an unknown enum value met).
+    pub warnings: Vec<String>,
+}
+
+/// Which tool wrote the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Tool {
+    /// "gdap-audit".
+    pub name: String,
+    /// The gdap-audit version (semver).
+    pub version: String,
+}
+
+/// Counts of unsuppressed findings per severity, and of suppressed findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub info: u64,
+    pub suppressed: u64,
+}
+
+impl Summary {
+    /// The count for one severity.
+    pub fn count(&self, severity: Severity) -> u64 {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+            Severity::Info => self.info,
+        }
+    }
+
+    /// Unsuppressed findings of every severity.
+    pub fn total(&self) -> u64 {
+        self.critical + self.high + self.medium + self.low + self.info
+    }
+}
+
+/// Finding severity.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// Highest first.
+    pub const ALL_DESC: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<finding::Severity> for Severity {
+    fn from(s: finding::Severity) -> Self {
+        match s {
+            finding::Severity::Critical => Severity::Critical,
+            finding::Severity::High => Severity::High,
+            finding::Severity::Medium => Severity::Medium,
+            finding::Severity::Low => Severity::Low,
+            finding::Severity::Info => Severity::Info,
+        }
+    }
+}
+
+/// A side of the partner relationship.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Perspective {
+    /// The MSP/CSP's own tenant (GDAP relationships read directly).
+    Partner,
+    /// The audited customer tenant (partner access inferred).
+    Customer,
+}
+
+impl Perspective {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Perspective::Partner => "partner",
+            Perspective::Customer => "customer",
+        }
+    }
+}
+
+impl From<snapshot::Perspective> for Perspective {
+    fn from(p: snapshot::Perspective) -> Self {
+        match p {
+            snapshot::Perspective::Partner => Perspective::Partner,
+            snapshot::Perspective::Customer => Perspective::Customer,
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingV1 {
+    /// Stable kebab-case rule id (the key for suppressions and ticket de-duplication).
+    pub rule_id: String,
+    pub severity: Severity,
+    /// The rule's title.
+    pub title: String,
+    /// One or two sentences about this subject.
+    pub message: String,
+    pub subject: SubjectV1,
+    /// The partner (service provider) tenant involved, when known.
+    pub partner_tenant_id: Option<String>,
+    /// The customer tenant involved, when known.
+    pub customer_tenant_id: Option<String>,
+    /// Structured, rule-specific evidence (role names, counts, dates, example records). Keys are stable
+    /// per rule but not part of this schema.
+    pub evidence: BTreeMap<String, serde_json::Value>,
+    /// What to do about it.
+    pub remediation: String,
+    /// Links and citations (MITRE ATT&CK, Microsoft guidance, CISA).
+    pub references: Vec<String>,
+    /// Stable across runs: a hash of rule id, audited tenant and subject id. Use it to de-duplicate
+    /// tickets.
+    pub fingerprint: String,
+    /// When this finding was first reported, from the run history; null when unknown (first run, or
+    /// `--no-history`).
+    pub first_seen: Option<DateTime<Utc>>,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubjectV1 {
+    pub kind: SubjectKind,
+    /// The object's id: relationship id, partner tenant id, service principal object id, sign-in or
+    /// audit event id.
+    pub id: String,
+    /// A human-readable name, when known.
+    pub display_name: Option<String>,
+}
+
+impl SubjectV1 {
+    /// The display name, or the id when there is none.
+    pub fn label(&self) -> &str {
+        self.display_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(&self.id)
+    }
+}
+
+/// The kind of object a finding is about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum SubjectKind {
+    /// A GDAP delegated admin relationship (partner side).
+    Relationship,
+    /// A partner tenant (customer side).
+    Partner,
+    /// The audited tenant as a whole.
+    Tenant,
+    /// A service principal (application).
+    ServicePrincipal,
+    /// A sign-in record.
+    SignIn,
+    /// A directory audit event.
+    AuditEvent,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Relationship => "relationship",
+            SubjectKind::Partner => "partner",
+            SubjectKind::Tenant => "tenant",
+            SubjectKind::ServicePrincipal => "servicePrincipal",
+            SubjectKind::SignIn => "signIn",
+            SubjectKind::AuditEvent => "auditEvent",
+        }
+    }
+}
+
+impl From<finding::SubjectKind> for SubjectKind {
+    fn from(k: finding::SubjectKind) -> Self {
+        match k {
+            finding::SubjectKind::Relationship => SubjectKind::Relationship,
+            finding::SubjectKind::Partner => SubjectKind::Partner,
+            finding::SubjectKind::Tenant => SubjectKind::Tenant,
+            finding::SubjectKind::ServicePrincipal => SubjectKind::ServicePrincipal,
+            finding::SubjectKind::SignIn => SubjectKind::SignIn,
+            finding::SubjectKind::AuditEvent => SubjectKind::AuditEvent,
+        }
+    }
+}
+
+impl From<&Finding> for FindingV1 {
+    fn from(f: &Finding) -> Self {
+        FindingV1 {
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.into(),
+            title: f.title.clone(),
+            message: f.message.clone(),
+            subject: SubjectV1 {
+                kind: f.subject.kind.into(),
+                id: f.subject.id.clone(),
+                display_name: f.subject.display_name.clone(),
+            },
+            partner_tenant_id: f.partner_tenant_id.clone(),
+            customer_tenant_id: f.customer_tenant_id.clone(),
+            evidence: f.evidence.clone(),
+            remediation: f.remediation.clone(),
+            references: f.references.clone(),
+            fingerprint: f.fingerprint.clone(),
+            first_seen: f.first_seen,
+        }
+    }
+}
+
+/// How one Graph source fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CoverageEntry {
+    /// The source id, e.g. `gdap.relationships`, `sign_ins` (see `docs/permissions.md`).
+    pub source: String,
+    pub status: CoverageStatus,
+    /// What happened and how to fix it, in a sentence; null when collected without remark.
+    pub detail: Option<String>,
+    /// Rules that needed this source and therefore were not evaluated (never reported as clean).
+    pub rules_not_evaluated: Vec<String>,
+    /// The Graph error code, when Graph returned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_code: Option<String>,
+    /// The Graph `request-id` of the failed request, for Microsoft support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The permission to grant, when denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// Items (records) read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+}
+
+/// How a source fared.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverageStatus {
+    /// Read in full.
+    Collected,
+    /// Refused (403): a permission or directory role is missing.
+    Denied,
+    /// The tenant lacks the licence the API needs (Entra ID P1/P2 for sign-in logs).
+    Unlicensed,
+    /// The endpoint or object does not exist (404).
+    NotFound,
+    /// Any other failure: throttled out, server errors, a malformed answer, partly read.
+    Failed,
+    /// Not attempted: not applicable to this perspective or credential, or turned off.
+    Skipped,
+}
+
+impl CoverageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageStatus::Collected => "collected",
+            CoverageStatus::Denied => "denied",
+            CoverageStatus::Unlicensed => "unlicensed",
+            CoverageStatus::NotFound => "not_found",
+            CoverageStatus::Failed => "failed",
+            CoverageStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl From<snapshot::CoverageStatus> for CoverageStatus {
+    fn from(s: snapshot::CoverageStatus) -> Self {
+        match s {
+            snapshot::CoverageStatus::Collected => CoverageStatus::Collected,
+            snapshot::CoverageStatus::Denied => CoverageStatus::Denied,
+            snapshot::CoverageStatus::Unlicensed => CoverageStatus::Unlicensed,
+            snapshot::CoverageStatus::NotFound => CoverageStatus::NotFound,
+            snapshot::CoverageStatus::Failed => CoverageStatus::Failed,
+            snapshot::CoverageStatus::Skipped => CoverageStatus::Skipped,
+        }
+    }
+}
+
+impl CoverageEntry {
+    /// A hole in the audit: a source that could not be read (`denied`, `unlicensed`, `not_found`,
+    /// `failed`), or one `skipped` although a rule of an audited perspective needed it. A `skipped`
+    /// source no rule needed (not applicable to this run) is not a gap.
+    pub fn is_gap(&self) -> bool {
+        match self.status {
+            CoverageStatus::Collected => false,
+            CoverageStatus::Skipped => !self.rules_not_evaluated.is_empty(),
+            _ => true,
+        }
+    }
+}
+
+impl From<&CoverageOutcome> for CoverageEntry {
+    fn from(o: &CoverageOutcome) -> Self {
+        let c = &o.coverage;
+        CoverageEntry {
+            source: c.source.as_str().to_owned(),
+            status: c.status.into(),
+            detail: c.detail.clone(),
+            rules_not_evaluated: o.rules_not_evaluated.clone(),
+            graph_code: c.graph_code.clone(),
+            request_id: c.request_id.clone(),
+            permission: c.permission.clone(),
+            items: c.items,
+        }
+    }
+}
+
+/// A rule that did not run for a reason other than a missing source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotEvaluatedEntry {
+    pub rule_id: String,
+    /// Why, in a sentence (e.g. "no approved role set is configured").
+    pub reason: String,
+}
+
+impl From<&NotEvaluated> for NotEvaluatedEntry {
+    fn from(n: &NotEvaluated) -> Self {
+        NotEvaluatedEntry {
+            rule_id: n.rule_id.clone(),
+            reason: n.reason.clone(),
+        }
+    }
+}
+
+/// A finding hidden by a suppression: the finding object, plus the suppression's reason and expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuppressedEntry {
+    #[serde(flatten)]
+    pub finding: FindingV1,
+    /// The reason given in the suppression.
+    pub reason: String,
+    /// When the suppression lapses (the finding is then reported again); null when it does not.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl From<&SuppressedFinding> for SuppressedEntry {
+    fn from(s: &SuppressedFinding) -> Self {
+        SuppressedEntry {
+            finding: FindingV1::from(&s.finding),
+            reason: s.reason.clone(),
+            expires: s.expires,
+        }
+    }
+}
+
+/// What the report needs to know about the audited tenant and the run (the snapshot's header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportHeader {
+    pub tenant_id: String,
+    pub tenant_name: Option<String>,
+    pub as_of: DateTime<Utc>,
+    pub perspectives: Vec<snapshot::Perspective>,
+}
+
+impl ReportHeader {
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
+        ReportHeader {
+            tenant_id: snapshot.tenant_id.clone(),
+            tenant_name: snapshot.tenant_name.clone(),
+            as_of: snapshot.as_of,
+            perspectives: snapshot.perspectives.clone(),
+        }
+    }
+}
+
+/// Builds the report. `generated_at` is passed in so that the same input gives the same bytes. The
+/// evaluator's order of findings, coverage and suppressions is kept.
+pub fn build(
+    header: &ReportHeader,
+    evaluation: &Evaluation,
+    generated_at: DateTime<Utc>,
+) -> ReportV1 {
+    let findings: Vec<FindingV1> = evaluation.findings.iter().map(FindingV1::from).collect();
+    let suppressed: Vec<SuppressedEntry> = evaluation
+        .suppressed
+        .iter()
+        .map(SuppressedEntry::from)
+        .collect();
+    let mut summary = Summary {
+        suppressed: suppressed.len() as u64,
+        ..Summary::default()
+    };
+    for f in &findings {
+        match f.severity {
+            Severity::Critical => summary.critical += 1,
+            Severity::High => summary.high += 1,
+            Severity::Medium => summary.medium += 1,
+            Severity::Low => summary.low += 1,
+            Severity::Info => summary.info += 1,
+        }
+    }
+    let mut perspectives: Vec<Perspective> = header
+        .perspectives
+        .iter()
+        .copied()
+        .map(Perspective::from)
+        .collect();
+    perspectives.sort();
+    perspectives.dedup();
+    ReportV1 {
+        schema_version: SCHEMA_VERSION.to_owned(),
+        tool: Tool {
+            name: TOOL_NAME.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        generated_at,
+        as_of: header.as_of,
+        tenant_id: header.tenant_id.clone(),
+        tenant_name: header.tenant_name.clone(),
+        perspectives,
+        summary,
+        findings,
+        coverage: evaluation
+            .coverage
+            .iter()
+            .map(CoverageEntry::from)
+            .collect(),
+        not_evaluated: evaluation
+            .not_evaluated
+            .iter()
+            .map(NotEvaluatedEntry::from)
+            .collect(),
+        suppressed,
+        warnings: evaluation.warnings.clone(),
+    }
+}
+
+impl ReportV1 {
+    /// The holes in the audit (see `CoverageEntry::is_gap`), in coverage order.
+    pub fn coverage_gaps(&self) -> impl Iterator<Item = &CoverageEntry> {
+        self.coverage.iter().filter(|c| c.is_gap())
+    }
+
+    /// Sources skipped as not applicable to this run (no rule of an audited perspective needed them).
+    pub fn not_applicable(&self) -> impl Iterator<Item = &CoverageEntry> {
+        self.coverage
+            .iter()
+            .filter(|c| c.status == CoverageStatus::Skipped && !c.is_gap())
+    }
+
+    /// Sources read in full.
+    pub fn collected_sources(&self) -> usize {
+        self.coverage
+            .iter()
+            .filter(|c| c.status == CoverageStatus::Collected)
+            .count()
+    }
+
+    /// True when the audit has no gap (see `CoverageEntry::is_gap`): every source was collected, or
+    /// skipped without any rule of an audited perspective needing it. Exit code 3 is its negation.
+    pub fn coverage_complete(&self) -> bool {
+        self.coverage_gaps().next().is_none()
+    }
+
+    /// The highest severity among unsuppressed findings.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}

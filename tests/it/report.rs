@@ -1,0 +1,722 @@
+//! The report: the v1 DTO, every renderer (insta snapshots), the schema file, atomic writes.
+//!
+//! The findings here are hand-made: these tests pin the output contract, not the rules.
+//! Accept intended snapshot changes with `INSTA_UPDATE=always cargo test --test it report`, then review
+//! the `.snap` files. Regenerate docs/report.schema.json with `UPDATE_DOCS=1 cargo test --test it report`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use gdap_audit::evaluate::{CoverageOutcome, Evaluation, NotEvaluated, SuppressedFinding};
+use gdap_audit::report::{self, Format, ReportHeader, ReportV1, Style};
+use gdap_audit::rules::{Finding, Severity, Subject, SubjectKind};
+use gdap_audit::snapshot::{Coverage, CoverageStatus, Perspective, Source};
+use serde_json::{Value, json};
+
+const TENANT: &str = "11111111-1111-4111-8111-111111111111";
+const PARTNER: &str = "22222222-2222-4222-8222-222222222222";
+const OTHER_PARTNER: &str = "33333333-3333-4333-8333-333333333333";
+
+fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    rule_id: &str,
+    severity: Severity,
+    title: &str,
+    message: &str,
+    kind: SubjectKind,
+    id: &str,
+    name: Option<&str>,
+    partner: Option<&str>,
+    evidence: Value,
+    fingerprint: &str,
+    first_seen: Option<DateTime<Utc>>,
+) -> Finding {
+    let evidence: BTreeMap<String, Value> = match evidence {
+        Value::Object(m) => m.into_iter().collect(),
+        _ => BTreeMap::new(),
+    };
+    Finding {
+        rule_id: rule_id.into(),
+        severity,
+        title: title.into(),
+        message: message.into(),
+        subject: Subject {
+            kind,
+            id: id.into(),
+            display_name: name.map(Into::into),
+        },
+        partner_tenant_id: partner.map(Into::into),
+        customer_tenant_id: Some(TENANT.into()),
+        evidence,
+        remediation: format!(
+            "Fix {rule_id}: review the partner's access in the Entra admin centre."
+        ),
+        references: vec![
+            "https://attack.mitre.org/techniques/T1199/".into(),
+            "MITRE ATT&CK T1199 Trusted Relationship".into(),
+        ],
+        fingerprint: fingerprint.into(),
+        first_seen,
+    }
+}
+
+fn coverage(source: Source, status: CoverageStatus) -> Coverage {
+    Coverage {
+        source,
+        status,
+        detail: None,
+        graph_code: None,
+        request_id: None,
+        permission: None,
+        items: None,
+    }
+}
+
+fn outcome(coverage: Coverage, rules: &[&str]) -> CoverageOutcome {
+    CoverageOutcome {
+        coverage,
+        rules_not_evaluated: rules.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn header() -> ReportHeader {
+    ReportHeader {
+        tenant_id: TENANT.into(),
+        tenant_name: Some("Contoso Ltd".into()),
+        as_of: at(2026, 3, 1, 12),
+        // Unsorted and duplicated on purpose: the report sorts and de-duplicates.
+        perspectives: vec![
+            Perspective::Customer,
+            Perspective::Partner,
+            Perspective::Customer,
+        ],
+    }
+}
+
+/// A representative evaluation: every severity, every subject kind that matters, a suppression, coverage
+/// gaps of several kinds, a rule not evaluated and a warning.
+fn evaluation() -> Evaluation {
+    let findings = vec![
+        finding(
+            "global-admin-granted",
+            Severity::Critical,
+            "Partner holds Global Administrator",
+            "Fabrikam MSP can act as Global Administrator in this tenant through GDAP.",
+            SubjectKind::Partner,
+            PARTNER,
+            Some("Fabrikam MSP"),
+            Some(PARTNER),
+            json!({"roles": ["Global Administrator"], "via": "serviceProviderConstraints"}),
+            "fp-0001",
+            Some(at(2026, 1, 15, 8)),
+        ),
+        finding(
+            "mfa-not-enforced-for-partners",
+            Severity::High,
+            "MFA is not enforced for partner users",
+            "No enabled Conditional Access policy requires MFA for service-provider users.",
+            SubjectKind::Tenant,
+            TENANT,
+            Some("Contoso Ltd"),
+            None,
+            json!({"policies_checked": 4}),
+            "fp-0002",
+            None,
+        ),
+        finding(
+            "privileged-role-granted",
+            Severity::High,
+            "Partner holds privileged roles",
+            "Northwind, \"Support\" Ltd holds 2 privileged roles: Exchange Administrator, Security Administrator.",
+            SubjectKind::Partner,
+            OTHER_PARTNER,
+            Some("Northwind, \"Support\" Ltd"),
+            Some(OTHER_PARTNER),
+            json!({"roles": ["Exchange Administrator", "Security Administrator"]}),
+            "fp-0003",
+            None,
+        ),
+        finding(
+            "partner-owned-app",
+            Severity::Medium,
+            "Application owned by a partner tenant",
+            "=HYPERLINK(\"https://evil.example\") is owned by partner tenant Fabrikam MSP.",
+            SubjectKind::ServicePrincipal,
+            "44444444-4444-4444-8444-444444444444",
+            Some("=HYPERLINK(\"https://evil.example\")"),
+            Some(PARTNER),
+            json!({"app_roles": ["Microsoft Graph: User.Read.All"]}),
+            "fp-0004",
+            None,
+        ),
+        finding(
+            "expiring-soon",
+            Severity::Low,
+            "GDAP relationship expires soon",
+            "Relationship Contoso_Default ends on 2026-03-20 and does not auto-extend.\nRenew it or let it lapse.",
+            SubjectKind::Relationship,
+            "rel-55555555",
+            Some("Contoso_Default"),
+            Some(PARTNER),
+            json!({"end": "2026-03-20T00:00:00Z", "days_left": 19}),
+            "fp-0005",
+            Some(at(2026, 2, 20, 0)),
+        ),
+        finding(
+            "partner-mfa-trusted",
+            Severity::Info,
+            "Partner MFA is trusted",
+            "The tenant accepts MFA performed in Fabrikam MSP's tenant.",
+            SubjectKind::Partner,
+            PARTNER,
+            Some("Fabrikam MSP"),
+            Some(PARTNER),
+            json!({"isMfaAccepted": true}),
+            "fp-0006",
+            None,
+        ),
+    ];
+    let suppressed = vec![SuppressedFinding {
+        finding: finding(
+            "orphaned-partner-entry",
+            Severity::Low,
+            "Leftover partner entry",
+            "Old Reseller has no roles, assignments or sign-ins.",
+            SubjectKind::Partner,
+            "66666666-6666-4666-8666-666666666666",
+            Some("Old Reseller"),
+            Some("66666666-6666-4666-8666-666666666666"),
+            json!({}),
+            "fp-0007",
+            None,
+        ),
+        reason: "Contract ends in April; removal scheduled (TICKET-42).".into(),
+        expires: Some(at(2026, 4, 30, 0)),
+    }];
+    let mut cov = Vec::new();
+    for &source in Source::ALL {
+        let c = match source {
+            Source::SignIns => outcome(
+                Coverage {
+                    detail: Some(
+                        "Sign-in logs need Entra ID P1 or P2 in the audited tenant.".into(),
+                    ),
+                    graph_code: Some(
+                        "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+                    ),
+                    ..coverage(source, CoverageStatus::Unlicensed)
+                },
+                &[
+                    "partner-signin-without-mfa",
+                    "partner-signin-unexpected-location",
+                    "stale-partner-access",
+                ],
+            ),
+            Source::DirectoryAudits => outcome(
+                Coverage {
+                    detail: Some("Graph answered 403 Forbidden.".into()),
+                    graph_code: Some("Authorization_RequestDenied".into()),
+                    request_id: Some("0e5e1a2b-0000-4000-8000-000000000000".into()),
+                    permission: Some(source.permission().into()),
+                    ..coverage(source, CoverageStatus::Denied)
+                },
+                &["partner-privileged-change"],
+            ),
+            Source::LighthouseMyRoles => outcome(
+                Coverage {
+                    detail: Some("Needs a delegated sign-in.".into()),
+                    ..coverage(source, CoverageStatus::Skipped)
+                },
+                &[],
+            ),
+            _ => outcome(
+                Coverage {
+                    items: Some(3),
+                    ..coverage(source, CoverageStatus::Collected)
+                },
+                &[],
+            ),
+        };
+        cov.push(c);
+    }
+    Evaluation {
+        findings,
+        suppressed,
+        coverage: cov,
+        not_evaluated: vec![NotEvaluated {
+            rule_id: "roles-exceed-approved".into(),
+            reason: "No approved role set is configured ([approved_roles]).".into(),
+        }],
+        warnings: vec![
+            "Unknown crossTenantAccessType value \"passthrough\" kept as a string.".into(),
+        ],
+    }
+}
+
+fn clean_evaluation() -> Evaluation {
+    Evaluation {
+        findings: vec![],
+        suppressed: vec![],
+        coverage: Source::ALL
+            .iter()
+            .map(|&s| outcome(coverage(s, CoverageStatus::Collected), &[]))
+            .collect(),
+        not_evaluated: vec![],
+        warnings: vec![],
+    }
+}
+
+/// The representative report, with a fixed tool version so that snapshots survive version bumps.
+fn sample() -> ReportV1 {
+    let mut r = report::build(&header(), &evaluation(), at(2026, 3, 1, 12));
+    r.tool.version = "0.0.0-test".into();
+    r
+}
+
+fn clean() -> ReportV1 {
+    let mut r = report::build(&header(), &clean_evaluation(), at(2026, 3, 1, 12));
+    r.tool.version = "0.0.0-test".into();
+    r
+}
+
+fn plain(width: u16) -> Style {
+    Style {
+        color: false,
+        unicode: false,
+        width: Some(width),
+    }
+}
+
+#[test]
+fn build_fills_the_header_summary_and_keeps_order() {
+    let r = report::build(&header(), &evaluation(), at(2026, 3, 1, 12));
+    assert_eq!(r.schema_version, "1");
+    assert_eq!(r.tool.name, "gdap-audit");
+    assert_eq!(r.tool.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(r.tenant_id, TENANT);
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["perspectives"], json!(["partner", "customer"]));
+    assert_eq!(
+        v["summary"],
+        json!({"critical": 1, "high": 2, "medium": 1, "low": 1, "info": 1, "suppressed": 1})
+    );
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "fp-0001", "fp-0002", "fp-0003", "fp-0004", "fp-0005", "fp-0006"
+        ]
+    );
+    assert_eq!(r.coverage.len(), Source::ALL.len());
+    assert!(
+        !r.coverage_complete(),
+        "sign_ins and directory_audits are gaps"
+    );
+    assert!(clean().coverage_complete());
+    // A skipped source is a gap only when a rule of an audited perspective needed it.
+    let mut e = clean_evaluation();
+    e.coverage[0].coverage.status = CoverageStatus::Skipped;
+    assert!(
+        report::build(&header(), &e, at(2026, 3, 1, 12)).coverage_complete(),
+        "not applicable"
+    );
+    e.coverage[0].rules_not_evaluated = vec!["pending-approval".into()];
+    let r2 = report::build(&header(), &e, at(2026, 3, 1, 12));
+    assert!(!r2.coverage_complete(), "a rule needed it");
+    assert_eq!(r2.coverage_gaps().count(), 1);
+    // A suppressed entry is the finding object plus reason and expires, flat.
+    let s = &v["suppressed"][0];
+    assert_eq!(s["rule_id"], "orphaned-partner-entry");
+    assert_eq!(
+        s["reason"],
+        "Contract ends in April; removal scheduled (TICKET-42)."
+    );
+    assert_eq!(s["expires"], "2026-04-30T00:00:00Z");
+    // The JSON round-trips into the DTO.
+    let back: ReportV1 = serde_json::from_value(v).unwrap();
+    assert_eq!(back, r);
+}
+
+#[test]
+fn json_is_byte_identical_for_the_same_input() {
+    let a = report::render(
+        &report::build(&header(), &evaluation(), at(2026, 3, 1, 12)),
+        Format::Json,
+        Style::plain(),
+    );
+    let b = report::render(
+        &report::build(&header(), &evaluation(), at(2026, 3, 1, 12)),
+        Format::Json,
+        Style::plain(),
+    );
+    assert_eq!(a.as_bytes(), b.as_bytes());
+    for format in [
+        Format::Jsonl,
+        Format::Sarif,
+        Format::Csv,
+        Format::Markdown,
+        Format::Table,
+    ] {
+        assert_eq!(
+            report::render(&sample(), format, plain(100)),
+            report::render(&sample(), format, plain(100)),
+            "{format} is deterministic"
+        );
+    }
+}
+
+#[test]
+fn json_snapshot() {
+    let out = report::render(&sample(), Format::Json, Style::plain());
+    assert!(out.ends_with("}\n"));
+    insta::assert_snapshot!("json", out);
+}
+
+#[test]
+fn jsonl_is_one_finding_object_per_line() {
+    let r = sample();
+    let out = report::render(&r, Format::Jsonl, Style::plain());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), r.findings.len());
+    let full = serde_json::to_value(&r).unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v, full["findings"][i],
+            "line {i} is the json finding object"
+        );
+    }
+    assert_eq!(report::render(&clean(), Format::Jsonl, Style::plain()), "");
+    insta::assert_snapshot!("jsonl", out);
+}
+
+#[test]
+fn table_ascii_snapshot() {
+    let out = report::render(&sample(), Format::Table, plain(110));
+    assert!(out.is_ascii(), "unicode=false is plain ASCII");
+    assert!(!out.contains('\x1b'), "color=false has no escape codes");
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 110),
+        "fits the width"
+    );
+    insta::assert_snapshot!("table_ascii", out);
+}
+
+#[test]
+fn table_unicode_snapshot() {
+    let out = report::render(
+        &sample(),
+        Format::Table,
+        Style {
+            color: false,
+            unicode: true,
+            width: Some(110),
+        },
+    );
+    assert!(out.contains('┆'));
+    assert!(!out.contains('\x1b'));
+    insta::assert_snapshot!("table_unicode", out);
+}
+
+#[test]
+fn table_colour_only_when_asked() {
+    let colored = report::render(
+        &sample(),
+        Format::Table,
+        Style {
+            color: true,
+            unicode: true,
+            width: Some(110),
+        },
+    );
+    assert!(colored.contains("\x1b["));
+    let plain_out = report::render(
+        &sample(),
+        Format::Table,
+        Style {
+            color: false,
+            unicode: true,
+            width: None,
+        },
+    );
+    assert!(!plain_out.contains('\x1b'));
+}
+
+#[test]
+fn table_without_findings_says_so() {
+    let out = report::render(&clean(), Format::Table, plain(100));
+    assert!(
+        out.contains("No findings at or above info. 18 sources collected."),
+        "{out}"
+    );
+    insta::assert_snapshot!("table_clean", out);
+}
+
+#[test]
+fn table_strips_control_characters_from_graph_text() {
+    let mut eval = evaluation();
+    eval.findings[0].subject.display_name = Some("Evil\x1b[2J\x1b]0;pwned\x07 MSP".into());
+    let r = report::build(&header(), &eval, at(2026, 3, 1, 12));
+    let out = report::render(&r, Format::Table, Style::plain());
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    let md = report::render(&r, Format::Markdown, Style::plain());
+    assert!(!md.contains('\x1b'));
+}
+
+#[test]
+fn csv_snapshot_quotes_and_neutralises_formulas() {
+    let out = report::render(&sample(), Format::Csv, Style::plain());
+    let mut lines = out.split('\n');
+    assert_eq!(
+        lines.next().unwrap(),
+        "severity,rule_id,subject_kind,subject_id,subject_name,partner_tenant_id,customer_tenant_id,message,fingerprint,first_seen"
+    );
+    // A comma and quotes: quoted, quotes doubled.
+    assert!(out.contains(r#","Northwind, ""Support"" Ltd","#), "{out}");
+    // A formula: neutralised with a leading quote, then quoted because of the quotes inside.
+    assert!(
+        out.contains(r#","'=HYPERLINK(""https://evil.example"")","#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#","'=HYPERLINK(""https://evil.example"") is owned by"#),
+        "{out}"
+    );
+    // A newline inside a cell stays inside the quoted cell.
+    assert!(out.contains("\"Relationship Contoso_Default ends on 2026-03-20 and does not auto-extend.\nRenew it or let it lapse.\""));
+    assert!(out.ends_with('\n'));
+    insta::assert_snapshot!("csv", out);
+}
+
+#[test]
+fn csv_neutralises_every_formula_prefix() {
+    let mut eval = clean_evaluation();
+    for (i, name) in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "plain", " spaced "]
+        .iter()
+        .enumerate()
+    {
+        eval.findings.push(finding(
+            "partner-owned-app",
+            Severity::Medium,
+            "t",
+            "m",
+            SubjectKind::ServicePrincipal,
+            &format!("sp-{i}"),
+            Some(name),
+            None,
+            json!({}),
+            &format!("fp-{i}"),
+            None,
+        ));
+    }
+    let out = report::render(
+        &report::build(&header(), &eval, at(2026, 3, 1, 12)),
+        Format::Csv,
+        Style::plain(),
+    );
+    let names: Vec<String> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "'=1+1",
+            "'+1",
+            "'-2",
+            "'@SUM(A1)",
+            "'\tx",
+            "plain",
+            "\" spaced \""
+        ]
+    );
+}
+
+#[test]
+fn sarif_snapshot_levels_and_fingerprints() {
+    let r = sample();
+    let out = report::render(&r, Format::Sarif, Style::plain());
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["tool"]["driver"]["name"], "gdap-audit");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let rule_ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        rule_ids,
+        [
+            "global-admin-granted",
+            "mfa-not-enforced-for-partners",
+            "privileged-role-granted",
+            "partner-owned-app",
+            "expiring-soon",
+            "partner-mfa-trusted"
+        ],
+        "one descriptor per rule id that appears, suppressed ones excluded"
+    );
+    assert_eq!(
+        rules[0]["helpUri"],
+        "https://attack.mitre.org/techniques/T1199/"
+    );
+    assert_eq!(
+        rules[0]["shortDescription"]["text"],
+        "Partner holds Global Administrator"
+    );
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), r.findings.len());
+    for (res, f) in results.iter().zip(&r.findings) {
+        let expected = match f.severity {
+            report::v1::Severity::Critical | report::v1::Severity::High => "error",
+            report::v1::Severity::Medium => "warning",
+            report::v1::Severity::Low | report::v1::Severity::Info => "note",
+        };
+        assert_eq!(res["level"], expected, "{}", f.rule_id);
+        assert_eq!(
+            res["partialFingerprints"]["gdapAuditFingerprint/v1"],
+            f.fingerprint.as_str()
+        );
+        assert_eq!(
+            rules[res["ruleIndex"].as_u64().unwrap() as usize]["id"],
+            res["ruleId"]
+        );
+        let loc = &res["locations"][0]["logicalLocations"][0];
+        assert_eq!(
+            loc["fullyQualifiedName"],
+            format!(
+                "tenant/{TENANT}/{}/{}",
+                f.subject.kind.as_str(),
+                f.subject.id
+            )
+            .as_str()
+        );
+        assert_eq!(loc["kind"], "resource");
+    }
+    insta::assert_snapshot!("sarif", out);
+}
+
+#[test]
+fn markdown_snapshot() {
+    let out = report::render(&sample(), Format::Markdown, Style::plain());
+    assert!(out.starts_with(
+        "# Partner access audit: Contoso Ltd (`11111111-1111-4111-8111-111111111111`), 2026-03-01\n"
+    ));
+    assert!(out.contains("## What could not be checked"));
+    assert!(out.ends_with('\n') && !out.ends_with("\n\n"));
+    insta::assert_snapshot!("markdown", out);
+}
+
+#[test]
+fn markdown_escapes_markup_in_graph_text() {
+    let mut eval = clean_evaluation();
+    eval.findings.push(finding(
+        "partner-owned-app",
+        Severity::Medium,
+        "t",
+        "# [click](https://evil.example) <img src=x> *bold* | pipe",
+        SubjectKind::ServicePrincipal,
+        "sp-1",
+        Some("![x](https://evil.example/x.png)"),
+        None,
+        json!({}),
+        "fp-1",
+        None,
+    ));
+    let out = report::render(
+        &report::build(&header(), &eval, at(2026, 3, 1, 12)),
+        Format::Markdown,
+        Style::plain(),
+    );
+    assert!(
+        out.contains(r"\# \[click\](https://evil.example) \<img src=x\> \*bold\* \| pipe"),
+        "{out}"
+    );
+    assert!(out.contains(r"!\[x\](https://evil.example/x.png)"), "{out}");
+    assert!(!out.contains(" <img"), "{out}");
+}
+
+#[test]
+fn schema_file_is_in_sync() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    let expected = report::report_schema_string();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == expected,
+        "docs/report.schema.json is out of date with ReportV1; regenerate it with \
+         `UPDATE_DOCS=1 cargo test --test it report` and review the diff (a change other than an added \
+         optional field needs schema_version 2)"
+    );
+}
+
+#[test]
+fn schema_describes_the_report() {
+    let schema = report::report_schema();
+    let v = serde_json::to_value(sample()).unwrap();
+    let obj = v.as_object().unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in obj.keys() {
+        assert!(props.contains_key(key), "{key} is in the schema");
+    }
+    for key in schema["required"].as_array().unwrap() {
+        assert!(obj.contains_key(key.as_str().unwrap()), "{key} is written");
+    }
+    // A report without a tenant name omits the key, which the schema allows.
+    assert!(
+        !schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tenant_name"))
+    );
+    let finding = &schema["$defs"]["FindingV1"];
+    let required: Vec<&str> = finding["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    for key in [
+        "rule_id",
+        "severity",
+        "title",
+        "message",
+        "subject",
+        "partner_tenant_id",
+        "customer_tenant_id",
+        "evidence",
+        "remediation",
+        "references",
+        "fingerprint",
+        "first_seen",
+    ] {
+        assert!(required.contains(&key), "finding.{key} is always written");
+    }
+}
+
+#[test]
+fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    report::write_atomic(&path, "first\n").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\n");
+    report::write_atomic(&path, "second\n").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.json"]);
+
+    let missing = dir.path().join("no-such-dir").join("report.json");
+    assert!(report::write_atomic(&missing, "x").is_err());
+    assert!(!missing.exists());
+}
