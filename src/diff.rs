@@ -47,7 +47,12 @@ pub struct PartnerState {
 impl PartnerState {
     /// Allowed and assigned roles together, lower-case, sorted, deduplicated.
     pub fn all_roles(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.allowed_roles.iter().flatten().chain(self.assigned_roles.iter()).collect();
+        let set: BTreeSet<&String> = self
+            .allowed_roles
+            .iter()
+            .flatten()
+            .chain(self.assigned_roles.iter())
+            .collect();
         set.into_iter().cloned().collect()
     }
 }
@@ -69,7 +74,11 @@ pub struct Inventory {
 
 /// Sorted, deduplicated, lower-case copies.
 pub(crate) fn normalize_roles<'a>(roles: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-    let set: BTreeSet<String> = roles.into_iter().map(|r| r.trim().to_ascii_lowercase()).filter(|r| !r.is_empty()).collect();
+    let set: BTreeSet<String> = roles
+        .into_iter()
+        .map(|r| r.trim().to_ascii_lowercase())
+        .filter(|r| !r.is_empty())
+        .collect();
     set.into_iter().collect()
 }
 
@@ -80,7 +89,8 @@ impl Inventory {
             as_of: Some(snapshot.as_of),
             relationships_collected: snapshot.perspectives.contains(&Perspective::Partner)
                 && snapshot.has(Source::GdapRelationships),
-            partners_collected: snapshot.perspectives.contains(&Perspective::Customer) && snapshot.has(Source::XtapPartners),
+            partners_collected: snapshot.perspectives.contains(&Perspective::Customer)
+                && snapshot.has(Source::XtapPartners),
             ..Inventory::default()
         };
         if let Some(p) = &snapshot.partner {
@@ -106,7 +116,11 @@ impl Inventory {
                     continue;
                 }
                 let entry = inv.partners.entry(key).or_default();
-                entry.name = p.display_name.clone().or_else(|| p.default_domain_name.clone()).or(entry.name.take());
+                entry.name = p
+                    .display_name
+                    .clone()
+                    .or_else(|| p.default_domain_name.clone())
+                    .or(entry.name.take());
                 entry.is_service_provider |= p.is_service_provider;
                 if let Some(allowed) = &p.allowed_roles {
                     let mut all = entry.allowed_roles.take().unwrap_or_default();
@@ -241,11 +255,20 @@ impl Diff {
 }
 
 fn role_refs(catalog: &RoleCatalog, ids: &[String]) -> Vec<RoleRef> {
-    ids.iter().map(|id| RoleRef { id: id.clone(), name: catalog.name(id) }).collect()
+    ids.iter()
+        .map(|id| RoleRef {
+            id: id.clone(),
+            name: catalog.name(id),
+        })
+        .collect()
 }
 
 /// `(added, removed)` going from `old` to `new`.
-fn set_delta(catalog: &RoleCatalog, old: &[String], new: &[String]) -> (Vec<RoleRef>, Vec<RoleRef>) {
+fn set_delta(
+    catalog: &RoleCatalog,
+    old: &[String],
+    new: &[String],
+) -> (Vec<RoleRef>, Vec<RoleRef>) {
     let o: BTreeSet<&String> = old.iter().collect();
     let n: BTreeSet<&String> = new.iter().collect();
     let added: Vec<String> = n.difference(&o).map(|s| (*s).clone()).collect();
@@ -276,14 +299,22 @@ fn partner_entry(catalog: &RoleCatalog, tenant: &str, p: &PartnerState) -> Partn
 }
 
 fn side(inv: &Inventory) -> DiffSide {
-    DiffSide { tenant_id: inv.tenant_id.clone(), as_of: inv.as_of, label: None }
+    DiffSide {
+        tenant_id: inv.tenant_id.clone(),
+        as_of: inv.as_of,
+        label: None,
+    }
 }
 
 /// Compare two inventories. Relationships are compared only when both sides read them, partners likewise;
 /// when only one side did, a note says so instead of reporting everything as added or removed.
 pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
     let catalog = RoleCatalog::default();
-    let mut d = Diff { old: side(old), new: side(new), ..Diff::default() };
+    let mut d = Diff {
+        old: side(old),
+        new: side(new),
+        ..Diff::default()
+    };
     if !old.tenant_id.is_empty() && !new.tenant_id.is_empty() && old.tenant_id != new.tenant_id {
         d.notes.push(format!(
             "the two audits are of different tenants ({} and {}): everything differs",
@@ -293,14 +324,22 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
 
     match (old.relationships_collected, new.relationships_collected) {
         (true, true) => diff_relationships(&catalog, old, new, &mut d),
-        (true, false) => d.notes.push("relationships were not read in the newer audit: not compared".into()),
-        (false, true) => d.notes.push("relationships were not read in the older audit: not compared".into()),
+        (true, false) => d
+            .notes
+            .push("relationships were not read in the newer audit: not compared".into()),
+        (false, true) => d
+            .notes
+            .push("relationships were not read in the older audit: not compared".into()),
         (false, false) => {}
     }
     match (old.partners_collected, new.partners_collected) {
         (true, true) => diff_partners(&catalog, old, new, &mut d),
-        (true, false) => d.notes.push("partners were not read in the newer audit: not compared".into()),
-        (false, true) => d.notes.push("partners were not read in the older audit: not compared".into()),
+        (true, false) => d
+            .notes
+            .push("partners were not read in the newer audit: not compared".into()),
+        (false, true) => d
+            .notes
+            .push("partners were not read in the older audit: not compared".into()),
         (false, false) => {}
     }
     d
@@ -309,19 +348,33 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
 fn diff_relationships(catalog: &RoleCatalog, old: &Inventory, new: &Inventory, d: &mut Diff) {
     for (id, n) in &new.relationships {
         match old.relationships.get(id) {
-            None => d.relationships_added.push(relationship_entry(catalog, id, n)),
+            None => d
+                .relationships_added
+                .push(relationship_entry(catalog, id, n)),
             Some(o) => {
                 let (roles_added, roles_removed) = set_delta(catalog, &o.roles, &n.roles);
                 let change = RelationshipChange {
                     id: id.clone(),
                     name: n.name.clone(),
-                    customer_tenant_id: n.customer_tenant_id.clone().or_else(|| o.customer_tenant_id.clone()),
+                    customer_tenant_id: n
+                        .customer_tenant_id
+                        .clone()
+                        .or_else(|| o.customer_tenant_id.clone()),
                     customer_name: n.customer_name.clone().or_else(|| o.customer_name.clone()),
                     roles_added,
                     roles_removed,
-                    status: (o.status != n.status).then(|| Change { from: o.status.clone(), to: n.status.clone() }),
-                    end: (o.end != n.end).then_some(Change { from: o.end, to: n.end }),
-                    display_name: (o.name != n.name).then(|| Change { from: o.name.clone(), to: n.name.clone() }),
+                    status: (o.status != n.status).then(|| Change {
+                        from: o.status.clone(),
+                        to: n.status.clone(),
+                    }),
+                    end: (o.end != n.end).then_some(Change {
+                        from: o.end,
+                        to: n.end,
+                    }),
+                    display_name: (o.name != n.name).then(|| Change {
+                        from: o.name.clone(),
+                        to: n.name.clone(),
+                    }),
                 };
                 let changed = !change.roles_added.is_empty()
                     || !change.roles_removed.is_empty()
@@ -336,7 +389,8 @@ fn diff_relationships(catalog: &RoleCatalog, old: &Inventory, new: &Inventory, d
     }
     for (id, o) in &old.relationships {
         if !new.relationships.contains_key(id) {
-            d.relationships_removed.push(relationship_entry(catalog, id, o));
+            d.relationships_removed
+                .push(relationship_entry(catalog, id, o));
         }
     }
 }
@@ -355,7 +409,8 @@ fn diff_partners(catalog: &RoleCatalog, old: &Inventory, new: &Inventory, d: &mu
                         (Vec::new(), Vec::new())
                     }
                 };
-                let (assigned_added, assigned_removed) = set_delta(catalog, &o.assigned_roles, &n.assigned_roles);
+                let (assigned_added, assigned_removed) =
+                    set_delta(catalog, &o.assigned_roles, &n.assigned_roles);
                 let change = PartnerChange {
                     tenant_id: tenant.clone(),
                     name: n.name.clone().or_else(|| o.name.clone()),
@@ -364,7 +419,10 @@ fn diff_partners(catalog: &RoleCatalog, old: &Inventory, new: &Inventory, d: &mu
                     assigned_roles_added: assigned_added,
                     assigned_roles_removed: assigned_removed,
                     is_service_provider: (o.is_service_provider != n.is_service_provider)
-                        .then_some(Change { from: o.is_service_provider, to: n.is_service_provider }),
+                        .then_some(Change {
+                            from: o.is_service_provider,
+                            to: n.is_service_provider,
+                        }),
                 };
                 let changed = !change.allowed_roles_added.is_empty()
                     || !change.allowed_roles_removed.is_empty()
@@ -399,10 +457,15 @@ pub(crate) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
-        if matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') {
+        if matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        {
             continue;
         }
-        let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' {
             if !space && !out.is_empty() {
                 out.push(' ');
@@ -420,18 +483,24 @@ pub(crate) fn clean(s: &str) -> String {
 }
 
 fn date(d: Option<DateTime<Utc>>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "none".to_owned())
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "none".to_owned())
 }
 
 fn when(d: Option<DateTime<Utc>>) -> String {
-    d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "unknown".to_owned())
+    d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn role_list(roles: &[RoleRef]) -> String {
     if roles.is_empty() {
         return "none".to_owned();
     }
-    roles.iter().map(|r| clean(&r.name)).collect::<Vec<_>>().join(", ")
+    roles
+        .iter()
+        .map(|r| clean(&r.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn named(name: Option<&str>, id: &str) -> String {
@@ -447,7 +516,11 @@ fn side_line(s: &DiffSide) -> String {
         out.push_str(&clean(l));
         out.push_str(", ");
     }
-    out.push_str(&format!("tenant {}, as of {}", clean(&s.tenant_id), when(s.as_of)));
+    out.push_str(&format!(
+        "tenant {}, as of {}",
+        clean(&s.tenant_id),
+        when(s.as_of)
+    ));
     out
 }
 
@@ -455,14 +528,23 @@ fn side_line(s: &DiffSide) -> String {
 fn rows(d: &Diff) -> Vec<[String; 4]> {
     let mut rows = Vec::new();
     for r in &d.relationships_added {
-        let mut details = format!("status {}; roles: {}", clean(&r.status), role_list(&r.roles));
+        let mut details = format!(
+            "status {}; roles: {}",
+            clean(&r.status),
+            role_list(&r.roles)
+        );
         if r.end.is_some() {
             details.push_str(&format!("; ends {}", date(r.end)));
         }
         rows.push([
             "added".into(),
             "relationship".into(),
-            relationship_subject(&r.name, &r.id, r.customer_name.as_deref(), r.customer_tenant_id.as_deref()),
+            relationship_subject(
+                &r.name,
+                &r.id,
+                r.customer_name.as_deref(),
+                r.customer_tenant_id.as_deref(),
+            ),
             details,
         ]);
     }
@@ -470,7 +552,12 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
         rows.push([
             "removed".into(),
             "relationship".into(),
-            relationship_subject(&r.name, &r.id, r.customer_name.as_deref(), r.customer_tenant_id.as_deref()),
+            relationship_subject(
+                &r.name,
+                &r.id,
+                r.customer_name.as_deref(),
+                r.customer_tenant_id.as_deref(),
+            ),
             format!("was {}; roles: {}", clean(&r.status), role_list(&r.roles)),
         ]);
     }
@@ -494,39 +581,80 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
         rows.push([
             "changed".into(),
             "relationship".into(),
-            relationship_subject(&c.name, &c.id, c.customer_name.as_deref(), c.customer_tenant_id.as_deref()),
+            relationship_subject(
+                &c.name,
+                &c.id,
+                c.customer_name.as_deref(),
+                c.customer_tenant_id.as_deref(),
+            ),
             parts.join("; "),
         ]);
     }
     for p in &d.partners_added {
-        rows.push(["added".into(), "partner".into(), named(p.name.as_deref(), &p.tenant_id), partner_details(p)]);
+        rows.push([
+            "added".into(),
+            "partner".into(),
+            named(p.name.as_deref(), &p.tenant_id),
+            partner_details(p),
+        ]);
     }
     for p in &d.partners_removed {
-        rows.push(["removed".into(), "partner".into(), named(p.name.as_deref(), &p.tenant_id), partner_details(p)]);
+        rows.push([
+            "removed".into(),
+            "partner".into(),
+            named(p.name.as_deref(), &p.tenant_id),
+            partner_details(p),
+        ]);
     }
     for c in &d.partners_changed {
         let mut parts = Vec::new();
         if let Some(sp) = &c.is_service_provider {
-            parts.push(if sp.to { "now a service provider".to_owned() } else { "no longer a service provider".to_owned() });
+            parts.push(if sp.to {
+                "now a service provider".to_owned()
+            } else {
+                "no longer a service provider".to_owned()
+            });
         }
         if !c.allowed_roles_added.is_empty() {
-            parts.push(format!("allowed roles added: {}", role_list(&c.allowed_roles_added)));
+            parts.push(format!(
+                "allowed roles added: {}",
+                role_list(&c.allowed_roles_added)
+            ));
         }
         if !c.allowed_roles_removed.is_empty() {
-            parts.push(format!("allowed roles removed: {}", role_list(&c.allowed_roles_removed)));
+            parts.push(format!(
+                "allowed roles removed: {}",
+                role_list(&c.allowed_roles_removed)
+            ));
         }
         if !c.assigned_roles_added.is_empty() {
-            parts.push(format!("assigned roles added: {}", role_list(&c.assigned_roles_added)));
+            parts.push(format!(
+                "assigned roles added: {}",
+                role_list(&c.assigned_roles_added)
+            ));
         }
         if !c.assigned_roles_removed.is_empty() {
-            parts.push(format!("assigned roles removed: {}", role_list(&c.assigned_roles_removed)));
+            parts.push(format!(
+                "assigned roles removed: {}",
+                role_list(&c.assigned_roles_removed)
+            ));
         }
-        rows.push(["changed".into(), "partner".into(), named(c.name.as_deref(), &c.tenant_id), parts.join("; ")]);
+        rows.push([
+            "changed".into(),
+            "partner".into(),
+            named(c.name.as_deref(), &c.tenant_id),
+            parts.join("; "),
+        ]);
     }
     rows
 }
 
-fn relationship_subject(name: &str, id: &str, customer: Option<&str>, customer_id: Option<&str>) -> String {
+fn relationship_subject(
+    name: &str,
+    id: &str,
+    customer: Option<&str>,
+    customer_id: Option<&str>,
+) -> String {
     let mut s = named(Some(name), id);
     match (customer.map(clean).filter(|c| !c.is_empty()), customer_id) {
         (Some(c), _) => s.push_str(&format!(", customer {c}")),
@@ -537,10 +665,15 @@ fn relationship_subject(name: &str, id: &str, customer: Option<&str>, customer_i
 }
 
 fn partner_details(p: &PartnerEntry) -> String {
-    let mut parts = vec![if p.is_service_provider { "service provider".to_owned() } else { "not a service provider".to_owned() }];
-    match &p.allowed_roles {
-        Some(r) => parts.push(format!("allowed roles: {}", role_list(r))),
-        None => parts.push("allowed roles: not read".to_owned()),
+    let mut parts = vec![if p.is_service_provider {
+        "service provider".to_owned()
+    } else {
+        "not a service provider".to_owned()
+    }];
+    match (&p.allowed_roles, p.is_service_provider) {
+        (Some(r), _) => parts.push(format!("allowed roles: {}", role_list(r))),
+        (None, true) => parts.push("allowed roles: not read".to_owned()),
+        (None, false) => {}
     }
     if !p.assigned_roles.is_empty() {
         parts.push(format!("assigned roles: {}", role_list(&p.assigned_roles)));
@@ -574,9 +707,14 @@ pub fn render_table(d: &Diff, width: Option<u16>) -> String {
     let rows = rows(d);
     if !rows.is_empty() {
         let mut table = Table::new();
-        table.force_no_tty().load_style(presets::ASCII_FULL_CONDENSED).set_truncation_indicator("...");
+        table
+            .force_no_tty()
+            .load_style(presets::ASCII_FULL_CONDENSED)
+            .set_truncation_indicator("...");
         if let Some(w) = width {
-            table.set_content_arrangement(ContentArrangement::Dynamic).set_width(w);
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w);
         }
         table.set_header(vec!["CHANGE", "KIND", "SUBJECT", "DETAILS"]);
         for r in rows {
@@ -601,7 +739,11 @@ pub fn render_json(d: &Diff) -> String {
         #[serde(flatten)]
         diff: &'a Diff,
     }
-    let mut s = serde_json::to_string_pretty(&Doc { diff_version: DIFF_JSON_VERSION, diff: d }).expect("a diff always serializes");
+    let mut s = serde_json::to_string_pretty(&Doc {
+        diff_version: DIFF_JSON_VERSION,
+        diff: d,
+    })
+    .expect("a diff always serializes");
     s.push('\n');
     s
 }
@@ -610,7 +752,10 @@ pub fn render_json(d: &Diff) -> String {
 fn md(s: &str) -> String {
     let mut out = String::new();
     for c in clean(s).chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -621,13 +766,23 @@ fn md(s: &str) -> String {
 /// A ticket-ready summary.
 pub fn render_markdown(d: &Diff) -> String {
     let mut out = String::from("## GDAP access changes\n\n");
-    out.push_str(&format!("- **Old:** {}\n- **New:** {}\n\n", md(&side_line(&d.old)), md(&side_line(&d.new))));
+    out.push_str(&format!(
+        "- **Old:** {}\n- **New:** {}\n\n",
+        md(&side_line(&d.old)),
+        md(&side_line(&d.new))
+    ));
     out.push_str(&format!("{}\n", md(&summary(d))));
     let rows = rows(d);
     if !rows.is_empty() {
         out.push_str("\n| Change | Kind | Subject | Details |\n|---|---|---|---|\n");
         for [change, kind, subject, details] in rows {
-            out.push_str(&format!("| {} | {} | {} | {} |\n", md(&change), md(&kind), md(&subject), md(&details)));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                md(&change),
+                md(&kind),
+                md(&subject),
+                md(&details)
+            ));
         }
     }
     if !d.notes.is_empty() {
@@ -669,14 +824,32 @@ mod tests {
 
     #[test]
     fn diff_finds_role_and_status_changes() {
-        let old = inv(vec![("r1", rel("active", &[HELPDESK])), ("r2", rel("active", &[]))]);
-        let new = inv(vec![("r1", rel("expiring", &[HELPDESK, GA])), ("r3", rel("approvalPending", &[GA]))]);
+        let old = inv(vec![
+            ("r1", rel("active", &[HELPDESK])),
+            ("r2", rel("active", &[])),
+        ]);
+        let new = inv(vec![
+            ("r1", rel("expiring", &[HELPDESK, GA])),
+            ("r3", rel("approvalPending", &[GA])),
+        ]);
         let d = diff(&old, &new);
         assert_eq!(d.relationships_added.len(), 1);
         assert_eq!(d.relationships_removed[0].id, "r2");
         let c = &d.relationships_changed[0];
-        assert_eq!(c.roles_added, vec![RoleRef { id: GA.into(), name: "Global Administrator".into() }]);
-        assert_eq!(c.status, Some(Change { from: "active".into(), to: "expiring".into() }));
+        assert_eq!(
+            c.roles_added,
+            vec![RoleRef {
+                id: GA.into(),
+                name: "Global Administrator".into()
+            }]
+        );
+        assert_eq!(
+            c.status,
+            Some(Change {
+                from: "active".into(),
+                to: "expiring".into()
+            })
+        );
         assert!(d.notes.is_empty());
         assert_eq!(d.change_count(), 3);
     }

@@ -139,7 +139,15 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Evaluation {
     let base = Ctx::new(snap, config, history, now);
-    let present = Sides::present_in(snap);
+    // A perspective is audited when the snapshot lists it or holds its data; a side runs only with data.
+    let audited = Sides {
+        partner: snap.perspectives.contains(&Perspective::Partner) || snap.partner.is_some(),
+        customer: snap.perspectives.contains(&Perspective::Customer) || snap.customer.is_some(),
+    };
+    let with_data = Sides {
+        partner: snap.partner.is_some(),
+        customer: snap.customer.is_some(),
+    };
     let finisher = Finisher {
         snap,
         config,
@@ -163,7 +171,7 @@ pub fn evaluate(
             .perspectives
             .iter()
             .copied()
-            .filter(|p| present.has(*p))
+            .filter(|p| audited.has(*p))
             .fold(Sides::default(), Sides::with);
         if relevant.is_empty() {
             continue;
@@ -190,8 +198,10 @@ pub fn evaluate(
                 by_source.entry(*s).or_default().insert(meta.id.to_owned());
                 complete = false;
             }
-            if missing.is_empty() {
+            if missing.is_empty() && with_data.has(side) {
                 runnable = runnable.with(side);
+            } else {
+                complete = false;
             }
         }
         if runnable.is_empty() {

@@ -29,8 +29,12 @@ impl Printer {
             (false, 1) => Verbosity::Verbose,
             _ => Verbosity::Trace,
         };
-        let progress = !no_progress && verbosity == Verbosity::Normal && std::io::stderr().is_terminal();
-        Printer { verbosity, progress }
+        let progress =
+            !no_progress && verbosity == Verbosity::Normal && std::io::stderr().is_terminal();
+        Printer {
+            verbosity,
+            progress,
+        }
     }
 
     pub fn verbosity(&self) -> Verbosity {
@@ -78,10 +82,14 @@ impl Printer {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar.set_message(msg.to_owned());
-        Progress { bar: Some(Arc::new(bar)) }
+        Progress {
+            bar: Some(Arc::new(bar)),
+        }
     }
 }
 

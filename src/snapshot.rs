@@ -22,7 +22,19 @@ use crate::model::roles::RoleDefinition;
 pub const SNAPSHOT_VERSION: u32 = 1;
 
 /// Which side of the partner relationship the audited tenant is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Perspective {
     /// The MSP/CSP's own tenant: `/tenantRelationships` lists its customers.
@@ -41,7 +53,19 @@ impl Perspective {
 }
 
 /// A Graph source a collector reads; rules declare the sources they need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Source {
     #[serde(rename = "gdap.relationships")]
     GdapRelationships,
@@ -169,7 +193,19 @@ impl std::fmt::Display for Source {
 }
 
 /// How a source fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CoverageStatus {
     Collected,
@@ -405,7 +441,9 @@ pub struct CustomerData {
 
 impl CustomerData {
     pub fn partner(&self, tenant_id: &str) -> Option<&PartnerRecord> {
-        self.partners.iter().find(|p| p.tenant_id.eq_ignore_ascii_case(tenant_id))
+        self.partners
+            .iter()
+            .find(|p| p.tenant_id.eq_ignore_ascii_case(tenant_id))
     }
 
     pub fn service_providers(&self) -> impl Iterator<Item = &PartnerRecord> {
@@ -438,10 +476,15 @@ pub struct Snapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("cannot read snapshot {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a gdap-audit snapshot: {detail}")]
     Invalid { path: String, detail: String },
-    #[error("{path} is snapshot version {found}, newer than this gdap-audit understands ({SNAPSHOT_VERSION}); upgrade gdap-audit")]
+    #[error(
+        "{path} is snapshot version {found}, newer than this gdap-audit understands ({SNAPSHOT_VERSION}); upgrade gdap-audit"
+    )]
     TooNew { path: String, found: u32 },
 }
 
@@ -452,12 +495,16 @@ impl Snapshot {
 
     /// Collected in full (a rule needing it may run).
     pub fn has(&self, source: Source) -> bool {
-        self.coverage_of(source).is_some_and(|c| c.status.is_complete())
+        self.coverage_of(source)
+            .is_some_and(|c| c.status.is_complete())
     }
 
     pub fn read(path: &Path) -> Result<Snapshot, SnapshotError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io { path: shown.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         Self::from_slice(&bytes, &shown)
     }
 
@@ -466,12 +513,20 @@ impl Snapshot {
         struct Header {
             snapshot_version: u32,
         }
-        let header: Header = serde_json::from_slice(bytes)
-            .map_err(|e| SnapshotError::Invalid { path: shown.to_owned(), detail: e.to_string() })?;
+        let header: Header = serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid {
+            path: shown.to_owned(),
+            detail: e.to_string(),
+        })?;
         if header.snapshot_version > SNAPSHOT_VERSION {
-            return Err(SnapshotError::TooNew { path: shown.to_owned(), found: header.snapshot_version });
+            return Err(SnapshotError::TooNew {
+                path: shown.to_owned(),
+                found: header.snapshot_version,
+            });
         }
-        serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid { path: shown.to_owned(), detail: e.to_string() })
+        serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid {
+            path: shown.to_owned(),
+            detail: e.to_string(),
+        })
     }
 
     pub fn to_json(&self) -> String {

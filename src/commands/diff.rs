@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use super::pipeline::write_stdout;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff, Inventory};
 use crate::history::{HistoryError, HistoryStore};
@@ -15,12 +14,18 @@ pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
     let d = match (&args.old, &args.new) {
         (Some(old), Some(new)) => from_files(old, new, printer)?,
         (None, None) => from_history(args.history.as_deref(), args.tenant.as_deref(), printer)?,
-        _ => return Err(CommandError::Usage("give two snapshot files (OLD NEW), or none to compare the last two runs in history".into())),
+        _ => return Err(CommandError::Usage(
+            "give two snapshot files (OLD NEW), or none to compare the last two runs in history"
+                .into(),
+        )),
     };
     let text = match args.format {
         DiffFormat::Table => {
             let width = if std::io::stdout().is_terminal() {
-                std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or(Some(120))
+                std::env::var("COLUMNS")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .or(Some(120))
             } else {
                 None
             };
@@ -30,7 +35,18 @@ pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
         DiffFormat::Markdown => diff::render_markdown(&d),
     };
     write_stdout(&text)?;
-    Ok(super::EXIT_CLEAN)
+    Ok(0)
+}
+
+/// The command's output on stdout, where a closed pipe (`| head`) is not an error.
+pub(super) fn write_stdout(text: &str) -> Result<(), CommandError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CommandError::Io(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 fn read_snapshot(path: &Path) -> Result<Snapshot, CommandError> {
@@ -50,7 +66,10 @@ fn from_files(old: &Path, new: &Path, printer: &Printer) -> Result<Diff, Command
             new_snap.tenant_id
         ));
     }
-    let mut d = diff::diff(&Inventory::from_snapshot(&old_snap), &Inventory::from_snapshot(&new_snap));
+    let mut d = diff::diff(
+        &Inventory::from_snapshot(&old_snap),
+        &Inventory::from_snapshot(&new_snap),
+    );
     d.old.label = Some(old.display().to_string());
     d.new.label = Some(new.display().to_string());
     Ok(d)
@@ -60,7 +79,9 @@ pub(super) fn history_path(explicit: Option<&Path>) -> Result<PathBuf, CommandEr
     match explicit {
         Some(p) => Ok(p.to_path_buf()),
         None => HistoryStore::default_path().ok_or_else(|| {
-            CommandError::History("no data directory for the default history database: pass --history PATH".into())
+            CommandError::History(
+                "no data directory for the default history database: pass --history PATH".into(),
+            )
         }),
     }
 }
@@ -69,24 +90,47 @@ pub(super) fn history_error(e: HistoryError) -> CommandError {
     CommandError::History(e.to_string())
 }
 
-fn from_history(path: Option<&Path>, tenant: Option<&str>, printer: &Printer) -> Result<Diff, CommandError> {
+fn from_history(
+    path: Option<&Path>,
+    tenant: Option<&str>,
+    printer: &Printer,
+) -> Result<Diff, CommandError> {
     let path = history_path(path)?;
     let store = HistoryStore::open_existing(&path).map_err(history_error)?;
     let tenants = store.tenants().map_err(history_error)?;
     let chosen = match tenant.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => tenants
             .iter()
-            .find(|s| s.tenant_id.eq_ignore_ascii_case(t) || s.tenant_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
-            .ok_or_else(|| CommandError::History(format!("no runs of tenant {t} in {}", path.display())))?,
+            .find(|s| {
+                s.tenant_id.eq_ignore_ascii_case(t)
+                    || s.tenant_name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(t))
+            })
+            .ok_or_else(|| {
+                CommandError::History(format!("no runs of tenant {t} in {}", path.display()))
+            })?,
         None => match tenants.as_slice() {
-            [] => return Err(CommandError::History(format!("the history {} holds no runs yet", path.display()))),
+            [] => {
+                return Err(CommandError::History(format!(
+                    "the history {} holds no runs yet",
+                    path.display()
+                )));
+            }
             [only] => only,
             several => {
                 let list: Vec<String> = several
                     .iter()
-                    .map(|t| match &t.tenant_name {
-                        Some(n) => format!("{} ({n}, {} runs)", t.tenant_id, t.runs),
-                        None => format!("{} ({} runs)", t.tenant_id, t.runs),
+                    .map(|t| {
+                        let runs = if t.runs == 1 {
+                            "1 run".to_owned()
+                        } else {
+                            format!("{} runs", t.runs)
+                        };
+                        match &t.tenant_name {
+                            Some(n) => format!("{} ({}, {runs})", t.tenant_id, diff::clean(n)),
+                            None => format!("{} ({runs})", t.tenant_id),
+                        }
                     })
                     .collect();
                 return Err(CommandError::Usage(format!(
@@ -96,18 +140,37 @@ fn from_history(path: Option<&Path>, tenant: Option<&str>, printer: &Printer) ->
             }
         },
     };
-    let runs = store.latest_runs(&chosen.tenant_id, 2).map_err(history_error)?;
-    let [new_id, old_id] = runs.as_slice() else {
+    // The newest run, and the newest earlier one that audited one of the same perspectives (a partner-only
+    // run and a customer-only run of the same tenant have nothing to compare).
+    let runs = store.list(Some(&chosen.tenant_id)).map_err(history_error)?;
+    let pair = runs.split_first().and_then(|(newest, older)| {
+        older
+            .iter()
+            .find(|o| {
+                o.perspectives
+                    .iter()
+                    .any(|p| newest.perspectives.contains(p))
+            })
+            .map(|o| (o.id, newest.id))
+    });
+    let Some((old_id, new_id)) = pair else {
         return Err(CommandError::History(format!(
-            "tenant {} has {} run(s) in {}: a diff needs two (or give two snapshot files)",
+            "tenant {} has {} in {}: a diff needs two runs of the same perspective (or give two snapshot files)",
             chosen.tenant_id,
-            runs.len(),
+            match runs.len() {
+                1 => "1 run".to_owned(),
+                n => format!("{n} runs"),
+            },
             path.display()
         )));
     };
-    printer.info(format!("comparing runs {old_id} and {new_id} of tenant {} from {}", chosen.tenant_id, path.display()));
-    let old = store.inventory(*old_id).map_err(history_error)?;
-    let new = store.inventory(*new_id).map_err(history_error)?;
+    printer.info(format!(
+        "comparing runs {old_id} and {new_id} of tenant {} from {}",
+        chosen.tenant_id,
+        path.display()
+    ));
+    let old = store.inventory(old_id).map_err(history_error)?;
+    let new = store.inventory(new_id).map_err(history_error)?;
     let mut d = diff::diff(&old, &new);
     d.old.label = Some(format!("run {old_id}"));
     d.new.label = Some(format!("run {new_id}"));

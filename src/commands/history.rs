@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets};
 
 use super::CommandError;
-use super::diff::{history_error, history_path};
-use super::pipeline::write_stdout;
+use super::diff::{history_error, history_path, write_stdout};
 use crate::cli::{HistoryAction, HistoryArgs};
 use crate::diff::clean;
 use crate::history::{HistoryStore, RunDetail, RunSummary};
@@ -26,7 +25,7 @@ pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
                     Some(t) => printer.info(format!("no runs of tenant {t} in {}", path.display())),
                     None => printer.info(format!("no runs in {}", path.display())),
                 }
-                return Ok(super::EXIT_CLEAN);
+                return Ok(0);
             }
             list_table(&runs)
         }
@@ -38,19 +37,28 @@ pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
                 ));
             }
             let pruned = store.prune(keep).map_err(history_error)?;
-            format!("pruned {pruned} run(s) from {}; kept the newest {keep} of each tenant and perspective\n", path.display())
+            format!(
+                "pruned {pruned} run(s) from {}; kept the newest {keep} of each tenant and perspective\n",
+                path.display()
+            )
         }
     };
     write_stdout(&text)?;
-    Ok(super::EXIT_CLEAN)
+    Ok(0)
 }
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.force_no_tty().load_style(presets::ASCII_FULL_CONDENSED).set_truncation_indicator("...");
+    t.force_no_tty()
+        .load_style(presets::ASCII_FULL_CONDENSED)
+        .set_truncation_indicator("...");
     if std::io::stdout().is_terminal() {
-        let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120);
-        t.set_content_arrangement(ContentArrangement::Dynamic).set_width(width);
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(120);
+        t.set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
     }
     t
 }
@@ -70,7 +78,11 @@ fn perspectives(s: &RunSummary) -> String {
     if s.perspectives.is_empty() {
         return "-".into();
     }
-    s.perspectives.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+    s.perspectives
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn count(n: u64, collected: bool) -> String {
@@ -79,7 +91,17 @@ fn count(n: u64, collected: bool) -> String {
 
 fn list_table(runs: &[RunSummary]) -> String {
     let mut t = table();
-    t.set_header(vec!["RUN", "WHEN (UTC)", "AS OF (UTC)", "TENANT", "PERSPECTIVES", "RELATIONSHIPS", "PARTNERS", "FINDINGS", "COVERAGE GAPS"]);
+    t.set_header(vec![
+        "RUN",
+        "WHEN (UTC)",
+        "AS OF (UTC)",
+        "TENANT",
+        "PERSPECTIVES",
+        "RELATIONSHIPS",
+        "PARTNERS",
+        "FINDINGS",
+        "COVERAGE GAPS",
+    ]);
     for r in runs {
         t.add_row(vec![
             r.id.to_string(),
@@ -100,30 +122,60 @@ fn roles(catalog: &RoleCatalog, ids: &[String]) -> String {
     if ids.is_empty() {
         return "none".into();
     }
-    ids.iter().map(|id| clean(&catalog.name(id))).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(|id| clean(&catalog.name(id)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn show_text(d: &RunDetail) -> String {
     let s = &d.summary;
     let catalog = RoleCatalog::default();
-    let mut out = format!("Run {}: tenant {}\n", s.id, tenant_label(&s.tenant_id, s.tenant_name.as_deref()));
+    let mut out = format!(
+        "Run {}: tenant {}\n",
+        s.id,
+        tenant_label(&s.tenant_id, s.tenant_name.as_deref())
+    );
     let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     line(&mut out, "perspectives", perspectives(s));
     line(&mut out, "started", format!("{} UTC", minute(s.started_at)));
-    line(&mut out, "collected", format!("{} UTC", minute(d.collected_at)));
+    line(
+        &mut out,
+        "collected",
+        format!("{} UTC", minute(d.collected_at)),
+    );
     line(&mut out, "as of", format!("{} UTC", minute(s.as_of)));
     line(&mut out, "tool version", clean(&d.tool_version));
-    line(&mut out, "log window", format!("{} to {} UTC", minute(d.window.since), minute(d.window.until)));
-    let wm = |w: Option<DateTime<Utc>>| w.map(|w| format!(", newest record {} UTC", minute(w))).unwrap_or_default();
+    line(
+        &mut out,
+        "log window",
+        format!(
+            "{} to {} UTC",
+            minute(d.window.since),
+            minute(d.window.until)
+        ),
+    );
+    let wm = |w: Option<DateTime<Utc>>| {
+        w.map(|w| format!(", newest record {} UTC", minute(w)))
+            .unwrap_or_default()
+    };
     line(
         &mut out,
         "sign-ins",
-        if d.sign_ins_collected { format!("collected{}", wm(d.watermarks.sign_ins)) } else { "not collected".into() },
+        if d.sign_ins_collected {
+            format!("collected{}", wm(d.watermarks.sign_ins))
+        } else {
+            "not collected".into()
+        },
     );
     line(
         &mut out,
         "audit log",
-        if d.audits_collected { format!("collected{}", wm(d.watermarks.audits)) } else { "not collected".into() },
+        if d.audits_collected {
+            format!("collected{}", wm(d.watermarks.audits))
+        } else {
+            "not collected".into()
+        },
     );
     line(&mut out, "findings", s.findings.to_string());
 
@@ -132,10 +184,15 @@ fn show_text(d: &RunDetail) -> String {
         let mut t = table();
         t.set_header(vec!["SOURCE", "STATUS", "DETAIL"]);
         for c in &d.coverage {
-            let status = serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let status = serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             let detail = match (&c.detail, c.status) {
                 (Some(detail), _) => clean(detail),
-                (None, CoverageStatus::Collected) => c.items.map(|n| format!("{n} item(s)")).unwrap_or_default(),
+                (None, CoverageStatus::Collected) => {
+                    c.items.map(|n| format!("{n} item(s)")).unwrap_or_default()
+                }
                 (None, _) => String::new(),
             };
             t.add_row(vec![c.source.as_str().to_owned(), status, detail]);
@@ -160,7 +217,9 @@ fn show_text(d: &RunDetail) -> String {
                     },
                     clean(&r.status),
                     roles(&catalog, &r.roles),
-                    r.end.map(|e| e.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into()),
+                    r.end
+                        .map(|e| e.format("%Y-%m-%d").to_string())
+                        .unwrap_or_else(|| "-".into()),
                 ]);
             }
             out.push_str(&format!("{t}\n"));
@@ -170,14 +229,31 @@ fn show_text(d: &RunDetail) -> String {
         out.push_str(&format!("\nPartners ({}):\n", inv.partners.len()));
         if !inv.partners.is_empty() {
             let mut t = table();
-            t.set_header(vec!["PARTNER", "SERVICE PROVIDER", "ALLOWED ROLES", "ASSIGNED ROLES", "LAST SIGN-IN"]);
+            t.set_header(vec![
+                "PARTNER",
+                "SERVICE PROVIDER",
+                "ALLOWED ROLES",
+                "ASSIGNED ROLES",
+                "LAST SIGN-IN",
+            ]);
             for (tenant, p) in &inv.partners {
                 t.add_row(vec![
                     tenant_label(tenant, p.name.as_deref()),
-                    if p.is_service_provider { "yes".into() } else { "no".into() },
-                    p.allowed_roles.as_deref().map(|r| roles(&catalog, r)).unwrap_or_else(|| "not read".into()),
+                    if p.is_service_provider {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
+                    match (&p.allowed_roles, p.is_service_provider) {
+                        (Some(r), _) => roles(&catalog, r),
+                        (None, true) => "not read".into(),
+                        (None, false) => "-".into(),
+                    },
                     roles(&catalog, &p.assigned_roles),
-                    d.partner_last_success.get(tenant).map(|at| format!("{} UTC", minute(*at))).unwrap_or_else(|| "-".into()),
+                    d.partner_last_success
+                        .get(tenant)
+                        .map(|at| format!("{} UTC", minute(*at)))
+                        .unwrap_or_else(|| "-".into()),
                 ]);
             }
             out.push_str(&format!("{t}\n"));
@@ -191,7 +267,11 @@ fn show_text(d: &RunDetail) -> String {
             t.add_row(vec![
                 clean(&f.severity),
                 clean(&f.rule_id),
-                format!("{} {}", clean(&f.subject_kind), tenant_label(&f.subject_id, f.subject_name.as_deref())),
+                format!(
+                    "{} {}",
+                    clean(&f.subject_kind),
+                    tenant_label(&f.subject_id, f.subject_name.as_deref())
+                ),
                 f.first_seen.map(minute).unwrap_or_else(|| "-".into()),
             ]);
         }

@@ -40,17 +40,24 @@ impl GraphClient {
     /// request id, in the order given. Inner 429/503/504 answers are retried (after the longest
     /// `Retry-After` of the round, bounded by the client's retry policy); other inner errors are returned
     /// as that item's error, never silently dropped.
-    pub async fn batch(&self, version: &str, requests: Vec<BatchRequest>) -> Vec<(String, Result<Value, GraphError>)> {
+    pub async fn batch(
+        &self,
+        version: &str,
+        requests: Vec<BatchRequest>,
+    ) -> Vec<(String, Result<Value, GraphError>)> {
         let order: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
         let mut results: BTreeMap<String, Result<Value, GraphError>> = BTreeMap::new();
         for chunk in requests.chunks(MAX_BATCH) {
-            self.batch_chunk(version, chunk.to_vec(), &mut results).await;
+            self.batch_chunk(version, chunk.to_vec(), &mut results)
+                .await;
         }
         order
             .into_iter()
             .map(|id| {
                 let r = results.remove(&id).unwrap_or_else(|| {
-                    Err(GraphError::Invalid(format!("$batch answered no response for request {id}")))
+                    Err(GraphError::Invalid(format!(
+                        "$batch answered no response for request {id}"
+                    )))
                 });
                 (id, r)
             })
@@ -78,18 +85,30 @@ impl GraphClient {
                 Err(e) => {
                     let shared = e.to_string();
                     for r in pending.drain(..) {
-                        results.insert(r.id, Err(GraphError::Invalid(format!("$batch failed: {shared}"))));
+                        results.insert(
+                            r.id,
+                            Err(GraphError::Invalid(format!("$batch failed: {shared}"))),
+                        );
                     }
                     return;
                 }
             };
-            let mut by_id: BTreeMap<String, InnerResponse> =
-                answer.responses.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let mut by_id: BTreeMap<String, InnerResponse> = answer
+                .responses
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
             let mut retry = Vec::new();
             let mut wait = Duration::ZERO;
             for req in pending.drain(..) {
                 let Some(inner) = by_id.remove(&req.id) else {
-                    results.insert(req.id.clone(), Err(GraphError::Invalid(format!("$batch answered no response for {}", req.url))));
+                    results.insert(
+                        req.id.clone(),
+                        Err(GraphError::Invalid(format!(
+                            "$batch answered no response for {}",
+                            req.url
+                        ))),
+                    );
                     continue;
                 };
                 if (200..300).contains(&inner.status) {
@@ -114,11 +133,21 @@ impl GraphClient {
             }
             if started.elapsed() + wait > policy.max_total {
                 for (req, error) in retry {
-                    results.insert(req.id, Err(GraphError::RetriesExhausted { attempts: round, last: Box::new(error) }));
+                    results.insert(
+                        req.id,
+                        Err(GraphError::RetriesExhausted {
+                            attempts: round,
+                            last: Box::new(error),
+                        }),
+                    );
                 }
                 return;
             }
-            tracing::debug!(count = retry.len(), wait_ms = wait.as_millis() as u64, "retrying throttled $batch items");
+            tracing::debug!(
+                count = retry.len(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying throttled $batch items"
+            );
             tokio::time::sleep(wait).await;
             pending = retry.into_iter().map(|(r, _)| r).collect();
         }
@@ -127,7 +156,12 @@ impl GraphClient {
 
 fn inner_error(version: &str, req: &BatchRequest, inner: &InnerResponse) -> GraphError {
     let err = inner.body.get("error");
-    let text = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |k: &str| {
+        err.and_then(|e| e.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let request_id = err
         .and_then(|e| e.get("innerError").or_else(|| e.get("innererror")))
         .and_then(|i| i.get("request-id"))
@@ -141,7 +175,11 @@ fn inner_error(version: &str, req: &BatchRequest, inner: &InnerResponse) -> Grap
         code: text("code"),
         message: {
             let m = text("message");
-            if m.is_empty() { format!("HTTP {}", inner.status) } else { m }
+            if m.is_empty() {
+                format!("HTTP {}", inner.status)
+            } else {
+                m
+            }
         },
         request_id,
     }

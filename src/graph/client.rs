@@ -93,7 +93,10 @@ pub struct RawResponse {
 }
 
 impl GraphClient {
-    pub fn new(settings: ClientSettings, tokens: Arc<dyn TokenProvider>) -> Result<Self, GraphError> {
+    pub fn new(
+        settings: ClientSettings,
+        tokens: Arc<dyn TokenProvider>,
+    ) -> Result<Self, GraphError> {
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .timeout(settings.request_timeout)
@@ -146,14 +149,22 @@ impl GraphClient {
     }
 
     /// GET with extra request headers (e.g. `ConsistencyLevel: eventual`).
-    pub async fn get_with<T: DeserializeOwned>(&self, path: &str, headers: &[(&str, &str)]) -> Result<T, GraphError> {
+    pub async fn get_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<T, GraphError> {
         let url = self.inner.settings.endpoints.url(path);
         let raw = self.send(Method::GET, &url, None, headers).await?;
         decode(&url, &raw)
     }
 
     /// POST a JSON body and decode the answer (for `getByIds` and `$batch`).
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, GraphError> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, GraphError> {
         let url = self.inner.settings.endpoints.url(path);
         let raw = self.send(Method::POST, &url, Some(body), &[]).await?;
         decode(&url, &raw)
@@ -161,7 +172,10 @@ impl GraphClient {
 
     /// Stream a collection page by page, following `@odata.nextLink` verbatim. Nothing beyond the
     /// current page is held: callers reduce each page before the next is fetched.
-    pub fn pages<T>(&self, path: &str) -> impl Stream<Item = Result<Vec<T>, GraphError>> + Send + 'static
+    pub fn pages<T>(
+        &self,
+        path: &str,
+    ) -> impl Stream<Item = Result<Vec<T>, GraphError>> + Send + 'static
     where
         T: DeserializeOwned + Send + 'static,
     {
@@ -191,7 +205,10 @@ impl GraphClient {
                         request_id: None,
                     });
                 }
-                let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let refs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 let raw = client.send(Method::GET, &url, None, &refs).await?;
                 let page: Page<T> = decode(&url, &raw)?;
                 let next = match page.next_link {
@@ -220,13 +237,17 @@ impl GraphClient {
     /// A nextLink must stay on the Graph host we were given: a hostile page must not send our token elsewhere.
     fn check_next_link(&self, from: &str, link: &str) -> Result<String, GraphError> {
         let root = &self.inner.settings.endpoints.graph;
-        let ok = link.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/'));
+        let ok = link
+            .strip_prefix(root.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
         if ok {
             Ok(link.to_owned())
         } else {
             Err(GraphError::Decode {
                 url: from.to_owned(),
-                detail: format!("@odata.nextLink leaves the Graph endpoint {root}; refusing to follow it"),
+                detail: format!(
+                    "@odata.nextLink leaves the Graph endpoint {root}; refusing to follow it"
+                ),
                 request_id: None,
             })
         }
@@ -249,9 +270,15 @@ impl GraphClient {
             self.wait_for_throttle().await;
             let token = self.inner.tokens.token(None).await?;
             let outcome = {
-                let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
+                let _permit = self
+                    .inner
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
                 self.inner.requests.fetch_add(1, Ordering::Relaxed);
-                self.attempt(&method, url, body, headers, token.secret.expose_secret()).await
+                self.attempt(&method, url, body, headers, token.secret.expose_secret())
+                    .await
             };
             let Failure { error, retry_after } = match outcome {
                 Ok(raw) => return Ok(raw),
@@ -270,7 +297,10 @@ impl GraphClient {
             }
             let delay = policy.delay(attempt, retry_after);
             if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
-                return Err(GraphError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
+                return Err(GraphError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
             }
             if error.is_throttled() {
                 self.inner.throttled.fetch_add(1, Ordering::Relaxed);
@@ -334,20 +364,40 @@ impl GraphClient {
         })?;
         let status = resp.status();
         let request_id = header(&resp, "request-id");
-        let retry_after = header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
-        tracing::debug!(method = verb, url, status = status.as_u16(), request_id = request_id.as_deref().unwrap_or(""), client_request_id, "graph");
+        let retry_after =
+            header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+        tracing::debug!(
+            method = verb,
+            url,
+            status = status.as_u16(),
+            request_id = request_id.as_deref().unwrap_or(""),
+            client_request_id,
+            "graph"
+        );
         let bytes = read_limited(resp, self.inner.settings.max_body_bytes)
             .await
             .map_err(|(detail, retryable)| Failure {
                 error: if retryable {
-                    GraphError::Transport { method: verb, url: url.to_owned(), detail, retryable }
+                    GraphError::Transport {
+                        method: verb,
+                        url: url.to_owned(),
+                        detail,
+                        retryable,
+                    }
                 } else {
-                    GraphError::Decode { url: url.to_owned(), detail, request_id: request_id.clone() }
+                    GraphError::Decode {
+                        url: url.to_owned(),
+                        detail,
+                        request_id: request_id.clone(),
+                    }
                 },
                 retry_after: None,
             })?;
         if status.is_success() {
-            return Ok(RawResponse { body: bytes, request_id });
+            return Ok(RawResponse {
+                body: bytes,
+                request_id,
+            });
         }
         let (code, message, inner_request_id) = parse_error_body(&bytes, status);
         Err(Failure {
@@ -375,7 +425,10 @@ fn method_name(m: &Method) -> &'static str {
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// reqwest's message without the URL it sometimes embeds twice.
@@ -410,10 +463,13 @@ impl WithoutUrl for reqwest::Error {
 
 /// Read the body, refusing more than `max` bytes. Err((detail, retryable)).
 async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, (String, bool)> {
-    if let Some(len) = resp.content_length() {
-        if len as usize > max {
-            return Err((format!("response of {len} bytes exceeds the {max}-byte limit"), false));
-        }
+    if let Some(len) = resp.content_length()
+        && len as usize > max
+    {
+        return Err((
+            format!("response of {len} bytes exceeds the {max}-byte limit"),
+            false,
+        ));
     }
     let mut buf = Vec::new();
     loop {
@@ -426,7 +482,14 @@ async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>
             }
             Ok(None) => return Ok(buf),
             Err(e) => {
-                return Err((format!("response body truncated after {} bytes ({})", buf.len(), describe_reqwest(&e)), true));
+                return Err((
+                    format!(
+                        "response body truncated after {} bytes ({})",
+                        buf.len(),
+                        describe_reqwest(&e)
+                    ),
+                    true,
+                ));
             }
         }
     }
@@ -448,7 +511,10 @@ fn parse_error_body(bytes: &[u8], status: StatusCode) -> (String, String, Option
         return (String::new(), fallback(), None);
     };
     let err = get_ci(&v, "error").unwrap_or(&serde_json::Value::Null);
-    let code = get_ci(err, "code").and_then(|c| c.as_str()).unwrap_or("").to_owned();
+    let code = get_ci(err, "code")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_owned();
     let message = get_ci(err, "message")
         .and_then(|m| m.as_str())
         .map(|m| truncate(m, 500))
@@ -467,7 +533,10 @@ fn parse_error_body(bytes: &[u8], status: StatusCode) -> (String, String, Option
 }
 
 fn get_ci<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
-    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -489,10 +558,26 @@ mod tests {
     fn error_bodies_are_read_leniently() {
         let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges.","innererror":{"request-id":"abc"}}}"#;
         let (code, msg, rid) = parse_error_body(body, StatusCode::FORBIDDEN);
-        assert_eq!((code.as_str(), msg.as_str(), rid.as_deref()), ("Authorization_RequestDenied", "Insufficient privileges.", Some("abc")));
-        let (code, msg, rid) = parse_error_body(b"<html>bad gateway</html>", StatusCode::BAD_GATEWAY);
-        assert_eq!((code.as_str(), msg.as_str(), rid), ("", "Bad Gateway", None));
+        assert_eq!(
+            (code.as_str(), msg.as_str(), rid.as_deref()),
+            (
+                "Authorization_RequestDenied",
+                "Insufficient privileges.",
+                Some("abc")
+            )
+        );
+        let (code, msg, rid) =
+            parse_error_body(b"<html>bad gateway</html>", StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            (code.as_str(), msg.as_str(), rid),
+            ("", "Bad Gateway", None)
+        );
         let nested = br#"{"error":{"code":"x","message":"m","innerError":{"innerError":{"request-id":"deep"}}}}"#;
-        assert_eq!(parse_error_body(nested, StatusCode::BAD_REQUEST).2.as_deref(), Some("deep"));
+        assert_eq!(
+            parse_error_body(nested, StatusCode::BAD_REQUEST)
+                .2
+                .as_deref(),
+            Some("deep")
+        );
     }
 }

@@ -3,7 +3,17 @@
 use url::Url;
 
 /// A Microsoft cloud: each has its own Graph root and login host, and tokens do not cross between them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
     /// Worldwide, including GCC.
@@ -48,7 +58,11 @@ pub struct Endpoints {
 impl Endpoints {
     /// The cloud's endpoints, with `--graph-url` / `--login-url` overrides applied.
     /// Plain `http` is refused unless the host is loopback (tests and the demo).
-    pub fn resolve(cloud: Cloud, graph_url: Option<&str>, login_url: Option<&str>) -> Result<Self, String> {
+    pub fn resolve(
+        cloud: Cloud,
+        graph_url: Option<&str>,
+        login_url: Option<&str>,
+    ) -> Result<Self, String> {
         let graph = match graph_url {
             Some(u) => checked_root("--graph-url", u)?,
             None => cloud.graph_root().to_owned(),
@@ -93,7 +107,11 @@ fn checked_root(flag: &str, raw: &str) -> Result<String, String> {
                 "{flag} {raw:?} uses plain http; only https is allowed, except for a loopback host (127.0.0.1, ::1, localhost)"
             ));
         }
-        other => return Err(format!("{flag} {raw:?} has unsupported scheme {other:?}; use https")),
+        other => {
+            return Err(format!(
+                "{flag} {raw:?} has unsupported scheme {other:?}; use https"
+            ));
+        }
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{flag} {raw:?} must not carry a query or fragment"));
@@ -117,16 +135,24 @@ mod tests {
 
     #[test]
     fn overrides_follow_the_design_contract() {
-        let e = Endpoints::resolve(Cloud::Global, Some("http://127.0.0.1:8080/"), Some("http://localhost:9"))
-            .unwrap();
-        assert_eq!(e.url("/v1.0/contracts"), "http://127.0.0.1:8080/v1.0/contracts");
+        let e = Endpoints::resolve(
+            Cloud::Global,
+            Some("http://127.0.0.1:8080/"),
+            Some("http://localhost:9"),
+        )
+        .unwrap();
+        assert_eq!(
+            e.url("/v1.0/contracts"),
+            "http://127.0.0.1:8080/v1.0/contracts"
+        );
         assert_eq!(e.scope(), "http://127.0.0.1:8080/.default");
         assert_eq!(e.token_url("t1"), "http://localhost:9/t1/oauth2/v2.0/token");
     }
 
     #[test]
     fn plain_http_is_refused_off_loopback() {
-        let err = Endpoints::resolve(Cloud::Global, Some("http://graph.example.com"), None).unwrap_err();
+        let err =
+            Endpoints::resolve(Cloud::Global, Some("http://graph.example.com"), None).unwrap_err();
         assert!(err.contains("plain http"), "{err}");
         assert!(Endpoints::resolve(Cloud::Global, Some("ftp://x"), None).is_err());
         assert!(Endpoints::resolve(Cloud::Global, Some("http://[::1]:80"), None).is_ok());
@@ -138,6 +164,9 @@ mod tests {
         assert_eq!(e.scope(), "https://dod-graph.microsoft.us/.default");
         assert_eq!(e.login, "https://login.microsoftonline.us");
         let c = Endpoints::resolve(Cloud::China, None, None).unwrap();
-        assert_eq!(c.token_url("x"), "https://login.chinacloudapi.cn/x/oauth2/v2.0/token");
+        assert_eq!(
+            c.token_url("x"),
+            "https://login.chinacloudapi.cn/x/oauth2/v2.0/token"
+        );
     }
 }

@@ -7,7 +7,11 @@ use crate::auth::AuthError;
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     /// Graph answered with a non-success status.
-    #[error("{method} {url} answered HTTP {status}{}: {message}{}", fmt_code(code), fmt_request_id(request_id))]
+    #[error(
+        "{method} {url} answered HTTP {status}{}: {message}{}",
+        fmt_code(code),
+        fmt_request_id(request_id)
+    )]
     Status {
         method: &'static str,
         url: String,
@@ -19,13 +23,25 @@ pub enum GraphError {
     },
     /// The connection failed or timed out before a complete answer arrived.
     #[error("{method} {url}: {detail}")]
-    Transport { method: &'static str, url: String, detail: String, retryable: bool },
+    Transport {
+        method: &'static str,
+        url: String,
+        detail: String,
+        retryable: bool,
+    },
     /// The body arrived but is not the JSON we expected (truncated, hostile, wrong shape).
     #[error("{url}: invalid response body: {detail}{}", fmt_request_id(request_id))]
-    Decode { url: String, detail: String, request_id: Option<String> },
+    Decode {
+        url: String,
+        detail: String,
+        request_id: Option<String>,
+    },
     /// Retries ran out (count or total time); `last` is the final failure.
     #[error("gave up after {attempts} attempts: {last}")]
-    RetriesExhausted { attempts: u32, last: Box<GraphError> },
+    RetriesExhausted {
+        attempts: u32,
+        last: Box<GraphError>,
+    },
     /// No token could be obtained.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -35,11 +51,17 @@ pub enum GraphError {
 }
 
 fn fmt_code(code: &str) -> String {
-    if code.is_empty() { String::new() } else { format!(" ({code})") }
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(" ({code})")
+    }
 }
 
 fn fmt_request_id(id: &Option<String>) -> String {
-    id.as_deref().map(|id| format!(" [request-id {id}]")).unwrap_or_default()
+    id.as_deref()
+        .map(|id| format!(" [request-id {id}]"))
+        .unwrap_or_default()
 }
 
 /// Graph's error code for a tenant without an Entra ID P1/P2 licence asking for sign-in logs.

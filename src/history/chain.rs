@@ -33,7 +33,11 @@ pub(super) fn evidence_chain(rows: &[WindowRow]) -> Option<Chain> {
     if !last.collected {
         return None;
     }
-    let mut chain = Chain { since: last.since, until: last.until, oldest: newest };
+    let mut chain = Chain {
+        since: last.since,
+        until: last.until,
+        oldest: newest,
+    };
     for i in (0..newest).rev() {
         let r = rows[i];
         if !r.collected || chain.since > r.until {
@@ -56,7 +60,11 @@ mod tests {
     }
 
     fn w(since: u32, until: u32, collected: bool) -> WindowRow {
-        WindowRow { since: day(since), until: day(until), collected }
+        WindowRow {
+            since: day(since),
+            until: day(until),
+            collected,
+        }
     }
 
     #[test]

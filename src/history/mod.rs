@@ -26,7 +26,11 @@ pub enum HistoryError {
         "history database {path} has schema version {found}, newer than this gdap-audit understands ({known}): \
 upgrade gdap-audit, or use another file with --history (or --no-history). The file was not modified."
     )]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error(
         "history database {path} is not a valid SQLite database or is damaged ({detail}). It was left untouched: \
 move it aside to start a new history, or use --history PATH / --no-history."
@@ -42,7 +46,9 @@ choose another file with --history PATH."
 try again when that run has finished"
     )]
     Locked { path: PathBuf, waited_secs: u64 },
-    #[error("no history database at {path} (it is created by the first `scan` or `evaluate` with history on)")]
+    #[error(
+        "no history database at {path} (it is created by the first `scan` or `evaluate` with history on)"
+    )]
     Missing { path: PathBuf },
     #[error("cannot use history database {path}: {detail}")]
     Io { path: PathBuf, detail: String },

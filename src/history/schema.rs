@@ -27,7 +27,10 @@ pub(super) struct Migration {
 }
 
 /// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: V1 }];
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1,
+}];
 
 /// The newest schema this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -139,76 +142,143 @@ pub(super) fn inspect(path: &Path, busy: std::time::Duration) -> Result<(), Hist
     let mut header = Vec::with_capacity(100);
     std::fs::File::open(path)
         .and_then(|f| f.take(100).read_to_end(&mut header))
-        .map_err(|e| HistoryError::Io { path: path.to_owned(), detail: e.to_string() })?;
+        .map_err(|e| HistoryError::Io {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
     if header.is_empty() {
         return Ok(()); // an empty file is an empty database
     }
     if header.len() < 100 || &header[..16] != SQLITE_MAGIC {
-        return Err(HistoryError::Corrupt { path: path.to_owned(), detail: "no SQLite header".into() });
+        return Err(HistoryError::Corrupt {
+            path: path.to_owned(),
+            detail: "no SQLite header".into(),
+        });
     }
     // The header's user_version (bytes 60..64), before SQLite even opens the file.
-    let header_version = i64::from(u32::from_be_bytes([header[60], header[61], header[62], header[63]]));
+    let header_version = i64::from(u32::from_be_bytes([
+        header[60], header[61], header[62], header[63],
+    ]));
     if header_version > SCHEMA_VERSION {
-        return Err(HistoryError::TooNew { path: path.to_owned(), found: header_version, known: SCHEMA_VERSION });
+        return Err(HistoryError::TooNew {
+            path: path.to_owned(),
+            found: header_version,
+            known: SCHEMA_VERSION,
+        });
     }
 
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| map_err(path, busy, e))?;
+    conn.busy_timeout(busy)
         .map_err(|e| map_err(path, busy, e))?;
-    conn.busy_timeout(busy).map_err(|e| map_err(path, busy, e))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| map_err(path, busy, e))?;
     if version > SCHEMA_VERSION {
-        return Err(HistoryError::TooNew { path: path.to_owned(), found: version, known: SCHEMA_VERSION });
+        return Err(HistoryError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
     }
     check_identity(&conn, path, busy, version)?;
     let problems: Vec<String> = {
-        let mut stmt = conn.prepare("PRAGMA quick_check(5)").map_err(|e| map_err(path, busy, e))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| map_err(path, busy, e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| map_err(path, busy, e))?
+        let mut stmt = conn
+            .prepare("PRAGMA quick_check(5)")
+            .map_err(|e| map_err(path, busy, e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| map_err(path, busy, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| map_err(path, busy, e))?
     };
     if problems.len() != 1 || problems[0] != "ok" {
-        return Err(HistoryError::Corrupt { path: path.to_owned(), detail: format!("quick_check: {}", problems.join("; ")) });
+        return Err(HistoryError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("quick_check: {}", problems.join("; ")),
+        });
     }
     Ok(())
 }
 
 /// Refuse another program's database: a foreign `application_id`, or tables in an unversioned file.
-fn check_identity(conn: &Connection, path: &Path, busy: std::time::Duration, version: i64) -> Result<(), HistoryError> {
-    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+fn check_identity(
+    conn: &Connection,
+    path: &Path,
+    busy: std::time::Duration,
+    version: i64,
+) -> Result<(), HistoryError> {
+    let app_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| map_err(path, busy, e))?;
     if app_id != 0 && app_id != APPLICATION_ID {
-        return Err(HistoryError::NotHistory { path: path.to_owned(), detail: format!("application_id {app_id:#x}") });
+        return Err(HistoryError::NotHistory {
+            path: path.to_owned(),
+            detail: format!("application_id {app_id:#x}"),
+        });
     }
     if version == 0 {
         let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| map_err(path, busy, e))?;
         if tables > 0 {
-            return Err(HistoryError::NotHistory { path: path.to_owned(), detail: format!("it holds {tables} other tables or indexes") });
+            return Err(HistoryError::NotHistory {
+                path: path.to_owned(),
+                detail: format!("it holds {tables} other tables or indexes"),
+            });
         }
     }
     Ok(())
 }
 
 /// Bring the schema to [`SCHEMA_VERSION`]; a no-op (no write lock taken) when it already is.
-pub(super) fn migrate(conn: &Connection, path: &Path, busy: std::time::Duration) -> Result<(), HistoryError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+pub(super) fn migrate(
+    conn: &Connection,
+    path: &Path,
+    busy: std::time::Duration,
+) -> Result<(), HistoryError> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| map_err(path, busy, e))?;
     if current == SCHEMA_VERSION {
         return Ok(());
     }
     if current > SCHEMA_VERSION {
-        return Err(HistoryError::TooNew { path: path.to_owned(), found: current, known: SCHEMA_VERSION });
+        return Err(HistoryError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known: SCHEMA_VERSION,
+        });
     }
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|e| map_err(path, busy, e))?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(|e| map_err(path, busy, e))?;
     // Another process may have migrated (or created) it while this one waited for the lock.
-    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| map_err(path, busy, e))?;
+    let current: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| map_err(path, busy, e))?;
     if current > SCHEMA_VERSION {
-        return Err(HistoryError::TooNew { path: path.to_owned(), found: current, known: SCHEMA_VERSION });
+        return Err(HistoryError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known: SCHEMA_VERSION,
+        });
     }
     check_identity(&tx, path, busy, current)?;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tx.execute_batch(m.sql).map_err(|e| map_err(path, busy, e))?;
-        tx.pragma_update(None, "user_version", m.version).map_err(|e| map_err(path, busy, e))?;
+        tx.execute_batch(m.sql)
+            .map_err(|e| map_err(path, busy, e))?;
+        tx.pragma_update(None, "user_version", m.version)
+            .map_err(|e| map_err(path, busy, e))?;
     }
-    tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| map_err(path, busy, e))?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(|e| map_err(path, busy, e))?;
     tx.commit().map_err(|e| map_err(path, busy, e))
 }
 
@@ -226,10 +296,22 @@ mod tests {
     #[test]
     fn v1_applies_to_an_empty_database() {
         let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn, Path::new(":memory:"), std::time::Duration::from_secs(1)).unwrap();
-        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        migrate(
+            &conn,
+            Path::new(":memory:"),
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         // Idempotent.
-        migrate(&conn, Path::new(":memory:"), std::time::Duration::from_secs(1)).unwrap();
+        migrate(
+            &conn,
+            Path::new(":memory:"),
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap();
     }
 }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
+    params,
+};
 use serde::Serialize;
 
 use super::HistoryError;
@@ -105,13 +108,17 @@ fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> 
 
 fn get_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
     let s: String = row.get(idx)?;
-    DateTime::parse_from_rfc3339(&s).map(|d| d.with_timezone(&Utc)).map_err(|e| conversion(idx, e))
+    DateTime::parse_from_rfc3339(&s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| conversion(idx, e))
 }
 
 fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get::<_, Option<String>>(idx)? {
         None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(&s).map(|d| Some(d.with_timezone(&Utc))).map_err(|e| conversion(idx, e)),
+        Some(s) => DateTime::parse_from_rfc3339(&s)
+            .map(|d| Some(d.with_timezone(&Utc)))
+            .map_err(|e| conversion(idx, e)),
     }
 }
 
@@ -123,7 +130,9 @@ fn get_roles(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
 fn get_opt_roles(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Vec<String>>> {
     match row.get::<_, Option<String>>(idx)? {
         None => Ok(None),
-        Some(s) => serde_json::from_str(&s).map(Some).map_err(|e| conversion(idx, e)),
+        Some(s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| conversion(idx, e)),
     }
 }
 
@@ -155,18 +164,33 @@ pub(super) fn map_err(path: &Path, busy: Duration, e: rusqlite::Error) -> Histor
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         match f.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                return HistoryError::Locked { path: path.to_owned(), waited_secs: busy.as_secs() };
+                return HistoryError::Locked {
+                    path: path.to_owned(),
+                    waited_secs: busy.as_millis().div_ceil(1000) as u64,
+                };
             }
             ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
-                return HistoryError::Corrupt { path: path.to_owned(), detail: e.to_string() };
+                return HistoryError::Corrupt {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                };
             }
             _ => {}
         }
     }
-    if matches!(e, rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..)) {
-        return HistoryError::Corrupt { path: path.to_owned(), detail: format!("unreadable stored value: {e}") };
+    if matches!(
+        e,
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..)
+    ) {
+        return HistoryError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("unreadable stored value: {e}"),
+        };
     }
-    HistoryError::Sqlite { path: path.to_owned(), detail: e.to_string() }
+    HistoryError::Sqlite {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
 }
 
 /// Create the directories leading to a new database, private to the user (0700 on unix).
@@ -227,32 +251,50 @@ impl HistoryStore {
 
     fn open_inner(path: &Path, create: bool) -> Result<HistoryStore> {
         let busy = DEFAULT_BUSY_TIMEOUT;
-        let io = |e: std::io::Error| HistoryError::Io { path: path.to_owned(), detail: e.to_string() };
+        let io = |e: std::io::Error| HistoryError::Io {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        };
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
-                return Err(HistoryError::Io { path: path.to_owned(), detail: "it is a directory".into() });
+                return Err(HistoryError::Io {
+                    path: path.to_owned(),
+                    detail: "it is a directory".into(),
+                });
             }
             Ok(_) => schema::inspect(path, busy)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !create {
-                    return Err(HistoryError::Missing { path: path.to_owned() });
+                    return Err(HistoryError::Missing {
+                        path: path.to_owned(),
+                    });
                 }
                 create_parent(path).map_err(io)?;
                 create_file(path).map_err(io)?;
             }
             Err(e) => return Err(io(e)),
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| map_err(path, busy, e))?;
+        conn.busy_timeout(busy)
             .map_err(|e| map_err(path, busy, e))?;
-        conn.busy_timeout(busy).map_err(|e| map_err(path, busy, e))?;
         // WAL: readers never wait for the writer, and a killed writer leaves the last commit intact.
         let _mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(|e| map_err(path, busy, e))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| map_err(path, busy, e))?;
-        conn.pragma_update(None, "foreign_keys", true).map_err(|e| map_err(path, busy, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| map_err(path, busy, e))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(|e| map_err(path, busy, e))?;
         schema::migrate(&conn, path, busy)?;
-        Ok(HistoryStore { conn, path: path.to_owned(), busy: Cell::new(busy) })
+        Ok(HistoryStore {
+            conn,
+            path: path.to_owned(),
+            busy: Cell::new(busy),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -271,16 +313,23 @@ impl HistoryStore {
     }
 
     fn write_tx(&self) -> Result<Transaction<'_>> {
-        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(|e| self.err(e))
+        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))
     }
 
     fn read_tx(&self) -> Result<Transaction<'_>> {
-        Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred).map_err(|e| self.err(e))
+        Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+            .map_err(|e| self.err(e))
     }
 
     /// Record one run: the snapshot's inventory, coverage, windows and watermarks, and the findings'
     /// fingerprints (first/last seen at the snapshot's `as_of`). One transaction: all of it or nothing.
-    pub fn record_run(&self, snapshot: &Snapshot, findings: &[Finding], started_at: DateTime<Utc>) -> Result<i64> {
+    pub fn record_run(
+        &self,
+        snapshot: &Snapshot,
+        findings: &[Finding],
+        started_at: DateTime<Utc>,
+    ) -> Result<i64> {
         self.record_run_with(snapshot, findings, started_at, &|| {})
     }
 
@@ -303,7 +352,12 @@ impl HistoryStore {
 
     /// What the rules may know from earlier runs of `tenant_id`, as of `now` (runs at or after `now` are
     /// ignored, so re-evaluating an older snapshot never compares it with itself or the future).
-    pub fn view(&self, tenant_id: &str, perspectives: &[Perspective], now: DateTime<Utc>) -> Result<HistoryView> {
+    pub fn view(
+        &self,
+        tenant_id: &str,
+        perspectives: &[Perspective],
+        now: DateTime<Utc>,
+    ) -> Result<HistoryView> {
         let tenant = tenant_key(tenant_id);
         let now_s = ts(now);
         let tx = self.read_tx()?;
@@ -317,8 +371,14 @@ impl HistoryStore {
     pub fn watermarks(&self, tenant_id: &str) -> Result<Watermarks> {
         let tenant = tenant_key(tenant_id);
         let one = |column: &str, flag: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
-            let sql = format!("SELECT {column} FROM runs WHERE tenant_id = ?1 AND {flag} = 1 ORDER BY as_of DESC, id DESC LIMIT 1");
-            Ok(self.conn.query_row(&sql, [&tenant], |r| get_opt_ts(r, 0)).optional()?.flatten())
+            let sql = format!(
+                "SELECT {column} FROM runs WHERE tenant_id = ?1 AND {flag} = 1 ORDER BY as_of DESC, id DESC LIMIT 1"
+            );
+            Ok(self
+                .conn
+                .query_row(&sql, [&tenant], |r| get_opt_ts(r, 0))
+                .optional()?
+                .flatten())
         };
         Ok(Watermarks {
             sign_ins: one("sign_ins_watermark", "sign_ins_collected").map_err(|e| self.err(e))?,
@@ -340,29 +400,30 @@ impl HistoryStore {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok(TenantSummary { tenant_id: r.get(0)?, tenant_name: r.get(1)?, runs: r.get::<_, i64>(2)? as u64, last_as_of: get_ts(r, 3)? })
+                Ok(TenantSummary {
+                    tenant_id: r.get(0)?,
+                    tenant_name: r.get(1)?,
+                    runs: r.get::<_, i64>(2)? as u64,
+                    last_as_of: get_ts(r, 3)?,
+                })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Runs, newest (`as_of`) first; only `tenant`'s when given.
     pub fn list(&self, tenant: Option<&str>) -> Result<Vec<RunSummary>> {
         let tenant = tenant.map(tenant_key);
-        let sql = format!("{SUMMARY_SELECT} WHERE (?1 IS NULL OR r.tenant_id = ?1) ORDER BY r.as_of DESC, r.id DESC");
+        let sql = format!(
+            "{SUMMARY_SELECT} WHERE (?1 IS NULL OR r.tenant_id = ?1) ORDER BY r.as_of DESC, r.id DESC"
+        );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([&tenant], summary_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
-    }
-
-    /// The ids of `tenant_id`'s newest `n` runs, newest first.
-    pub fn latest_runs(&self, tenant_id: &str, n: usize) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM runs WHERE tenant_id = ?1 ORDER BY as_of DESC, id DESC LIMIT ?2")
+        let rows = stmt
+            .query_map([&tenant], summary_row)
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![tenant_key(tenant_id), n as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// The comparable state a run recorded (for `diff`).
@@ -370,7 +431,10 @@ impl HistoryStore {
         let tx = self.read_tx()?;
         let inv = load_inventory(&tx, run_id).map_err(|e| self.err(e))?;
         tx.finish().map_err(|e| self.err(e))?;
-        inv.ok_or_else(|| HistoryError::NoSuchRun { path: self.path.clone(), run: run_id })
+        inv.ok_or_else(|| HistoryError::NoSuchRun {
+            path: self.path.clone(),
+            run: run_id,
+        })
     }
 
     /// Everything recorded about one run.
@@ -378,7 +442,10 @@ impl HistoryStore {
         let tx = self.read_tx()?;
         let detail = load_detail(&tx, run_id).map_err(|e| self.err(e))?;
         tx.finish().map_err(|e| self.err(e))?;
-        detail.ok_or_else(|| HistoryError::NoSuchRun { path: self.path.clone(), run: run_id })
+        detail.ok_or_else(|| HistoryError::NoSuchRun {
+            path: self.path.clone(),
+            run: run_id,
+        })
     }
 
     /// Delete all but the newest `keep` runs of each tenant and perspective set, with their relationships,
@@ -392,7 +459,8 @@ impl HistoryStore {
     }
 }
 
-const SUMMARY_SELECT: &str = "SELECT r.id, r.tenant_id, r.tenant_name, r.started_at, r.as_of, r.perspectives,
+const SUMMARY_SELECT: &str =
+    "SELECT r.id, r.tenant_id, r.tenant_name, r.started_at, r.as_of, r.perspectives,
         r.relationships_collected, r.partners_collected,
         (SELECT count(*) FROM run_relationships x WHERE x.run_id = r.id),
         (SELECT count(*) FROM run_partners x WHERE x.run_id = r.id),
@@ -416,17 +484,40 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
     })
 }
 
-fn insert_run(tx: &Transaction<'_>, snap: &Snapshot, findings: &[Finding], started_at: DateTime<Utc>) -> rusqlite::Result<i64> {
+fn insert_run(
+    tx: &Transaction<'_>,
+    snap: &Snapshot,
+    findings: &[Finding],
+    started_at: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
     let tenant = tenant_key(&snap.tenant_id);
     let inv = Inventory::from_snapshot(snap);
     let customer = snap.perspectives.contains(&Perspective::Customer);
     let sign_ins_collected = customer && snap.has(Source::SignIns);
     let audits_collected = customer && snap.has(Source::DirectoryAudits);
-    let sign_in_watermark = snap.customer.as_ref().and_then(|c| c.sign_ins.watermark).filter(|_| sign_ins_collected);
-    let audit_watermark = snap.customer.as_ref().and_then(|c| c.audits.watermark).filter(|_| audits_collected);
-    let gaps = snap.coverage.iter().filter(|c| !matches!(c.status, CoverageStatus::Collected | CoverageStatus::Skipped)).count();
+    let sign_in_watermark = snap
+        .customer
+        .as_ref()
+        .and_then(|c| c.sign_ins.watermark)
+        .filter(|_| sign_ins_collected);
+    let audit_watermark = snap
+        .customer
+        .as_ref()
+        .and_then(|c| c.audits.watermark)
+        .filter(|_| audits_collected);
+    let gaps = snap
+        .coverage
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.status,
+                CoverageStatus::Collected | CoverageStatus::Skipped
+            )
+        })
+        .count();
     let as_of = ts(snap.as_of);
-    let coverage = serde_json::to_string(&snap.coverage).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let coverage = serde_json::to_string(&snap.coverage)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
 
     tx.execute(
         "INSERT INTO runs (tenant_id, tenant_name, started_at, collected_at, as_of, recorded_at, perspectives, tool_version,
@@ -466,13 +557,25 @@ fn insert_run(tx: &Transaction<'_>, snap: &Snapshot, findings: &[Finding], start
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for (id, r) in &inv.relationships {
-            stmt.execute(params![run_id, id, r.name, r.customer_tenant_id, r.customer_name, r.status, roles_json(&r.roles), r.end.map(ts)])?;
+            stmt.execute(params![
+                run_id,
+                id,
+                r.name,
+                r.customer_tenant_id,
+                r.customer_name,
+                r.status,
+                roles_json(&r.roles),
+                r.end.map(ts)
+            ])?;
         }
     }
 
     let sign_ins = snap.customer.as_ref().map(|c| &c.sign_ins.partners);
     let last_success = |tenant: &str| -> Option<DateTime<Utc>> {
-        sign_ins?.iter().find(|(k, _)| k.eq_ignore_ascii_case(tenant)).and_then(|(_, s)| s.last_success)
+        sign_ins?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(tenant))
+            .and_then(|(_, s)| s.last_success)
     };
     {
         let mut stmt = tx.prepare(
@@ -516,7 +619,13 @@ fn insert_run(tx: &Transaction<'_>, snap: &Snapshot, findings: &[Finding], start
                 f.subject.id,
                 f.subject.display_name
             ])?;
-            memory.execute(params![tenant, f.fingerprint, f.rule_id, f.subject.id, as_of])?;
+            memory.execute(params![
+                tenant,
+                f.fingerprint,
+                f.rule_id,
+                f.subject.id,
+                as_of
+            ])?;
         }
     }
 
@@ -541,24 +650,37 @@ fn insert_run(tx: &Transaction<'_>, snap: &Snapshot, findings: &[Finding], start
     Ok(run_id)
 }
 
-fn build_view(tx: &Transaction<'_>, tenant: &str, perspectives: &[Perspective], now: &str) -> rusqlite::Result<HistoryView> {
+fn build_view(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    perspectives: &[Perspective],
+    now: &str,
+) -> rusqlite::Result<HistoryView> {
     let mut view = HistoryView::default();
 
     // The previous run: the newest before `now` that audited one of the same perspectives.
     let candidates: Vec<(i64, String)> = {
         let mut stmt =
             tx.prepare("SELECT id, perspectives FROM runs WHERE tenant_id = ?1 AND as_of < ?2 ORDER BY as_of DESC, id DESC")?;
-        stmt.query_map(params![tenant, now], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map(params![tenant, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
     };
-    let previous = candidates
-        .into_iter()
-        .find(|(_, p)| perspectives.is_empty() || parse_perspectives(p).iter().any(|p| perspectives.contains(p)));
+    let previous = candidates.into_iter().find(|(_, p)| {
+        perspectives.is_empty()
+            || parse_perspectives(p)
+                .iter()
+                .any(|p| perspectives.contains(p))
+    });
     if let Some((run_id, _)) = previous {
         view.previous = Some(load_previous(tx, run_id)?);
     }
 
-    let mut stmt = tx.prepare("SELECT fingerprint, first_seen FROM findings WHERE tenant_id = ?1 AND first_seen <= ?2")?;
-    for row in stmt.query_map(params![tenant, now], |r| Ok((r.get::<_, String>(0)?, get_ts(r, 1)?)))? {
+    let mut stmt = tx.prepare(
+        "SELECT fingerprint, first_seen FROM findings WHERE tenant_id = ?1 AND first_seen <= ?2",
+    )?;
+    for row in stmt.query_map(params![tenant, now], |r| {
+        Ok((r.get::<_, String>(0)?, get_ts(r, 1)?))
+    })? {
         let (fingerprint, at) = row?;
         view.first_seen.insert(fingerprint, at);
     }
@@ -573,7 +695,9 @@ fn build_view(tx: &Transaction<'_>, tenant: &str, perspectives: &[Perspective], 
              WHERE r.tenant_id = ?1 AND p.last_success IS NOT NULL AND p.last_success <= ?2
          ) GROUP BY partner_tenant_id",
     )?;
-    for row in stmt.query_map(params![tenant, now], |r| Ok((r.get::<_, String>(0)?, get_ts(r, 1)?)))? {
+    for row in stmt.query_map(params![tenant, now], |r| {
+        Ok((r.get::<_, String>(0)?, get_ts(r, 1)?))
+    })? {
         let (partner, at) = row?;
         view.last_partner_activity.insert(partner, at);
     }
@@ -588,13 +712,25 @@ fn build_view(tx: &Transaction<'_>, tenant: &str, perspectives: &[Perspective], 
 }
 
 /// `(row id, run id, window)` oldest first; only runs before `before` when given.
-fn load_windows(tx: &Transaction<'_>, tenant: &str, before: Option<&str>) -> rusqlite::Result<Vec<(i64, Option<i64>, WindowRow)>> {
+fn load_windows(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    before: Option<&str>,
+) -> rusqlite::Result<Vec<(i64, Option<i64>, WindowRow)>> {
     let mut stmt = tx.prepare(
         "SELECT id, run_id, since, until, collected FROM sign_in_windows
          WHERE tenant_id = ?1 AND (?2 IS NULL OR as_of < ?2) ORDER BY as_of, id",
     )?;
     stmt.query_map(params![tenant, before], |r| {
-        Ok((r.get(0)?, r.get(1)?, WindowRow { since: get_ts(r, 2)?, until: get_ts(r, 3)?, collected: r.get(4)? }))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            WindowRow {
+                since: get_ts(r, 2)?,
+                until: get_ts(r, 3)?,
+                collected: r.get(4)?,
+            },
+        ))
     })?
     .collect()
 }
@@ -605,16 +741,34 @@ fn load_previous(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Previous
         [run_id],
         |r| Ok((get_ts(r, 0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?)),
     )?;
-    let mut prev = PreviousRun { at, relationships_collected, partners_collected, ..PreviousRun::default() };
+    let mut prev = PreviousRun {
+        at,
+        relationships_collected,
+        partners_collected,
+        ..PreviousRun::default()
+    };
     let inv = load_inventory(tx, run_id)?.unwrap_or_default();
     for (id, r) in inv.relationships {
-        prev.relationships.insert(id, PreviousRelationship { status: r.status, roles: r.roles, end: r.end });
+        prev.relationships.insert(
+            id,
+            PreviousRelationship {
+                status: r.status,
+                roles: r.roles,
+                end: r.end,
+            },
+        );
     }
     for (tenant, p) in inv.partners {
-        let roles_complete = (!p.is_service_provider || p.allowed_roles.is_some()) && role_assignments_collected;
+        let roles_complete =
+            (!p.is_service_provider || p.allowed_roles.is_some()) && role_assignments_collected;
         prev.partners.insert(
             tenant,
-            PreviousPartner { roles: p.all_roles(), name: p.name, is_service_provider: p.is_service_provider, roles_complete },
+            PreviousPartner {
+                roles: p.all_roles(),
+                name: p.name,
+                is_service_provider: p.is_service_provider,
+                roles_complete,
+            },
         );
     }
     Ok(prev)
@@ -631,7 +785,13 @@ fn load_inventory(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Option<
     let Some((tenant_id, as_of, relationships_collected, partners_collected)) = head else {
         return Ok(None);
     };
-    let mut inv = Inventory { tenant_id, as_of: Some(as_of), relationships_collected, partners_collected, ..Inventory::default() };
+    let mut inv = Inventory {
+        tenant_id,
+        as_of: Some(as_of),
+        relationships_collected,
+        partners_collected,
+        ..Inventory::default()
+    };
     let mut stmt = tx.prepare(
         "SELECT relationship_id, display_name, customer_tenant_id, customer_name, status, roles, end_date
          FROM run_relationships WHERE run_id = ?1",
@@ -736,7 +896,10 @@ fn load_detail(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Option<Run
         window: Window { since, until },
         sign_ins_collected,
         audits_collected,
-        watermarks: Watermarks { sign_ins: sign_ins_wm, audits: audits_wm },
+        watermarks: Watermarks {
+            sign_ins: sign_ins_wm,
+            audits: audits_wm,
+        },
         coverage,
         inventory,
         partner_last_success,
@@ -747,7 +910,8 @@ fn load_detail(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Option<Run
 fn prune_in(tx: &Transaction<'_>, keep: u32) -> rusqlite::Result<usize> {
     let runs: Vec<(i64, String, String)> = {
         let mut stmt = tx.prepare("SELECT id, tenant_id, perspectives FROM runs ORDER BY tenant_id, perspectives, as_of DESC, id DESC")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
     };
     let mut seen: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     let mut doomed = Vec::new();
@@ -767,10 +931,15 @@ fn prune_in(tx: &Transaction<'_>, keep: u32) -> rusqlite::Result<usize> {
 
     // Sign-in windows of deleted runs are kept while the newest evidence chain may still reach them; older
     // ones go. The row where the chain breaks is kept too, so the chain computed later stays the same.
-    let live: HashSet<i64> = runs.iter().map(|(id, _, _)| *id).filter(|id| !doomed.contains(id)).collect();
+    let live: HashSet<i64> = runs
+        .iter()
+        .map(|(id, _, _)| *id)
+        .filter(|id| !doomed.contains(id))
+        .collect();
     let tenants: Vec<String> = {
         let mut stmt = tx.prepare("SELECT DISTINCT tenant_id FROM sign_in_windows")?;
-        stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
     };
     for tenant in tenants {
         let windows = load_windows(tx, &tenant, None)?;
@@ -806,6 +975,9 @@ mod tests {
     fn perspectives_round_trip() {
         let p = [Perspective::Partner, Perspective::Customer];
         assert_eq!(perspectives_text(&p), "customer,partner");
-        assert_eq!(parse_perspectives("customer,partner"), vec![Perspective::Customer, Perspective::Partner]);
+        assert_eq!(
+            parse_perspectives("customer,partner"),
+            vec![Perspective::Customer, Perspective::Partner]
+        );
     }
 }

@@ -88,7 +88,10 @@ pub struct DirectoryObject {
 impl DirectoryObject {
     /// Short type name: `user`, `group`, `servicePrincipal`, `directoryObjectPartnerReference`, ...
     pub fn kind(&self) -> &str {
-        self.odata_type.as_deref().map(|t| t.trim_start_matches("#microsoft.graph.")).unwrap_or("unknown")
+        self.odata_type
+            .as_deref()
+            .map(|t| t.trim_start_matches("#microsoft.graph."))
+            .unwrap_or("unknown")
     }
 }
 
@@ -137,7 +140,11 @@ pub struct ServicePrincipal {
     pub account_enabled: Option<bool>,
     #[serde(default)]
     pub service_principal_type: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub app_roles: Vec<AppRole>,
 }
 
@@ -179,7 +186,10 @@ impl GuestsOrExternalUsers {
     pub fn includes_service_providers(&self) -> bool {
         self.guest_or_external_user_types
             .as_deref()
-            .is_some_and(|t| t.split(',').any(|m| m.trim().eq_ignore_ascii_case("serviceProvider")))
+            .is_some_and(|t| {
+                t.split(',')
+                    .any(|m| m.trim().eq_ignore_ascii_case("serviceProvider"))
+            })
     }
 
     /// Whether this covers every external tenant, or the given one.
@@ -187,7 +197,9 @@ impl GuestsOrExternalUsers {
         match &self.external_tenants {
             None => true,
             Some(t) => {
-                t.membership_kind.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("all"))
+                t.membership_kind
+                    .as_deref()
+                    .is_none_or(|k| k.eq_ignore_ascii_case("all"))
                     || t.members.iter().any(|m| m.eq_ignore_ascii_case(tenant))
             }
         }
@@ -256,7 +268,10 @@ pub struct GrantControls {
 impl GrantControls {
     /// Requires MFA: the `mfa` control or any authentication strength.
     pub fn requires_mfa(&self) -> bool {
-        self.built_in_controls.iter().any(|c| c.eq_ignore_ascii_case("mfa")) || self.authentication_strength.is_some()
+        self.built_in_controls
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("mfa"))
+            || self.authentication_strength.is_some()
     }
 }
 

@@ -114,8 +114,11 @@ pub struct AccessDetails {
 impl AccessDetails {
     /// Role template ids, lower-cased, deduplicated, sorted.
     pub fn role_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> =
-            self.unified_roles.iter().map(|r| r.role_definition_id.to_ascii_lowercase()).collect();
+        let mut ids: Vec<String> = self
+            .unified_roles
+            .iter()
+            .map(|r| r.role_definition_id.to_ascii_lowercase())
+            .collect();
         ids.sort();
         ids.dedup();
         ids
@@ -126,7 +129,11 @@ impl AccessDetails {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DelegatedAdminRelationship {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     pub id: String,
     #[serde(default)]
@@ -159,16 +166,24 @@ pub struct DelegatedAdminRelationship {
 
 impl DelegatedAdminRelationship {
     pub fn customer_tenant_id(&self) -> Option<&str> {
-        self.customer.as_ref().map(|c| c.tenant_id.as_str()).filter(|t| !t.is_empty())
+        self.customer
+            .as_ref()
+            .map(|c| c.tenant_id.as_str())
+            .filter(|t| !t.is_empty())
     }
 
     pub fn customer_name(&self) -> Option<&str> {
-        self.customer.as_ref().and_then(|c| c.display_name.as_deref())
+        self.customer
+            .as_ref()
+            .and_then(|c| c.display_name.as_deref())
     }
 
     pub fn is_reseller(&self) -> bool {
         self.indirect_provider_tenant_id.is_some()
-            || self.odata_type.as_deref().is_some_and(|t| t.ends_with("resellerDelegatedAdminRelationship"))
+            || self
+                .odata_type
+                .as_deref()
+                .is_some_and(|t| t.ends_with("resellerDelegatedAdminRelationship"))
     }
 
     pub fn duration_days(&self) -> Option<i64> {
@@ -177,7 +192,10 @@ impl DelegatedAdminRelationship {
 
     /// `autoExtendDuration` is a positive duration (Graph supports only `P180D`).
     pub fn auto_extends(&self) -> bool {
-        self.auto_extend_duration.as_deref().and_then(super::duration::iso_days).is_some_and(|d| d > 0)
+        self.auto_extend_duration
+            .as_deref()
+            .and_then(super::duration::iso_days)
+            .is_some_and(|d| d > 0)
     }
 }
 
@@ -326,8 +344,12 @@ mod tests {
         assert!(r.auto_extends());
         assert_eq!(r.status, RelationshipStatus::Unknown("somethingNew".into()));
         assert!(!r.status.is_live() && !r.status.is_terminal());
-        assert_eq!(r.access_details.role_ids(), vec!["f023fd81-a637-4b56-95fd-791ac0226033"]);
-        let round: DelegatedAdminRelationship = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(
+            r.access_details.role_ids(),
+            vec!["f023fd81-a637-4b56-95fd-791ac0226033"]
+        );
+        let round: DelegatedAdminRelationship =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(round, r);
     }
 

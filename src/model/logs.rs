@@ -65,17 +65,23 @@ impl SignIn {
 
     /// `crossTenantAccessType` contains the `serviceProvider` member (it is a flags value).
     pub fn is_service_provider_access(&self) -> bool {
-        self.cross_tenant_access_type
-            .as_deref()
-            .is_some_and(|t| t.split(',').any(|m| m.trim().eq_ignore_ascii_case("serviceProvider")))
+        self.cross_tenant_access_type.as_deref().is_some_and(|t| {
+            t.split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case("serviceProvider"))
+        })
     }
 
     pub fn single_factor(&self) -> bool {
-        self.authentication_requirement.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("singleFactorAuthentication"))
+        self.authentication_requirement
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("singleFactorAuthentication"))
     }
 
     pub fn country(&self) -> Option<&str> {
-        self.location.as_ref().and_then(|l| l.country_or_region.as_deref()).filter(|c| !c.is_empty())
+        self.location
+            .as_ref()
+            .and_then(|l| l.country_or_region.as_deref())
+            .filter(|c| !c.is_empty())
     }
 }
 

@@ -431,7 +431,7 @@ impl Rule for PartnerSigninUnexpectedLocation {
         let missing: Vec<String> = partner_signins(snap, c)
             .into_iter()
             .filter(|(t, ps)| ps.successes > 0 && ctx.config.allowed_countries(t).is_none())
-            .map(|(t, _)| partner_label(Some(c), ctx, &t))
+            .map(|(t, _)| partner_short(Some(c), ctx, &t))
             .collect();
         if missing.is_empty() {
             Vec::new()

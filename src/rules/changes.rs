@@ -157,7 +157,7 @@ impl Rule for PendingApproval {
                 )
             } else {
                 format!(
-                    "{} with {}, created by indirect provider {}, is waiting for your review {age_text} (isPartnerConsentPending). It requests {}.",
+                    "{} with {}, created by indirect provider {}, has not been reviewed by you yet (isPartnerConsentPending); it has been waiting {age_text}. It requests {}.",
                     relationship_label(rel),
                     customer_label(rel),
                     rel.indirect_provider_tenant_id
@@ -203,11 +203,7 @@ impl NewPartnerAccess {
             .filter(|p| p.partners_collected);
         let mut out = Vec::new();
         for sp in service_providers(snap, c) {
-            let absent = previous.filter(|p| {
-                !p.partners
-                    .keys()
-                    .any(|k| k.eq_ignore_ascii_case(&sp.tenant_id))
-            });
+            let absent = previous.filter(|p| previous_service_provider(p, &sp.tenant_id).is_none());
             let events: Vec<&DirectoryAudit> = if snap.has(Source::DirectoryAudits) {
                 partner_added_events(c, &sp.tenant_id)
                     .filter(|e| is_recent(ctx, e.activity_date_time))
@@ -374,7 +370,7 @@ impl Rule for RolesAdded {
         &ROLES_ADDED
     }
 
-    fn notes(&self, _snap: &Snapshot, ctx: &Ctx) -> Vec<Note> {
+    fn notes(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Note> {
         let mut notes = Vec::new();
         let previous = ctx.history.previous.as_ref();
         if ctx.sides.partner && !previous.is_some_and(|p| p.relationships_collected) {
@@ -382,6 +378,26 @@ impl Rule for RolesAdded {
                 "no previous run with relationships to compare with (first run); role changes are detected from the next run on"
                     .to_owned(),
             ));
+        }
+        if let (Some(c), Some(prev)) = (
+            ctx.customer(snap),
+            previous.filter(|p| p.partners_collected),
+        ) {
+            let incomplete: Vec<String> = service_providers(snap, c)
+                .into_iter()
+                .filter(|sp| {
+                    previous_service_provider(prev, &sp.tenant_id)
+                        .is_some_and(|p| !p.roles_complete)
+                })
+                .map(|sp| partner_short(Some(c), ctx, &sp.tenant_id))
+                .collect();
+            if !incomplete.is_empty() {
+                notes.push(Note::NotEvaluated(format!(
+                    "the previous run could not read the full role set of {} ({}); not evaluated for them",
+                    plural(incomplete.len(), "partner", "partners"),
+                    some_names(&incomplete, 5)
+                )));
+            }
         }
         if ctx.sides.customer && !previous.is_some_and(|p| p.partners_collected) {
             notes.push(Note::Warning(format!(
@@ -460,14 +476,13 @@ impl Rule for RolesAdded {
                 match prev {
                     Some(prev) => {
                         // A partner absent from the previous run is new-partner-access, not roles-added.
-                        let Some(before) = prev
-                            .partners
-                            .iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(&sp.tenant_id))
-                            .map(|(_, v)| v)
-                        else {
+                        // An incomplete previous role set cannot tell what was added (notes()).
+                        let Some(before) = previous_service_provider(prev, &sp.tenant_id) else {
                             continue;
                         };
+                        if !before.roles_complete {
+                            continue;
+                        }
                         let before: BTreeSet<String> = before
                             .roles
                             .iter()

@@ -134,6 +134,11 @@ pub fn partner_label(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Strin
     }
 }
 
+/// The partner's name, or its tenant id (for lists).
+pub fn partner_short(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> String {
+    partner_name(c, ctx, tenant).unwrap_or_else(|| tenant.to_ascii_lowercase())
+}
+
 pub fn partner_subject(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Subject {
     subject(
         SubjectKind::Partner,
@@ -362,4 +367,16 @@ pub fn signin_sentence(s: &SignInExample) -> String {
 /// A sign-in example that is a success (failed attempts are never evidence of access).
 pub fn successful(s: &SignInExample) -> bool {
     s.error_code.unwrap_or(0) == 0
+}
+
+/// The previous run's record of `tenant` as a service-provider partner (a tenant known then only through
+/// role assignments of its principals was not a partner yet).
+pub fn previous_service_provider<'a>(
+    prev: &'a super::context::PreviousRun,
+    tenant: &str,
+) -> Option<&'a super::context::PreviousPartner> {
+    prev.partners
+        .iter()
+        .find(|(k, v)| v.is_service_provider && k.eq_ignore_ascii_case(tenant))
+        .map(|(_, v)| v)
 }

@@ -449,12 +449,13 @@ impl Rule for PrivilegedRoleGranted {
                     continue;
                 }
                 let msg = format!(
-                    "{} with {} grants {} ({}){}. Each can lead to control of the customer tenant if a partner account is compromised.",
+                    "{} with {} grants {}: {}{}. A compromised partner account could use {} to take control of the customer tenant.",
                     relationship_label(rel),
                     customer_label(rel),
                     plural(privileged.len(), "privileged role", "privileged roles"),
                     role_names(&ctx.roles, &privileged),
-                    status_note(rel)
+                    status_note(rel),
+                    if privileged.len() == 1 { "it" } else { "them" }
                 );
                 out.push(
                     rel_finding(self.meta(), snap, ctx, rel, msg)
@@ -568,7 +569,7 @@ impl Rule for RolesExceedApproved {
                             .approved_roles_for(Perspective::Customer, &p.tenant_id)
                             .is_none()
                     })
-                    .map(|p| partner_label(Some(c), ctx, &p.tenant_id))
+                    .map(|p| partner_short(Some(c), ctx, &p.tenant_id))
                     .collect();
                 if !missing.is_empty() {
                     notes.push(Note::NotEvaluated(format!(
@@ -1272,12 +1273,14 @@ impl LegacyDap {
                         .principal_name
                         .clone()
                         .unwrap_or_else(|| a.principal_id.clone());
-                    format!(
-                        "{} \"{}\" holds {}",
-                        a.principal_type,
-                        who,
-                        ctx.roles.name(&a.role_id)
-                    )
+                    let kind = match a.principal_type.as_str() {
+                        "directoryObjectPartnerReference" => "partner group",
+                        "group" => "group",
+                        "user" => "user",
+                        "servicePrincipal" => "app",
+                        _ => "principal",
+                    };
+                    format!("{kind} \"{who}\" holds {}", ctx.roles.name(&a.role_id))
                 })
                 .collect();
             let msg = format!(

@@ -119,10 +119,15 @@ enum Staleness {
 }
 
 impl StalePartnerAccess {
-    /// Since when sign-ins are known without a gap.
+    /// Since when sign-ins are known without a gap: the history's chain joined to this run's window when
+    /// the window starts at or before the chain's end, else this run's window alone.
     fn evidence_since(snap: &Snapshot, ctx: &Ctx) -> DateTime<Utc> {
         let window = snap.window.since;
-        ctx.history.evidence_since.map_or(window, |h| h.min(window))
+        match (ctx.history.evidence_since, ctx.history.evidence_until) {
+            (Some(since), Some(until)) if window <= until => since.min(window),
+            (Some(since), None) => since.min(window),
+            _ => window,
+        }
     }
 
     fn covered(snap: &Snapshot, ctx: &Ctx) -> bool {
@@ -155,7 +160,7 @@ impl StalePartnerAccess {
         }
         // A partner added within the threshold cannot be stale yet, whatever the evidence window.
         let absent_before = ctx.history.previous.as_ref().is_some_and(|p| {
-            p.partners_collected && !p.partners.keys().any(|k| k.eq_ignore_ascii_case(tenant))
+            p.partners_collected && previous_service_provider(p, tenant).is_none()
         });
         let added_recently = snap.has(Source::DirectoryAudits)
             && partner_added_events(c, tenant).any(|e| e.activity_date_time > threshold);
@@ -181,7 +186,7 @@ impl Rule for StalePartnerAccess {
             let idle: Vec<String> = partners
                 .iter()
                 .filter(|p| !matches!(Self::judge(snap, ctx, c, &p.tenant_id), Staleness::Active))
-                .map(|p| partner_label(Some(c), ctx, &p.tenant_id))
+                .map(|p| partner_short(Some(c), ctx, &p.tenant_id))
                 .collect();
             if idle.is_empty() {
                 return Vec::new();
@@ -196,7 +201,7 @@ impl Rule for StalePartnerAccess {
         let new: Vec<String> = partners
             .iter()
             .filter(|p| matches!(Self::judge(snap, ctx, c, &p.tenant_id), Staleness::TooNew))
-            .map(|p| partner_label(Some(c), ctx, &p.tenant_id))
+            .map(|p| partner_short(Some(c), ctx, &p.tenant_id))
             .collect();
         if new.is_empty() {
             Vec::new()

@@ -563,7 +563,7 @@ async fn service_provider_constraints_404_means_none() {
             ]}),
         )
         .with_route(
-            &format!("/v1.0/policies/crossTenantAccessPolicy/partners/{PARTNER}/serviceProviderConstraints"),
+            format!("/v1.0/policies/crossTenantAccessPolicy/partners/{PARTNER}/serviceProviderConstraints"),
             json!({"allowedRoleTemplateIds": [GLOBAL_ADMIN.to_uppercase()], "lastModifiedDateTime": "2026-01-15T10:00:00Z"}),
         );
     let fake = fake(vec![tenant]).await;
@@ -615,7 +615,7 @@ async fn throttled_requests_are_retried_and_collected() {
     ));
     // Inside $batch too: one relationship's assignments are throttled once.
     fake.push_fault(Fault::new(
-        &format!("{REL_CONTOSO}/accessAssignments"),
+        format!("{REL_CONTOSO}/accessAssignments"),
         1,
         FaultKind::TooManyRequests {
             retry_after: Some("1".into()),
@@ -667,7 +667,7 @@ async fn exhausted_server_errors_fail_only_their_source() {
         FaultKind::ServiceUnavailable { retry_after: None },
     ));
     fake.push_fault(Fault::new(
-        &format!("{REL_CONTOSO}/accessAssignments"),
+        format!("{REL_CONTOSO}/accessAssignments"),
         10,
         FaultKind::GatewayTimeout,
     ));
@@ -734,18 +734,18 @@ async fn unknown_members_types_and_missing_fields_are_kept() {
             ]}),
         )
         .with_route(
-            &format!("{base}/{rel_new}/accessAssignments"),
+            format!("{base}/{rel_new}/accessAssignments"),
             json!({"value": [{"id": "aa1", "status": "unknownFutureValue",
                               "accessContainer": {"accessContainerId": "g1", "accessContainerType": "somethingElse"}}]}),
         )
-        .with_route(&format!("{base}/{rel_new}/requests"), json!({"value": [{"id": "rq1", "action": "reject", "status": "running"}]}))
+        .with_route(format!("{base}/{rel_new}/requests"), json!({"value": [{"id": "rq1", "action": "reject", "status": "running"}]}))
         .with_route(
-            &format!("{base}/{rel_new}/operations"),
+            format!("{base}/{rel_new}/operations"),
             json!({"value": [{"id": "op1", "operationType": "delegatedAdminRelationshipUpdate", "status": "succeeded", "data": "{}"}]}),
         )
-        .with_route(&format!("{base}/{rel_bare}/accessAssignments"), json!({"value": []}))
-        .with_route(&format!("{base}/{rel_bare}/requests"), json!({"value": []}))
-        .with_route(&format!("{base}/{rel_bare}/operations"), json!({"value": []}))
+        .with_route(format!("{base}/{rel_bare}/accessAssignments"), json!({"value": []}))
+        .with_route(format!("{base}/{rel_bare}/requests"), json!({"value": []}))
+        .with_route(format!("{base}/{rel_bare}/operations"), json!({"value": []}))
         .with_route(
             "/beta/tenantRelationships/managedTenants/myRoles",
             json!({"value": [{"tenantId": CUSTOMER, "assignments": [

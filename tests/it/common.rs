@@ -22,7 +22,12 @@ pub fn tenant_dir(path: &str) -> FakeTenant {
 }
 
 pub async fn fake(tenants: Vec<FakeTenant>) -> FakeGraph {
-    FakeGraph::start(FakeGraphConfig::new(tenants, FakeApp::with_secret(CLIENT_ID, SECRET))).await.expect("fake graph starts")
+    FakeGraph::start(FakeGraphConfig::new(
+        tenants,
+        FakeApp::with_secret(CLIENT_ID, SECRET),
+    ))
+    .await
+    .expect("fake graph starts")
 }
 
 /// Retries fast enough for tests, still bounded.
@@ -47,8 +52,13 @@ pub fn secret_settings(fake: &FakeGraph, tenant: &str) -> AuthSettings {
     s
 }
 
-pub fn client_with(fake: &FakeGraph, tenant: &str, tweak: impl FnOnce(&mut ClientSettings)) -> GraphClient {
-    let tokens = auth::provider(secret_settings(fake, tenant), reqwest::Client::new()).expect("credentials");
+pub fn client_with(
+    fake: &FakeGraph,
+    tenant: &str,
+    tweak: impl FnOnce(&mut ClientSettings),
+) -> GraphClient {
+    let tokens =
+        auth::provider(secret_settings(fake, tenant), reqwest::Client::new()).expect("credentials");
     let mut settings = ClientSettings::new(endpoints(fake));
     settings.retry = quick_retry();
     tweak(&mut settings);

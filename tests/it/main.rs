@@ -6,3 +6,5 @@ mod transport;
 mod fake;
 mod report;
 mod history;
+mod rules;
+mod collect;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use gdap_audit::fake_graph::{Fault, FaultKind, FakeTenant};
+use gdap_audit::fake_graph::{FakeTenant, Fault, FaultKind};
 use gdap_audit::graph::{BatchRequest, GraphError};
 use serde_json::{Value, json};
 
@@ -12,14 +12,19 @@ use crate::common::*;
 const TENANT: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
 fn items(n: usize) -> Value {
-    let value: Vec<Value> = (0..n).map(|i| json!({"id": format!("item-{i:04}"), "displayName": format!("Item {i}")})).collect();
+    let value: Vec<Value> = (0..n)
+        .map(|i| json!({"id": format!("item-{i:04}"), "displayName": format!("Item {i}")}))
+        .collect();
     json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#contracts", "value": value})
 }
 
 fn tenant() -> FakeTenant {
     FakeTenant::new(TENANT)
         .with_route("/v1.0/contracts", items(7))
-        .with_route("/v1.0/tenantRelationships/delegatedAdminRelationships", items(650))
+        .with_route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships",
+            items(650),
+        )
         .with_route("/v1.0/organization", json!({"value": [{"id": TENANT}]}))
 }
 
@@ -32,17 +37,31 @@ struct Item {
 async fn pages_are_followed_verbatim_across_three_or_more_pages() {
     let fake = fake(vec![tenant()]).await;
     let c = client(&fake, TENANT);
-    let pages: Vec<Vec<Item>> =
-        c.pages("/v1.0/tenantRelationships/delegatedAdminRelationships?$top=300").try_collect().await.unwrap();
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![300, 300, 50]);
+    let pages: Vec<Vec<Item>> = c
+        .pages("/v1.0/tenantRelationships/delegatedAdminRelationships?$top=300")
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![300, 300, 50]
+    );
     let ids: Vec<&str> = pages.iter().flatten().map(|i| i.id.as_str()).collect();
     assert_eq!(ids.len(), 650);
     assert_eq!(ids[0], "item-0000");
     assert_eq!(ids[649], "item-0649");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3);
-    assert!(reqs[1..].iter().all(|r| r.query_param("$skiptoken").is_some()), "{reqs:?}");
-    assert!(reqs.iter().all(|r| r.query_param("$top").as_deref() == Some("300")));
+    assert!(
+        reqs[1..]
+            .iter()
+            .all(|r| r.query_param("$skiptoken").is_some()),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.query_param("$top").as_deref() == Some("300"))
+    );
 }
 
 #[tokio::test]
@@ -52,7 +71,10 @@ async fn every_request_carries_a_fresh_client_request_id_prefer_and_user_agent()
     let _: Vec<Item> = c.collect_all("/v1.0/contracts?$top=3").await.unwrap();
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3);
-    let ids: std::collections::BTreeSet<_> = reqs.iter().map(|r| r.header("client-request-id").unwrap().to_owned()).collect();
+    let ids: std::collections::BTreeSet<_> = reqs
+        .iter()
+        .map(|r| r.header("client-request-id").unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 3, "client-request-id must be fresh per request");
     for r in &reqs {
         assert_eq!(r.header("prefer"), Some("include-unknown-enum-members"));
@@ -63,15 +85,28 @@ async fn every_request_carries_a_fresh_client_request_id_prefer_and_user_agent()
 #[tokio::test]
 async fn a_429_is_retried_only_after_its_retry_after() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::TooManyRequests { retry_after: Some("1".into()) }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::TooManyRequests {
+            retry_after: Some("1".into()),
+        },
+    ));
     let c = client(&fake, TENANT);
     let started = Instant::now();
     let got: Vec<Item> = c.collect_all("/v1.0/contracts").await.unwrap();
     assert_eq!(got.len(), 7);
-    let reqs: Vec<_> = fake.requests().into_iter().filter(|r| r.path() == "/v1.0/contracts").collect();
+    let reqs: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/v1.0/contracts")
+        .collect();
     assert_eq!(reqs.len(), 2);
     let gap = reqs[1].received_at.duration_since(reqs[0].received_at);
-    assert!(gap >= Duration::from_millis(990), "retried after {gap:?}, before Retry-After: 1");
+    assert!(
+        gap >= Duration::from_millis(990),
+        "retried after {gap:?}, before Retry-After: 1"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(c.stats().throttled, 1);
 }
@@ -79,7 +114,13 @@ async fn a_429_is_retried_only_after_its_retry_after() {
 #[tokio::test]
 async fn a_429_pauses_the_whole_tenant_not_just_the_request() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::TooManyRequests { retry_after: Some("1".into()) }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::TooManyRequests {
+            retry_after: Some("1".into()),
+        },
+    ));
     let c = client(&fake, TENANT);
     let first = c.get::<Value>("/v1.0/contracts");
     let second = async {
@@ -91,14 +132,24 @@ async fn a_429_pauses_the_whole_tenant_not_just_the_request() {
     b.unwrap();
     let reqs = fake.requests();
     let throttled_at = reqs[0].received_at;
-    let org = reqs.iter().find(|r| r.path() == "/v1.0/organization").unwrap();
-    assert!(org.received_at.duration_since(throttled_at) >= Duration::from_millis(990), "the other request did not wait");
+    let org = reqs
+        .iter()
+        .find(|r| r.path() == "/v1.0/organization")
+        .unwrap();
+    assert!(
+        org.received_at.duration_since(throttled_at) >= Duration::from_millis(990),
+        "the other request did not wait"
+    );
 }
 
 #[tokio::test]
 async fn a_503_without_retry_after_is_retried_with_backoff_and_504_too() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::ServiceUnavailable { retry_after: None }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::ServiceUnavailable { retry_after: None },
+    ));
     fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::GatewayTimeout));
     let c = client(&fake, TENANT);
     let got: Vec<Item> = c.collect_all("/v1.0/contracts").await.unwrap();
@@ -109,23 +160,39 @@ async fn a_503_without_retry_after_is_retried_with_backoff_and_504_too() {
 #[tokio::test]
 async fn retries_are_bounded_and_the_error_keeps_status_code_and_request_id() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/contracts", 50, FaultKind::ServiceUnavailable { retry_after: Some("0".into()) }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        50,
+        FaultKind::ServiceUnavailable {
+            retry_after: Some("0".into()),
+        },
+    ));
     let c = client(&fake, TENANT);
     let err = c.collect_all::<Item>("/v1.0/contracts").await.unwrap_err();
-    assert!(matches!(err, GraphError::RetriesExhausted { attempts: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, GraphError::RetriesExhausted { attempts: 4, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.status(), Some(503));
-    assert!(err.request_id().is_some(), "request-id kept for support tickets: {err}");
+    assert!(
+        err.request_id().is_some(),
+        "request-id kept for support tickets: {err}"
+    );
     assert!(err.to_string().contains("/v1.0/contracts"), "{err}");
 }
 
 #[tokio::test]
 async fn other_4xx_are_not_retried_and_403_and_licence_are_distinguishable() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/contracts", 5, FaultKind::Status {
-        status: 403,
-        code: "Authorization_RequestDenied".into(),
-        message: "Insufficient privileges to complete the operation.".into(),
-    }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        5,
+        FaultKind::Status {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges to complete the operation.".into(),
+        },
+    ));
     let c = client(&fake, TENANT);
     let err = c.get::<Value>("/v1.0/contracts").await.unwrap_err();
     assert!(err.is_forbidden() && !err.is_unlicensed() && !err.is_retryable());
@@ -133,11 +200,15 @@ async fn other_4xx_are_not_retried_and_403_and_licence_are_distinguishable() {
     assert_eq!(fake.requests().len(), 1, "a 403 is not retried");
 
     fake.clear_faults();
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::Status {
-        status: 403,
-        code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
-        message: "Neither tenant is B2C or tenant doesn't have premium license".into(),
-    }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::Status {
+            status: 403,
+            code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+            message: "Neither tenant is B2C or tenant doesn't have premium license".into(),
+        },
+    ));
     let err = c.get::<Value>("/v1.0/contracts").await.unwrap_err();
     assert!(err.is_unlicensed() && !err.is_forbidden());
 
@@ -158,7 +229,11 @@ async fn a_revoked_token_is_replaced_once_and_the_call_completes() {
     assert_eq!(c.stats().token_refreshes, 1);
 
     // A token revoked on every request: refreshed once, then the 401 is reported, not looped on.
-    fake.push_fault(Fault::new("/v1.0/organization", 10, FaultKind::TokenRevoked));
+    fake.push_fault(Fault::new(
+        "/v1.0/organization",
+        10,
+        FaultKind::TokenRevoked,
+    ));
     let err = c.get::<Value>("/v1.0/organization").await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(err.code(), Some("InvalidAuthenticationToken"));
@@ -174,7 +249,11 @@ async fn concurrent_401s_refresh_the_token_once() {
     for r in futures::future::join_all(calls).await {
         r.unwrap();
     }
-    assert_eq!(fake.issued_tokens(), 2, "one refresh for eight rejected requests");
+    assert_eq!(
+        fake.issued_tokens(),
+        2,
+        "one refresh for eight rejected requests"
+    );
 }
 
 #[tokio::test]
@@ -190,24 +269,46 @@ async fn a_truncated_body_is_an_error_naming_the_url_never_fewer_items() {
     // Truncated once: the retry reads the whole page.
     fake.clear_faults();
     fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::TruncatedBody));
-    assert_eq!(c.collect_all::<Item>("/v1.0/contracts").await.unwrap().len(), 7);
+    assert_eq!(
+        c.collect_all::<Item>("/v1.0/contracts")
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
 }
 
 #[tokio::test]
 async fn hostile_pages_are_rejected_without_a_crash() {
     let fake = fake(vec![tenant()]).await;
     let c = client_with(&fake, TENANT, |s| s.max_body_bytes = 1024 * 1024);
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::DeeplyNested { depth: 100_000 }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::DeeplyNested { depth: 100_000 },
+    ));
     let err = c.collect_all::<Value>("/v1.0/contracts").await.unwrap_err();
     assert!(matches!(err, GraphError::Decode { .. }), "{err:?}");
     assert!(err.to_string().contains("/v1.0/contracts"), "{err}");
 
-    fake.push_fault(Fault::new("/v1.0/contracts", 1, FaultKind::HugeString { bytes: 8 * 1024 * 1024 }));
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::HugeString {
+            bytes: 8 * 1024 * 1024,
+        },
+    ));
     let err = c.collect_all::<Value>("/v1.0/contracts").await.unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
 
     // The client is still usable afterwards.
-    assert_eq!(c.collect_all::<Item>("/v1.0/contracts").await.unwrap().len(), 7);
+    assert_eq!(
+        c.collect_all::<Item>("/v1.0/contracts")
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
 }
 
 #[tokio::test]
@@ -226,7 +327,11 @@ async fn a_next_link_to_another_host_is_refused() {
 #[tokio::test]
 async fn fan_out_respects_the_in_flight_limit() {
     let fake = fake(vec![tenant()]).await;
-    fake.push_fault(Fault::new("/v1.0/organization", 6, FaultKind::Delay(Duration::from_millis(300))));
+    fake.push_fault(Fault::new(
+        "/v1.0/organization",
+        6,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
     let c = client_with(&fake, TENANT, |s| s.max_in_flight = 2);
     let calls = (0..6).map(|_| c.get::<Value>("/v1.0/organization"));
     for r in futures::future::join_all(calls).await {
@@ -235,7 +340,11 @@ async fn fan_out_respects_the_in_flight_limit() {
     let mut at: Vec<Instant> = fake.requests().iter().map(|r| r.received_at).collect();
     at.sort();
     // With two in flight and 300 ms each, the third request cannot start before the first ends.
-    assert!(at[2].duration_since(at[0]) >= Duration::from_millis(250), "{:?}", at[2].duration_since(at[0]));
+    assert!(
+        at[2].duration_since(at[0]) >= Duration::from_millis(250),
+        "{:?}",
+        at[2].duration_since(at[0])
+    );
     assert!(at[4].duration_since(at[2]) >= Duration::from_millis(250));
 }
 
@@ -243,20 +352,43 @@ async fn fan_out_respects_the_in_flight_limit() {
 async fn batch_splits_by_twenty_and_retries_throttled_items() {
     let mut t = tenant();
     for i in 0..25 {
-        t = t.with_route(&format!("/v1.0/things/{i}"), json!({"id": format!("thing-{i}")}));
+        t = t.with_route(
+            &format!("/v1.0/things/{i}"),
+            json!({"id": format!("thing-{i}")}),
+        );
     }
     let fake = fake(vec![t]).await;
-    fake.push_fault(Fault::new("/v1.0/things/3", 1, FaultKind::TooManyRequests { retry_after: Some("1".into()) }));
+    fake.push_fault(Fault::new(
+        "/v1.0/things/3",
+        1,
+        FaultKind::TooManyRequests {
+            retry_after: Some("1".into()),
+        },
+    ));
     let c = client(&fake, TENANT);
-    let mut reqs: Vec<BatchRequest> =
-        (0..25).map(|i| BatchRequest { id: i.to_string(), url: format!("/things/{i}") }).collect();
-    reqs.push(BatchRequest { id: "missing".into(), url: "/things/none".into() });
+    let mut reqs: Vec<BatchRequest> = (0..25)
+        .map(|i| BatchRequest {
+            id: i.to_string(),
+            url: format!("/things/{i}"),
+        })
+        .collect();
+    reqs.push(BatchRequest {
+        id: "missing".into(),
+        url: "/things/none".into(),
+    });
     let out = c.batch("v1.0", reqs).await;
     assert_eq!(out.len(), 26);
     for (id, r) in &out[..25] {
         assert_eq!(r.as_ref().unwrap()["id"], format!("thing-{id}"));
     }
     assert!(out[25].1.as_ref().unwrap_err().is_not_found());
-    let posts = fake.requests().iter().filter(|r| r.method == "POST" && r.path() == "/v1.0/$batch").count();
-    assert_eq!(posts, 3, "two batches of <= 20, plus one retry round for the throttled item");
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path() == "/v1.0/$batch")
+        .count();
+    assert_eq!(
+        posts, 3,
+        "two batches of <= 20, plus one retry round for the throttled item"
+    );
 }

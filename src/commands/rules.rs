@@ -1,0 +1,47 @@
+//! `rules`: list the catalogue, or explain one rule.
+
+use super::CommandError;
+use super::pipeline::write_stdout;
+use crate::cli::{RulesAction, RulesArgs, RulesFormat};
+use crate::rules;
+
+pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
+    match args.action {
+        Some(RulesAction::Explain { id }) => {
+            let meta = rules::rule(&id).ok_or_else(|| {
+                let known: Vec<&str> = rules::all_rules().map(|r| r.id).collect();
+                CommandError::Usage(format!("unknown rule {id:?}; known rules: {}", known.join(", ")))
+            })?;
+            write_stdout(&meta.explain())?;
+        }
+        Some(RulesAction::List) | None => match args.format {
+            RulesFormat::Json => {
+                let list: Vec<serde_json::Value> = rules::all_rules()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id,
+                            "title": r.title,
+                            "severity": r.default_severity,
+                            "perspectives": r.perspectives.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                            "sources": r.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                let mut s = serde_json::to_string_pretty(&list).expect("serializes");
+                s.push('\n');
+                write_stdout(&s)?;
+            }
+            RulesFormat::Table => {
+                let mut t = comfy_table::Table::new();
+                t.load_style(comfy_table::presets::ASCII_MARKDOWN);
+                t.set_header(["id", "severity", "side", "title"]);
+                for r in rules::all_rules() {
+                    let side: Vec<&str> = r.perspectives.iter().map(|p| p.as_str()).collect();
+                    t.add_row([r.id, r.default_severity.as_str(), &side.join(", "), r.title]);
+                }
+                write_stdout(&format!("{t}\n\nRun `gdap-audit rules explain ID` for a rule's rationale, remediation and references.\n"))?;
+            }
+        },
+    }
+    Ok(super::EXIT_CLEAN)
+}

@@ -1,0 +1,17 @@
+//! `schema`: the JSON Schema of the report, or of the configuration file.
+
+use super::CommandError;
+use super::pipeline::write_stdout;
+use crate::cli::SchemaArgs;
+
+pub fn run(args: SchemaArgs) -> Result<u8, CommandError> {
+    let text = if args.config {
+        let mut s = serde_json::to_string_pretty(&crate::config::config_schema()).expect("schema serializes");
+        s.push('\n');
+        s
+    } else {
+        crate::report::report_schema_string()
+    };
+    write_stdout(&text)?;
+    Ok(super::EXIT_CLEAN)
+}
