@@ -23,9 +23,11 @@ fn tenant(dir: &str) -> Result<FakeTenant, CommandError> {
     let prefix = format!("{dir}/");
     let files: Vec<(&str, &str)> = DEMO_FILES
         .iter()
-        .filter_map(|(path, text)| path.strip_prefix(prefix.as_str()).map(|name| (name, *text)))
+        .filter_map(|(path, text)| {
+            path.strip_prefix(prefix.as_str()).filter(|name| name.ends_with(".json")).map(|name| (name, *text))
+        })
         .collect();
-    FakeTenant::from_files(&format!("fixtures/demo/{dir}"), &files).map_err(CommandError::Config)
+    FakeTenant::from_sources(&files).map_err(|e| CommandError::Config(format!("fixtures/demo/{dir}: {e}")))
 }
 
 fn demo_config() -> Option<&'static str> {

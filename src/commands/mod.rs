@@ -1,6 +1,6 @@
 //! One module per subcommand, wiring the pipeline. Nothing below `commands` imports it.
 
-// mod demo; (wired once the fake Graph can load embedded fixtures)
+mod demo;
 mod diff;
 mod evaluate;
 mod history;
@@ -43,7 +43,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Evaluate(args) => evaluate::run(args, printer),
         Command::Diff(args) => diff::run(args, printer),
         Command::Rules(args) => rules::run(args),
-        Command::Demo(_) => Err(CommandError::Usage("demo is being wired".into())),
+        Command::Demo(args) => demo::run(args, printer).await,
         Command::Schema(args) => schema::run(args),
         Command::History(args) => history::run(args, printer),
     };

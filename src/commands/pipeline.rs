@@ -140,8 +140,11 @@ pub fn finish(
         s.record_run(snap, &evaluation.findings, snap.collected_at)
             .map_err(|e| CommandError::History(e.to_string()))?;
     }
-    for w in &evaluation.warnings {
-        printer.warn(w);
+    // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
+    if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
+        for w in &evaluation.warnings {
+            printer.warn(w);
+        }
     }
     let report = report::build(&ReportHeader::from_snapshot(snap), &evaluation, snap.collected_at);
     emit(&report, args.format, args.output.as_deref(), printer)?;
@@ -156,7 +159,7 @@ pub fn emit(report: &ReportV1, format: Format, output: Option<&Path>, printer: &
     let style = Style {
         color: terminal && std::env::var_os("NO_COLOR").is_none(),
         unicode: terminal,
-        width: if terminal { terminal_width() } else { None },
+        width: Some(terminal_width(terminal).unwrap_or(DEFAULT_WIDTH)),
     };
     let text = report::render(report, format, style);
     match output {
@@ -181,8 +184,14 @@ pub fn write_stdout(text: &str) -> Result<(), CommandError> {
     }
 }
 
-fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+/// Table width when neither the terminal nor `COLUMNS` says otherwise (pipes, files, CI logs).
+const DEFAULT_WIDTH: u16 = 120;
+
+fn terminal_width(terminal: bool) -> Option<u16> {
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    // comfy-table asks the terminal for its size when there is one.
+    let detected = || if terminal { comfy_table::Table::new().width() } else { None };
+    columns.or_else(detected).filter(|w: &u16| *w >= 40)
 }
 
 fn threshold(fail_on: FailOn) -> Option<Severity> {

@@ -311,6 +311,11 @@ impl FakeGraph {
         self.shared.lock().access.len()
     }
 
+    /// The access tokens issued so far (tests check that none of them leaks into any output).
+    pub fn issued_token_values(&self) -> Vec<String> {
+        self.shared.lock().access.keys().cloned().collect()
+    }
+
     /// Stops the server: no new connections; open ones close once their current request is answered.
     pub fn shutdown(mut self) {
         self.stop_now();

@@ -1564,3 +1564,19 @@ fn unknown_roles_in_relationships_are_named_by_id() {
             .contains("00000000-1111-2222-3333-444444444444")
     );
 }
+
+#[test]
+fn a_perspective_without_data_lists_its_rules_as_not_evaluated() {
+    let mut snap = customer();
+    snap.customer = None;
+    for c in &mut snap.coverage {
+        c.status = CoverageStatus::Denied;
+    }
+    let ev = first_run(&snap);
+    assert!(ev.findings.is_empty());
+    let listed = rules_not_evaluated(&ev, Source::XtapPartners);
+    assert!(
+        listed.contains(&"global-admin-granted".to_owned())
+            && listed.contains(&"partner-mfa-trusted".to_owned())
+    );
+}
