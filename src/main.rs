@@ -9,7 +9,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.no_progress);
     printer.init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             printer.error(format!("cannot start the async runtime: {e}"));

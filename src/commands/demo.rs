@@ -24,19 +24,27 @@ fn tenant(dir: &str) -> Result<FakeTenant, CommandError> {
     let files: Vec<(&str, &str)> = DEMO_FILES
         .iter()
         .filter_map(|(path, text)| {
-            path.strip_prefix(prefix.as_str()).filter(|name| name.ends_with(".json")).map(|name| (name, *text))
+            path.strip_prefix(prefix.as_str())
+                .filter(|name| name.ends_with(".json"))
+                .map(|name| (name, *text))
         })
         .collect();
-    FakeTenant::from_sources(&files).map_err(|e| CommandError::Config(format!("fixtures/demo/{dir}: {e}")))
+    FakeTenant::from_sources(&files)
+        .map_err(|e| CommandError::Config(format!("fixtures/demo/{dir}: {e}")))
 }
 
 fn demo_config() -> Option<&'static str> {
-    DEMO_FILES.iter().find(|(p, _)| *p == "gdap-audit.toml").map(|(_, t)| *t)
+    DEMO_FILES
+        .iter()
+        .find(|(p, _)| *p == "gdap-audit.toml")
+        .map(|(_, t)| *t)
 }
 
 pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> {
     let machine = matches!(args.eval.format, Format::Json | Format::Sarif | Format::Csv);
-    if args.tenant == DemoTenant::Both && (machine || args.eval.output.is_some() || args.save_snapshot.is_some()) {
+    if args.tenant == DemoTenant::Both
+        && (machine || args.eval.output.is_some() || args.save_snapshot.is_some())
+    {
         return Err(CommandError::Usage(format!(
             "the demo audits two tenants; with --format {}, --output or --save-snapshot pick one with --tenant partner or --tenant customer",
             args.eval.format
@@ -46,8 +54,10 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
     let config = match &args.eval.config {
         Some(path) => pipeline::load_config(Some(path), printer)?,
         None => match demo_config() {
-            Some(text) => crate::config::Config::from_toml_str(text, "fixtures/demo/gdap-audit.toml")
-                .map_err(|e| CommandError::Config(e.to_string()))?,
+            Some(text) => {
+                crate::config::Config::from_toml_str(text, "fixtures/demo/gdap-audit.toml")
+                    .map_err(|e| CommandError::Config(e.to_string()))?
+            }
             None => crate::config::Config::default(),
         },
     };
@@ -59,15 +69,29 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
     let chosen: Vec<(&str, String)> = match args.tenant {
         DemoTenant::Partner => vec![("partner", partner.tenant_id.clone())],
         DemoTenant::Customer => vec![("customer", customer.tenant_id.clone())],
-        DemoTenant::Both => vec![("partner", partner.tenant_id.clone()), ("customer", customer.tenant_id.clone())],
+        DemoTenant::Both => vec![
+            ("partner", partner.tenant_id.clone()),
+            ("customer", customer.tenant_id.clone()),
+        ],
     };
     // A throwaway secret, known only to this process and the fake.
     let secret = uuid::Uuid::new_v4().to_string();
-    let fake = FakeGraph::start(FakeGraphConfig::new(vec![partner, customer], FakeApp::with_secret(DEMO_CLIENT_ID, secret.clone())))
-        .await
-        .map_err(|e| CommandError::Io(format!("cannot start the demo's fake Graph on 127.0.0.1: {e}")))?;
-    let endpoints = Endpoints::resolve(Cloud::Global, Some(&fake.url()), Some(&fake.url())).map_err(CommandError::Usage)?;
-    printer.info(format!("demo: fake Microsoft Graph on {} (loopback only), clock {as_of}", fake.url()));
+    let fake = FakeGraph::start(FakeGraphConfig::new(
+        vec![partner, customer],
+        FakeApp::with_secret(DEMO_CLIENT_ID, secret.clone()),
+    ))
+    .await
+    .map_err(|e| {
+        CommandError::Io(format!(
+            "cannot start the demo's fake Graph on 127.0.0.1: {e}"
+        ))
+    })?;
+    let endpoints = Endpoints::resolve(Cloud::Global, Some(&fake.url()), Some(&fake.url()))
+        .map_err(CommandError::Usage)?;
+    printer.info(format!(
+        "demo: fake Microsoft Graph on {} (loopback only), clock {as_of}",
+        fake.url()
+    ));
 
     let fail_on = args.eval.fail_on.unwrap_or(FailOn::Never);
     let mut eval = args.eval.clone();
@@ -77,13 +101,28 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         let mut settings = AuthSettings::new(tenant_id.clone(), endpoints.clone());
         settings.client_id = Some(DEMO_CLIENT_ID.into());
         settings.client_secret = Some(SecretString::from(secret.clone()));
-        let tokens = auth::provider(settings, reqwest::Client::new()).map_err(|e| CommandError::Auth(e.to_string()))?;
+        let tokens = auth::provider(settings, reqwest::Client::new())
+            .map_err(|e| CommandError::Auth(e.to_string()))?;
         let client = pipeline::client_for(endpoints.clone(), tokens, 4)?;
         let collection = CollectionArgs {
-            perspective: if *kind == "partner" { PerspectiveArg::Partner } else { PerspectiveArg::Customer },
+            perspective: if *kind == "partner" {
+                PerspectiveArg::Partner
+            } else {
+                PerspectiveArg::Customer
+            },
             since: 30,
         };
-        let snap = super::scan::run_collection(&client, tenant_id, &collection, as_of, store.as_ref(), printer).await?;
+        // The demo's collection time is its clock, so its output is reproducible.
+        let snap = super::scan::run_collection(
+            &client,
+            tenant_id,
+            &collection,
+            as_of,
+            as_of,
+            store.as_ref(),
+            printer,
+        )
+        .await?;
         if let Some(path) = &args.save_snapshot {
             pipeline::save_snapshot(&snap, path, printer)?;
         }
@@ -91,10 +130,14 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             pipeline::write_stdout("\n")?;
         }
         if matches!(eval.format, Format::Table) {
-            let title = snap.tenant_name.clone().unwrap_or_else(|| snap.tenant_id.clone());
+            let title = snap
+                .tenant_name
+                .clone()
+                .unwrap_or_else(|| snap.tenant_id.clone());
             pipeline::write_stdout(&format!("== {} perspective: {} ==\n", kind, title))?;
         }
-        let Outcome { exit_code, .. } = pipeline::finish(&snap, &eval, &config, store.as_ref(), printer, fail_on)?;
+        let Outcome { exit_code, .. } =
+            pipeline::finish(&snap, &eval, &config, store.as_ref(), printer, fail_on)?;
         worst = worse(worst, exit_code);
     }
     fake.shutdown();

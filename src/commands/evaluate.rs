@@ -1,13 +1,14 @@
 //! `evaluate FILE`: re-run an audit offline from a saved snapshot.
 
-use super::pipeline::{self, Outcome};
 use super::CommandError;
+use super::pipeline::{self, Outcome};
 use crate::cli::{EvaluateArgs, FailOn};
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
 pub fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
-    let mut snap = Snapshot::read(&args.snapshot).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let mut snap =
+        Snapshot::read(&args.snapshot).map_err(|e| CommandError::Usage(e.to_string()))?;
     if let Some(raw) = args.eval.as_of.as_deref() {
         snap.as_of = pipeline::as_of(Some(raw))?;
     }
@@ -15,6 +16,13 @@ pub fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
     // Offline re-evaluation only touches history when asked to (`--history`): the run was recorded
     // when it was scanned.
     let store = pipeline::open_history(&args.eval, false)?;
-    let Outcome { exit_code, .. } = pipeline::finish(&snap, &args.eval, &config, store.as_ref(), printer, FailOn::High)?;
+    let Outcome { exit_code, .. } = pipeline::finish(
+        &snap,
+        &args.eval,
+        &config,
+        store.as_ref(),
+        printer,
+        FailOn::High,
+    )?;
     Ok(exit_code)
 }

@@ -10,7 +10,10 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
         Some(RulesAction::Explain { id }) => {
             let meta = rules::rule(&id).ok_or_else(|| {
                 let known: Vec<&str> = rules::all_rules().map(|r| r.id).collect();
-                CommandError::Usage(format!("unknown rule {id:?}; known rules: {}", known.join(", ")))
+                CommandError::Usage(format!(
+                    "unknown rule {id:?}; known rules: {}",
+                    known.join(", ")
+                ))
             })?;
             write_stdout(&meta.explain())?;
         }
@@ -39,7 +42,9 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
                     let side: Vec<&str> = r.perspectives.iter().map(|p| p.as_str()).collect();
                     t.add_row([r.id, r.default_severity.as_str(), &side.join(", "), r.title]);
                 }
-                write_stdout(&format!("{t}\n\nRun `gdap-audit rules explain ID` for a rule's rationale, remediation and references.\n"))?;
+                write_stdout(&format!(
+                    "{t}\n\nRun `gdap-audit rules explain ID` for a rule's rationale, remediation and references.\n"
+                ))?;
             }
         },
     }

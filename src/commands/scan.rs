@@ -18,7 +18,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let store = pipeline::open_history(&args.eval, true)?;
     let (client, tenant) = pipeline::connect(&args.connection, printer).await?;
-    let snap = run_collection(&client, &tenant, &args.collection, as_of, store.as_ref(), printer).await?;
+    let snap = run_collection(&client, &tenant, &args.collection, as_of, Utc::now(), store.as_ref(), printer).await?;
     if let Some(path) = &args.save_snapshot {
         pipeline::save_snapshot(&snap, path, printer)?;
     }
@@ -30,7 +30,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
     let (client, tenant) = pipeline::connect(&args.connection, printer).await?;
-    let snap = run_collection(&client, &tenant, &args.collection, as_of, None, printer).await?;
+    let snap = run_collection(&client, &tenant, &args.collection, as_of, Utc::now(), None, printer).await?;
     pipeline::save_snapshot(&snap, &args.out, printer)?;
     let gaps = snap.coverage.iter().filter(|c| !c.status.is_complete() && c.status != crate::snapshot::CoverageStatus::Skipped).count();
     Ok(if gaps == 0 { super::EXIT_CLEAN } else { super::EXIT_INCOMPLETE })
@@ -42,13 +42,14 @@ pub async fn run_collection(
     tenant: &str,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
+    collected_at: DateTime<Utc>,
     store: Option<&HistoryStore>,
     printer: &Printer,
 ) -> Result<Snapshot, CommandError> {
     let spinner = printer.spinner("signing in");
     pipeline::preflight_client(client).await.inspect_err(|_| spinner.finish())?;
     let tenant_id = resolve_tenant_id(client, tenant).await;
-    let mut opts = CollectOptions::new(tenant_id.clone(), as_of, Utc::now());
+    let mut opts = CollectOptions::new(tenant_id.clone(), as_of, collected_at);
     opts.perspective = match collection.perspective {
         PerspectiveArg::Partner => PerspectiveMode::Partner,
         PerspectiveArg::Customer => PerspectiveMode::Customer,

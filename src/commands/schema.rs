@@ -6,7 +6,8 @@ use crate::cli::SchemaArgs;
 
 pub fn run(args: SchemaArgs) -> Result<u8, CommandError> {
     let text = if args.config {
-        let mut s = serde_json::to_string_pretty(&crate::config::config_schema()).expect("schema serializes");
+        let mut s = serde_json::to_string_pretty(&crate::config::config_schema())
+            .expect("schema serializes");
         s.push('\n');
         s
     } else {

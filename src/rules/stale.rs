@@ -130,8 +130,11 @@ impl StalePartnerAccess {
         }
     }
 
+    /// RULES.md: a first run never reports staleness, however long its log window.
     fn covered(snap: &Snapshot, ctx: &Ctx) -> bool {
-        Self::evidence_since(snap, ctx) <= ctx.now - days(ctx.config.thresholds.stale_after_days)
+        !ctx.history.is_first_run()
+            && Self::evidence_since(snap, ctx)
+                <= ctx.now - days(ctx.config.thresholds.stale_after_days)
     }
 
     fn last_activity(c: &CustomerData, ctx: &Ctx, tenant: &str) -> Option<DateTime<Utc>> {

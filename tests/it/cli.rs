@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gdap_audit::fake_graph::{Fault, FaultKind, FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant};
+use gdap_audit::fake_graph::{
+    FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant, Fault, FaultKind,
+};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -25,7 +27,10 @@ fn bin(dir: &Path) -> Command {
     ] {
         c.env_remove(v);
     }
-    c.env("NO_COLOR", "1").env("HOME", dir).env("XDG_DATA_HOME", dir.join("data")).current_dir(dir);
+    c.env("NO_COLOR", "1")
+        .env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .current_dir(dir);
     c
 }
 
@@ -35,7 +40,9 @@ fn text(b: &[u8]) -> String {
 
 async fn run(cmd: Command) -> Output {
     let mut cmd = cmd;
-    tokio::task::spawn_blocking(move || cmd.output().expect("binary runs")).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
+        .await
+        .unwrap()
 }
 
 fn run_sync(mut cmd: Command) -> Output {
@@ -53,12 +60,12 @@ fn clean_tenant() -> FakeTenant {
             json!({"value": [{"tenantId": partner, "isServiceProvider": true, "inboundTrust": {"isMfaAccepted": false}}]}),
         )
         .with_route(
-            &format!("/v1.0/policies/crossTenantAccessPolicy/partners/{partner}/serviceProviderConstraints"),
+            format!("/v1.0/policies/crossTenantAccessPolicy/partners/{partner}/serviceProviderConstraints"),
             json!({"allowedRoleTemplateIds": ["f023fd81-a637-4b56-95fd-791ac0226033"]}),
         )
         .with_route("/v1.0/policies/crossTenantAccessPolicy/default", json!({"inboundTrust": {"isMfaAccepted": false}}))
         .with_route(
-            &format!("/v1.0/tenantRelationships/findTenantInformationByTenantId(tenantId='{partner}')"),
+            format!("/v1.0/tenantRelationships/findTenantInformationByTenantId(tenantId='{partner}')"),
             json!({"tenantId": partner, "displayName": "Careful Partner Ltd"}),
         )
         .with_route("/v1.0/roleManagement/directory/roleAssignments", json!({"value": []}))
@@ -85,14 +92,33 @@ fn clean_tenant() -> FakeTenant {
 }
 
 fn scan_args(cmd: &mut Command, fake: &FakeGraph, tenant: &str) {
-    cmd.args(["scan", "--perspective", "customer", "--no-history", "--as-of", "2026-11-23T12:00:00Z"])
-        .args(["--tenant", tenant, "--client-id", CLIENT_ID, "--graph-url", &fake.url(), "--login-url", &fake.url()]);
+    cmd.args([
+        "scan",
+        "--perspective",
+        "customer",
+        "--no-history",
+        "--as-of",
+        "2026-11-23T12:00:00Z",
+    ])
+    .args([
+        "--tenant",
+        tenant,
+        "--client-id",
+        CLIENT_ID,
+        "--graph-url",
+        &fake.url(),
+        "--login-url",
+        &fake.url(),
+    ]);
 }
 
 fn redact(s: &str) -> String {
     let v = env!("CARGO_PKG_VERSION");
     s.replace(&format!("gdap-audit {v}"), "gdap-audit [VERSION]")
-        .replace(&format!("\"version\": \"{v}\""), "\"version\": \"[VERSION]\"")
+        .replace(
+            &format!("\"version\": \"{v}\""),
+            "\"version\": \"[VERSION]\"",
+        )
 }
 
 #[test]
@@ -105,7 +131,10 @@ fn demo_prints_both_perspectives_and_exits_zero() {
     });
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("== partner perspective: Northwind Managed Services =="), "{stdout}");
+    assert!(
+        stdout.contains("== partner perspective: Northwind Managed Services =="),
+        "{stdout}"
+    );
     assert!(stdout.contains("== customer perspective: Contoso Pharmaceuticals =="));
     // Findings from every rule family.
     for rule in [
@@ -120,8 +149,14 @@ fn demo_prints_both_perspectives_and_exits_zero() {
     ] {
         assert!(stdout.contains(rule), "demo output lacks {rule}");
     }
-    assert!(text(&out.stderr).contains("127.0.0.1"), "the fake listens on loopback");
-    assert!(!dir.path().join("data").exists(), "the demo must not create a history in the user's data directory");
+    assert!(
+        text(&out.stderr).contains("127.0.0.1"),
+        "the fake listens on loopback"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "the demo must not create a history in the user's data directory"
+    );
     insta::assert_snapshot!("demo_table", redact(&stdout));
 }
 
@@ -134,8 +169,17 @@ fn demo_formats() {
             c.args(["demo", "--tenant", "customer", "--format", format, "-q"]);
             c
         });
-        assert_eq!(out.status.code(), Some(0), "{format}: {}", text(&out.stderr));
-        assert!(out.stderr.is_empty(), "{format}: -q keeps stderr empty: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{format}: -q keeps stderr empty: {}",
+            text(&out.stderr)
+        );
         let stdout = text(&out.stdout);
         match format {
             "json" | "sarif" => {
@@ -158,16 +202,32 @@ fn json_output_is_byte_identical_for_the_same_input() {
     let snap = dir.path().join("snap.json");
     let out = run_sync({
         let mut c = bin(dir.path());
-        c.args(["demo", "--tenant", "partner", "--format", "json", "-q", "--save-snapshot"]).arg(&snap);
+        c.args([
+            "demo",
+            "--tenant",
+            "partner",
+            "--format",
+            "json",
+            "-q",
+            "--save-snapshot",
+        ])
+        .arg(&snap);
         c
     });
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let evaluate = || {
         run_sync({
             let mut c = bin(dir.path());
-            c.args(["evaluate", "--format", "json", "--fail-on", "never", "--config"])
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/gdap-audit.toml"))
-                .arg(&snap);
+            c.args([
+                "evaluate",
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "--config",
+            ])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/gdap-audit.toml"))
+            .arg(&snap);
             c
         })
     };
@@ -187,7 +247,11 @@ fn demo_refuses_machine_formats_for_two_tenants() {
         c
     });
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--tenant partner"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--tenant partner"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -196,7 +260,16 @@ fn fail_on_decides_exit_code_one() {
     let code = |fail_on: &str| {
         let out = run_sync({
             let mut c = bin(dir.path());
-            c.args(["demo", "--tenant", "partner", "-q", "--format", "jsonl", "--fail-on", fail_on]);
+            c.args([
+                "demo",
+                "--tenant",
+                "partner",
+                "-q",
+                "--format",
+                "jsonl",
+                "--fail-on",
+                fail_on,
+            ]);
             c
         });
         out.status.code()
@@ -212,26 +285,50 @@ async fn exit_zero_for_a_clean_tenant_and_three_when_a_source_is_unlicensed() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = bin(dir.path());
     scan_args(&mut cmd, &fake, CLEAN);
-    cmd.env("AZURE_CLIENT_SECRET", SECRET).args(["--format", "json", "-q"]);
+    cmd.env("AZURE_CLIENT_SECRET", SECRET)
+        .args(["--format", "json", "-q"]);
     let out = run(cmd).await;
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "findings: {:#}\n{}", report["findings"], text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "findings: {:#}\n{}",
+        report["findings"],
+        text(&out.stderr)
+    );
     assert_eq!(report["summary"]["high"], 0);
 
-    fake.push_fault(Fault::new("/beta/auditLogs/signIns", 5, FaultKind::Status {
-        status: 403,
-        code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
-        message: "Neither tenant is B2C or tenant doesn't have premium license".into(),
-    }));
+    fake.push_fault(Fault::new(
+        "/beta/auditLogs/signIns",
+        5,
+        FaultKind::Status {
+            status: 403,
+            code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+            message: "Neither tenant is B2C or tenant doesn't have premium license".into(),
+        },
+    ));
     let mut cmd = bin(dir.path());
     scan_args(&mut cmd, &fake, CLEAN);
-    cmd.env("AZURE_CLIENT_SECRET", SECRET).args(["--format", "json", "-q"]);
+    cmd.env("AZURE_CLIENT_SECRET", SECRET)
+        .args(["--format", "json", "-q"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let signins = report["coverage"].as_array().unwrap().iter().find(|c| c["source"] == "sign_ins").unwrap();
+    let signins = report["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "sign_ins")
+        .unwrap();
     assert_eq!(signins["status"], "unlicensed");
-    assert!(!signins["rules_not_evaluated"].as_array().unwrap().is_empty(), "{signins:#}");
+    assert!(
+        !signins["rules_not_evaluated"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{signins:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +343,10 @@ async fn exit_two_for_a_wrong_secret_with_the_aadsts_code_and_no_secret() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("AADSTS7000215"), "{stderr}");
-    assert!(!stderr.contains(wrong) && !text(&out.stdout).contains(wrong), "{stderr}");
+    assert!(
+        !stderr.contains(wrong) && !text(&out.stdout).contains(wrong),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "nothing audited, nothing reported");
 }
 
@@ -259,9 +359,17 @@ fn exit_two_for_usage_and_configuration_errors() {
         c
     });
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--tenant"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--tenant"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    std::fs::write(dir.path().join("bad.toml"), "[thresholds]\nstale_after_days = 90\nstale_days = 3\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[thresholds]\nstale_after_days = 90\nstale_days = 3\n",
+    )
+    .unwrap();
     let out = run_sync({
         let mut c = bin(dir.path());
         c.args(["demo", "--config", "bad.toml"]);
@@ -269,16 +377,29 @@ fn exit_two_for_usage_and_configuration_errors() {
     });
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("bad.toml:3"), "points at the line: {stderr}");
+    assert!(
+        stderr.contains("bad.toml:3"),
+        "points at the line: {stderr}"
+    );
     assert!(stderr.contains("stale_days"), "{stderr}");
 
     let out = run_sync({
         let mut c = bin(dir.path());
-        c.args(["scan", "--tenant", "t", "--graph-url", "http://graph.example.com"]);
+        c.args([
+            "scan",
+            "--tenant",
+            "t",
+            "--graph-url",
+            "http://graph.example.com",
+        ]);
         c
     });
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("plain http"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("plain http"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = run_sync({
         let mut c = bin(dir.path());
@@ -293,12 +414,17 @@ fn exit_two_for_usage_and_configuration_errors() {
 fn help_never_shows_secret_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = bin(dir.path());
-    c.env("AZURE_CLIENT_SECRET", SECRET).env("AZURE_CLIENT_ID", "visible-client-id").args(["scan", "--help"]);
+    c.env("AZURE_CLIENT_SECRET", SECRET)
+        .env("AZURE_CLIENT_ID", "visible-client-id")
+        .args(["scan", "--help"]);
     let out = run_sync(c);
     let help = text(&out.stdout);
     assert!(help.contains("--tenant"));
     assert!(!help.contains(SECRET));
-    assert!(!help.to_lowercase().contains("--client-secret"), "secrets have no flag");
+    assert!(
+        !help.to_lowercase().contains("--client-secret"),
+        "secrets have no flag"
+    );
 }
 
 /// Every output of a verbose scan with a secret, then with a certificate: no secret, token or
@@ -309,8 +435,13 @@ async fn no_secret_token_or_assertion_leaks_at_any_verbosity() {
         cert_pem: std::fs::read_to_string(repo("fixtures/certs/test-cert.pem")).unwrap(),
         public_key_pem: std::fs::read_to_string(repo("fixtures/certs/test-pubkey.pem")).unwrap(),
     };
-    let app = FakeApp { certificate: Some(cert), ..FakeApp::with_secret(CLIENT_ID, SECRET) };
-    let fake = FakeGraph::start(FakeGraphConfig::new(vec![clean_tenant()], app)).await.unwrap();
+    let app = FakeApp {
+        certificate: Some(cert),
+        ..FakeApp::with_secret(CLIENT_ID, SECRET)
+    };
+    let fake = FakeGraph::start(FakeGraphConfig::new(vec![clean_tenant()], app))
+        .await
+        .unwrap();
     fake.revoke_tokens();
     let dir = tempfile::tempdir().unwrap();
     let mut outputs = Vec::new();
@@ -320,23 +451,40 @@ async fn no_secret_token_or_assertion_leaks_at_any_verbosity() {
             let report = dir.path().join(format!("report-{i}-{use_cert}.json"));
             let mut cmd = bin(dir.path());
             scan_args(&mut cmd, &fake, CLEAN);
-            cmd.arg(verbosity).args(["--format", "json", "--output"]).arg(&report).arg("--save-snapshot").arg(&snap);
+            cmd.arg(verbosity)
+                .args(["--format", "json", "--output"])
+                .arg(&report)
+                .arg("--save-snapshot")
+                .arg(&snap);
             if use_cert {
-                cmd.arg("--certificate").arg(repo("fixtures/certs/test-combined.pem"));
+                cmd.arg("--certificate")
+                    .arg(repo("fixtures/certs/test-combined.pem"));
             } else {
                 cmd.env("AZURE_CLIENT_SECRET", SECRET);
             }
             // A revoked token mid-run exercises the refresh path's logging too.
-            fake.push_fault(Fault::new("/v1.0/policies/crossTenantAccessPolicy/default", 1, FaultKind::TokenRevoked));
+            fake.push_fault(Fault::new(
+                "/v1.0/policies/crossTenantAccessPolicy/default",
+                1,
+                FaultKind::TokenRevoked,
+            ));
             let out = run(cmd).await;
-            assert_eq!(out.status.code(), Some(0), "{verbosity} cert={use_cert}: {}", text(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{verbosity} cert={use_cert}: {}",
+                text(&out.stderr)
+            );
             outputs.push(text(&out.stdout));
             outputs.push(text(&out.stderr));
             outputs.push(std::fs::read_to_string(&snap).unwrap());
             outputs.push(std::fs::read_to_string(&report).unwrap());
         }
     }
-    assert!(outputs.iter().any(|o| o.contains("graph")), "verbose output was produced");
+    assert!(
+        outputs.iter().any(|o| o.contains("graph")),
+        "verbose output was produced"
+    );
     let mut secrets = vec![SECRET.to_owned()];
     secrets.extend(fake.issued_token_values());
     for form in fake.token_requests() {
@@ -346,10 +494,18 @@ async fn no_secret_token_or_assertion_leaks_at_any_verbosity() {
             secrets.push(a.rsplit('.').next().unwrap().to_owned());
         }
     }
-    assert!(secrets.len() > 10, "tokens and assertions were issued: {}", secrets.len());
+    assert!(
+        secrets.len() > 10,
+        "tokens and assertions were issued: {}",
+        secrets.len()
+    );
     for s in &secrets {
         for o in &outputs {
-            assert!(!o.contains(s.as_str()), "a secret leaked: {}…", &s[..8.min(s.len())]);
+            assert!(
+                !o.contains(s.as_str()),
+                "a secret leaked: {}…",
+                &s[..8.min(s.len())]
+            );
         }
     }
 }

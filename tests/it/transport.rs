@@ -353,7 +353,7 @@ async fn batch_splits_by_twenty_and_retries_throttled_items() {
     let mut t = tenant();
     for i in 0..25 {
         t = t.with_route(
-            &format!("/v1.0/things/{i}"),
+            format!("/v1.0/things/{i}"),
             json!({"id": format!("thing-{i}")}),
         );
     }
