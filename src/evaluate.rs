@@ -100,6 +100,7 @@ struct Finisher<'a> {
     snap: &'a Snapshot,
     config: &'a Config,
     history: &'a HistoryView,
+    now: DateTime<Utc>,
 }
 
 impl Finisher<'_> {
@@ -109,7 +110,11 @@ impl Finisher<'_> {
             f.severity = s;
         }
         f.fingerprint = fingerprint(&f.rule_id, &self.snap.tenant_id, &f.subject.id);
-        f.first_seen = self.history.first_seen.get(&f.fingerprint).copied();
+        f.first_seen = match self.history.first_seen.get(&f.fingerprint) {
+            Some(at) => Some(*at),
+            None if self.history.tracked => Some(self.now),
+            None => None,
+        };
         f
     }
 }
@@ -152,6 +157,7 @@ pub fn evaluate(
         snap,
         config,
         history,
+        now,
     };
 
     let mut by_source: BTreeMap<Source, BTreeSet<String>> = BTreeMap::new();

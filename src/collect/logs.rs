@@ -2,7 +2,7 @@
 //! aggregates. Memory does not grow with the log: a page is reduced before the next one is fetched, and
 //! every aggregate has a fixed cap.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
@@ -16,6 +16,7 @@ use crate::graph::GraphError;
 use crate::model::logs::{DirectoryAudit, SignIn};
 use crate::snapshot::{
     AuditSummary, Coverage, CoverageStatus, PartnerSignIns, SignInExample, SignInSummary, Source,
+    Window,
 };
 
 /// Applications counted by name per partner; the rest are counted under [`OTHER_APPS`].
@@ -74,18 +75,56 @@ impl SignInAggregator {
     }
 
     /// Adds one record. Every record counts in `scanned` and the watermark; partner sign-ins are
-    /// aggregated under their home tenant.
-    pub fn add(&mut self, s: &SignIn, audited_tenant: &str, service_providers: &BTreeSet<String>) {
+    /// aggregated under their home tenant. Returns whether the record was a partner sign-in.
+    pub fn add(
+        &mut self,
+        s: &SignIn,
+        audited_tenant: &str,
+        service_providers: &BTreeSet<String>,
+    ) -> bool {
         self.summary.scanned += 1;
         let at = s.created_date_time;
         if self.summary.watermark.is_none_or(|w| at > w) {
             self.summary.watermark = Some(at);
         }
         let Some(key) = Self::partner_of(s, audited_tenant, service_providers) else {
-            return;
+            return false;
         };
         let p = self.summary.partners.entry(key).or_default();
         add_to_partner(p, s);
+        true
+    }
+
+    /// The per-partner aggregates a full read of `window` would build from `records`: records outside
+    /// the window or not user sign-ins are left out, a record seen twice (same id; the first one wins)
+    /// counts once, and records are added newest first (Graph's order), so even the capped application
+    /// list comes out the same. Used to merge the partner sign-ins kept in the history with an
+    /// incremental read.
+    pub fn rebuild<'a>(
+        records: impl IntoIterator<Item = &'a SignIn>,
+        window: Window,
+        audited_tenant: &str,
+        service_providers: &BTreeSet<String>,
+    ) -> BTreeMap<String, PartnerSignIns> {
+        let mut seen = HashSet::new();
+        let mut kept: Vec<&SignIn> = records
+            .into_iter()
+            .filter(|s| {
+                let at = s.created_date_time;
+                at >= window.since && at <= window.until && is_user_sign_in(s)
+            })
+            .filter(|s| seen.insert(sign_in_key(s)))
+            .collect();
+        kept.sort_by(|a, b| {
+            b.created_date_time
+                .cmp(&a.created_date_time)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut agg = SignInAggregator::new();
+        for s in kept {
+            agg.add(s, audited_tenant, service_providers);
+        }
+        agg.finish().partners
     }
 
     /// Counts a record that was read but is outside the window or not a user sign-in.
@@ -99,6 +138,15 @@ impl SignInAggregator {
 
     pub fn finish(self) -> SignInSummary {
         self.summary
+    }
+}
+
+/// What identifies a sign-in record across reads: its id (a record without one: its whole content).
+pub fn sign_in_key(s: &SignIn) -> String {
+    if s.id.is_empty() {
+        format!("json:{}", serde_json::to_string(s).unwrap_or_default())
+    } else {
+        s.id.clone()
     }
 }
 
@@ -291,6 +339,31 @@ impl AuditCollector {
         self.scanned += 1;
     }
 
+    /// The events a full read of `window` would keep from `events`: relevant ones inside the window,
+    /// once per id (the first one wins), the `MAX_AUDIT_EVENTS` most recent. Returns them with the
+    /// number of distinct relevant events left out beyond the cap. Used to merge the events kept in the
+    /// history with an incremental read.
+    pub fn rebuild(
+        events: impl IntoIterator<Item = DirectoryAudit>,
+        window: Window,
+        audited_tenant: &str,
+    ) -> (Vec<DirectoryAudit>, u64) {
+        let mut seen = HashSet::new();
+        let mut c = AuditCollector::new();
+        for a in events {
+            let at = a.activity_date_time;
+            if at < window.since || at > window.until {
+                continue;
+            }
+            if !a.id.is_empty() && !seen.insert(a.id.clone()) {
+                continue;
+            }
+            c.add(a, audited_tenant);
+        }
+        let summary = c.finish();
+        (summary.events, summary.dropped)
+    }
+
     fn compact(&mut self) {
         self.events.sort_by(|a, b| {
             b.activity_date_time
@@ -384,14 +457,26 @@ fn log_range(
         let from = w - Duration::minutes(WATERMARK_OVERLAP_MINUTES);
         if from > since {
             since = from;
-            note = Some(format!(
-                "Incremental read: records since {} (the previous watermark {} minus {WATERMARK_OVERLAP_MINUTES} minutes).",
-                odata_time(since),
-                odata_time(w)
-            ));
+            note = Some(incremental_note(w));
         }
     }
     (since, window.until, note)
+}
+
+/// The coverage note of a read that started at the watermark `w` minus the overlap.
+pub(crate) fn incremental_note(w: DateTime<Utc>) -> String {
+    format!(
+        "Incremental read: records since {} (the previous watermark {} minus {WATERMARK_OVERLAP_MINUTES} minutes).",
+        odata_time(w - Duration::minutes(WATERMARK_OVERLAP_MINUTES)),
+        odata_time(w)
+    )
+}
+
+/// The coverage note about relevant audit events counted but not kept.
+pub(crate) fn dropped_note(dropped: u64) -> String {
+    format!(
+        "{dropped} relevant events beyond the {MAX_AUDIT_EVENTS} most recent were counted but not kept."
+    )
 }
 
 /// The upper bound rounded up to a whole second (OData literals here carry no fraction).
@@ -454,8 +539,10 @@ pub(crate) async fn sign_ins(ctx: &Ctx<'_>, service_providers: &BTreeSet<String>
 
     let mut agg = SignInAggregator::new();
     let (mut undecodable, mut first_error) = (0u64, None::<String>);
+    let sink = ctx.opts.partner_sign_ins.as_ref();
     let outcome = stream_log(ctx, source, &attempts, |page, attempt| {
         let mut any_recent = page.is_empty();
+        let mut partner_records = Vec::new();
         for v in page {
             let s: SignIn = match serde_json::from_value(v) {
                 Ok(s) => s,
@@ -474,7 +561,14 @@ pub(crate) async fn sign_ins(ctx: &Ctx<'_>, service_providers: &BTreeSet<String>
                 agg.skip();
                 continue;
             }
-            agg.add(&s, &ctx.tenant, service_providers);
+            if agg.add(&s, &ctx.tenant, service_providers) && sink.is_some() {
+                partner_records.push(s);
+            }
+        }
+        if let Some(sink) = sink.filter(|_| !partner_records.is_empty()) {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .append(&mut partner_records);
         }
         // Newest first: once a whole page is older than the window, the rest is too.
         attempt.server_dates || any_recent
@@ -592,10 +686,7 @@ pub(crate) async fn directory_audits(ctx: &Ctx<'_>) -> AuditSummary {
                 }
             }
             if summary.dropped > 0 {
-                notes.push(format!(
-                    "{} relevant events beyond the {MAX_AUDIT_EVENTS} most recent were counted but not kept.",
-                    summary.dropped
-                ));
+                notes.push(dropped_note(summary.dropped));
             }
             Coverage {
                 status,

@@ -30,9 +30,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::graph::{GraphClient, GraphError};
+use crate::model::logs::SignIn;
 use crate::model::roles::RoleDefinition;
 use crate::snapshot::{
-    Coverage, CoverageStatus, Perspective, SNAPSHOT_VERSION, Snapshot, Source, Window,
+    Coverage, CoverageStatus, Perspective, SNAPSHOT_VERSION, SignInSummary, Snapshot, Source,
+    Window,
 };
 
 pub use logs::{AuditCollector, MAX_APPS, MAX_AUDIT_EVENTS, MAX_EXAMPLES, SignInAggregator};
@@ -82,6 +84,10 @@ pub enum ProgressEvent {
 /// Receives [`ProgressEvent`]s; called from collector tasks, must not block.
 pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
+/// Receives the sign-in records the collector attributed to a partner (see
+/// [`CollectOptions::partner_sign_ins`]).
+pub type SignInSink = Arc<Mutex<Vec<SignIn>>>;
+
 /// What to collect and for which window.
 #[derive(Clone)]
 pub struct CollectOptions {
@@ -98,6 +104,10 @@ pub struct CollectOptions {
     pub sign_in_watermark: Option<DateTime<Utc>>,
     /// Incremental directory audits: only read events after this (minus a 10-minute overlap).
     pub audit_watermark: Option<DateTime<Utc>>,
+    /// When set, every sign-in record inside the window that is attributed to a partner is also pushed
+    /// here (only partner sign-ins: memory follows partner activity, not log volume). The history keeps
+    /// them so a later incremental run can rebuild the full-window aggregates.
+    pub partner_sign_ins: Option<SignInSink>,
     pub progress: Option<ProgressFn>,
 }
 
@@ -116,6 +126,7 @@ impl CollectOptions {
             since_days: 30,
             sign_in_watermark: None,
             audit_watermark: None,
+            partner_sign_ins: None,
             progress: None,
         }
     }
@@ -139,6 +150,10 @@ impl fmt::Debug for CollectOptions {
             .field("since_days", &self.since_days)
             .field("sign_in_watermark", &self.sign_in_watermark)
             .field("audit_watermark", &self.audit_watermark)
+            .field(
+                "partner_sign_ins",
+                &self.partner_sign_ins.as_ref().map(|_| "sink"),
+            )
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
             .finish()
     }
@@ -211,6 +226,27 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
         customer,
         coverage: ctx.into_coverage(),
     }
+}
+
+/// Only the sign-in log, over the whole window (the options' sign-in watermark is ignored), attributed
+/// with `service_providers` (lower-case tenant ids: the cross-tenant access partners flagged
+/// `isServiceProvider`). For a caller that must replace an incremental read by a full one; partner
+/// sign-ins go to the options' sink as in [`collect`].
+pub async fn collect_sign_ins(
+    client: &GraphClient,
+    opts: &CollectOptions,
+    service_providers: &std::collections::BTreeSet<String>,
+) -> (SignInSummary, Coverage) {
+    let mut full = opts.clone();
+    full.sign_in_watermark = None;
+    let ctx = Ctx::new(client, &full);
+    let summary = logs::sign_ins(&ctx, service_providers).await;
+    let coverage = ctx
+        .into_coverage()
+        .into_iter()
+        .find(|c| c.source == Source::SignIns)
+        .unwrap_or_else(|| skipped(Source::SignIns, "Sign-in logs were not read."));
+    (summary, coverage)
 }
 
 /// `/organization`: the tenant's name, and whether it is itself a partner tenant.

@@ -119,19 +119,47 @@ CREATE TABLE partner_activity (
     PRIMARY KEY (tenant_id, partner_tenant_id)
 ) WITHOUT ROWID;
 
--- Long memory: the sign-in window of every run where sign-ins applied (customer perspective), collected or
--- not. The evidence chain (how far back sign-ins were read without a gap) is computed from it; prune keeps
--- the rows the newest chain still needs even when their runs are deleted.
+-- Long memory: the log window of every run where sign-ins applied (customer perspective), collected or
+-- not. The evidence chain (how far back sign-ins were read without a gap) is computed from it, and so are
+-- the chains of runs whose log records were kept (incremental logs); prune keeps the rows the newest
+-- evidence chain still needs even when their runs are deleted.
 CREATE TABLE sign_in_windows (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant_id   TEXT    NOT NULL,
-    run_id      INTEGER,                                     -- the run (which may have been pruned)
-    as_of       TEXT    NOT NULL,
-    since       TEXT    NOT NULL,
-    until       TEXT    NOT NULL,
-    collected   INTEGER NOT NULL
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id          TEXT    NOT NULL,
+    run_id             INTEGER,                              -- the run (which may have been pruned)
+    as_of              TEXT    NOT NULL,
+    since              TEXT    NOT NULL,
+    until              TEXT    NOT NULL,
+    collected          INTEGER NOT NULL,                     -- sign-ins read in full
+    sign_in_records    INTEGER NOT NULL DEFAULT 0,           -- its partner sign-ins are in partner_sign_ins
+    service_providers  TEXT,                                 -- JSON array: the tenants sign-ins were attributed with
+    audits_collected   INTEGER NOT NULL DEFAULT 0,           -- directory audits read in full
+    audit_records      INTEGER NOT NULL DEFAULT 0            -- its kept audit events are in audit_events
 );
 CREATE INDEX sign_in_windows_by_tenant ON sign_in_windows (tenant_id, as_of, id);
+
+-- Incremental logs: the partner sign-ins runs read (only those attributed to a partner), so a run that
+-- reads only the records after the previous watermark can rebuild the aggregates of its whole window.
+-- Rows older than the retention (LOG_RETENTION_DAYS before the newest run's as_of) are deleted.
+CREATE TABLE partner_sign_ins (
+    tenant_id          TEXT NOT NULL,                        -- audited tenant, lower-case
+    id                 TEXT NOT NULL,                        -- the sign-in's id
+    created_at         TEXT NOT NULL,                        -- createdDateTime
+    partner_tenant_id  TEXT NOT NULL,                        -- as attributed when stored (re-attributed on merge)
+    record             TEXT NOT NULL,                        -- compact JSON of the fields the aggregates read
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX partner_sign_ins_by_time ON partner_sign_ins (tenant_id, created_at);
+
+-- Incremental logs: the directory audit events runs kept (partner-initiated or partner-related).
+CREATE TABLE audit_events (
+    tenant_id    TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    activity_at  TEXT NOT NULL,                              -- activityDateTime
+    record       TEXT NOT NULL,                              -- JSON of the directoryAudit
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX audit_events_by_time ON audit_events (tenant_id, activity_at);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

@@ -16,6 +16,7 @@ use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::schema;
 use crate::diff::{Inventory, PartnerState, RelationshipState};
+use crate::model::logs::SignIn;
 use crate::rules::Finding;
 use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
 use crate::snapshot::{Coverage, CoverageStatus, Perspective, Snapshot, Source, Window};
@@ -28,7 +29,7 @@ type Result<T> = std::result::Result<T, HistoryError>;
 /// The history database. One connection; not shared between threads (open one per thread or process).
 #[derive(Debug)]
 pub struct HistoryStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
     busy: Cell<Duration>,
 }
@@ -102,18 +103,18 @@ pub(super) fn ts(d: DateTime<Utc>) -> String {
     d.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+pub(super) fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
 }
 
-fn get_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(super) fn get_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
     let s: String = row.get(idx)?;
     DateTime::parse_from_rfc3339(&s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| conversion(idx, e))
 }
 
-fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(super) fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get::<_, Option<String>>(idx)? {
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(&s)
@@ -140,7 +141,7 @@ fn roles_json(roles: &[String]) -> String {
     serde_json::to_string(roles).expect("strings serialize")
 }
 
-fn tenant_key(t: &str) -> String {
+pub(super) fn tenant_key(t: &str) -> String {
     t.trim().to_ascii_lowercase()
 }
 
@@ -308,16 +309,16 @@ impl HistoryStore {
         Ok(())
     }
 
-    fn err(&self, e: rusqlite::Error) -> HistoryError {
+    pub(super) fn err(&self, e: rusqlite::Error) -> HistoryError {
         map_err(&self.path, self.busy.get(), e)
     }
 
-    fn write_tx(&self) -> Result<Transaction<'_>> {
+    pub(super) fn write_tx(&self) -> Result<Transaction<'_>> {
         Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))
     }
 
-    fn read_tx(&self) -> Result<Transaction<'_>> {
+    pub(super) fn read_tx(&self) -> Result<Transaction<'_>> {
         Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(|e| self.err(e))
     }
@@ -333,6 +334,21 @@ impl HistoryStore {
         self.record_run_with(snapshot, findings, started_at, &|| {})
     }
 
+    /// [`HistoryStore::record_run`], also keeping the run's log records for later incremental runs (see
+    /// [`HistoryStore::merge_logs`]): `partner_sign_ins` (what the collector's
+    /// [`partner_sign_ins`](crate::collect::CollectOptions::partner_sign_ins) sink received) and the
+    /// snapshot's kept directory audit events. Records older than
+    /// [`LOG_RETENTION_DAYS`](super::LOG_RETENTION_DAYS) are deleted. Still one transaction.
+    pub fn record_run_and_logs(
+        &self,
+        snapshot: &Snapshot,
+        findings: &[Finding],
+        started_at: DateTime<Utc>,
+        partner_sign_ins: &[SignIn],
+    ) -> Result<i64> {
+        self.record(snapshot, findings, started_at, Some(partner_sign_ins), &|| {})
+    }
+
     /// [`HistoryStore::record_run`] calling `before_commit` inside the transaction, after every row is
     /// written and before the commit. For crash-safety tests.
     #[doc(hidden)]
@@ -343,8 +359,19 @@ impl HistoryStore {
         started_at: DateTime<Utc>,
         before_commit: &dyn Fn(),
     ) -> Result<i64> {
+        self.record(snapshot, findings, started_at, None, before_commit)
+    }
+
+    fn record(
+        &self,
+        snapshot: &Snapshot,
+        findings: &[Finding],
+        started_at: DateTime<Utc>,
+        logs: Option<&[SignIn]>,
+        before_commit: &dyn Fn(),
+    ) -> Result<i64> {
         let tx = self.write_tx()?;
-        let id = insert_run(&tx, snapshot, findings, started_at).map_err(|e| self.err(e))?;
+        let id = insert_run(&tx, snapshot, findings, started_at, logs).map_err(|e| self.err(e))?;
         before_commit();
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
@@ -489,6 +516,7 @@ fn insert_run(
     snap: &Snapshot,
     findings: &[Finding],
     started_at: DateTime<Utc>,
+    logs: Option<&[SignIn]>,
 ) -> rusqlite::Result<i64> {
     let tenant = tenant_key(&snap.tenant_id);
     let inv = Inventory::from_snapshot(snap);
@@ -642,10 +670,31 @@ fn insert_run(
     }
 
     if customer {
+        let kept = logs.is_some();
+        let service_providers = kept.then(|| {
+            let set: Vec<String> = super::logs::service_providers(snap).into_iter().collect();
+            roles_json(&set)
+        });
         tx.execute(
-            "INSERT INTO sign_in_windows (tenant_id, run_id, as_of, since, until, collected) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![tenant, run_id, as_of, ts(snap.window.since), ts(snap.window.until), sign_ins_collected],
+            "INSERT INTO sign_in_windows (tenant_id, run_id, as_of, since, until, collected, sign_in_records,
+                                          service_providers, audits_collected, audit_records)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                tenant,
+                run_id,
+                as_of,
+                ts(snap.window.since),
+                ts(snap.window.until),
+                sign_ins_collected,
+                kept && sign_ins_collected,
+                service_providers,
+                audits_collected,
+                kept && audits_collected,
+            ],
         )?;
+        if let Some(partner_sign_ins) = logs {
+            super::logs::write_logs(tx, &tenant, snap, partner_sign_ins)?;
+        }
     }
     Ok(run_id)
 }
@@ -656,7 +705,7 @@ fn build_view(
     perspectives: &[Perspective],
     now: &str,
 ) -> rusqlite::Result<HistoryView> {
-    let mut view = HistoryView::default();
+    let mut view = HistoryView { tracked: true, ..HistoryView::default() };
 
     // The previous run: the newest before `now` that audited one of the same perspectives.
     let candidates: Vec<(i64, String)> = {

@@ -45,6 +45,9 @@ pub struct PreviousRun {
 /// Read-only history for one tenant. `HistoryView::default()` is a first run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryView {
+    /// A history store is in use: a finding it has never seen is first seen now.
+    #[serde(default)]
+    pub tracked: bool,
     pub previous: Option<PreviousRun>,
     /// First time each finding fingerprint was seen.
     pub first_seen: BTreeMap<String, DateTime<Utc>>,

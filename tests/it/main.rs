@@ -1,5 +1,6 @@
 //! Integration tests: one binary (linking is the slow step on 2 cores), one module per area.
 
+mod audit_history;
 mod cli;
 mod common;
 mod auth;
