@@ -228,25 +228,57 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
     }
 }
 
-/// Only the sign-in log, over the whole window (the options' sign-in watermark is ignored), attributed
-/// with `service_providers` (lower-case tenant ids: the cross-tenant access partners flagged
-/// `isServiceProvider`). For a caller that must replace an incremental read by a full one; partner
-/// sign-ins go to the options' sink as in [`collect`].
-pub async fn collect_sign_ins(
+/// The tenants sign-ins are attributed with: the snapshot's cross-tenant access partners flagged
+/// `isServiceProvider` (lower-case), as [`collect`] computes them.
+pub fn service_providers(snap: &Snapshot) -> std::collections::BTreeSet<String> {
+    snap.customer
+        .iter()
+        .flat_map(|c| &c.partners)
+        .filter(|p| p.is_service_provider)
+        .map(|p| p.tenant_id.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// Reads the sign-in log again over the whole window (the options' sign-in watermark is ignored),
+/// attributed with the snapshot's [`service_providers`], and replaces the snapshot's sign-in summary and
+/// coverage; `note` (why) leads the coverage detail. The options' sink is emptied first and receives the
+/// partner sign-ins of the new read. For a caller whose incremental read could not be merged. Nothing
+/// happens without the customer perspective.
+pub async fn reread_sign_ins(
     client: &GraphClient,
     opts: &CollectOptions,
-    service_providers: &std::collections::BTreeSet<String>,
-) -> (SignInSummary, Coverage) {
+    snap: &mut Snapshot,
+    note: Option<&str>,
+) {
+    if snap.customer.is_none() {
+        return;
+    }
+    if let Some(sink) = &opts.partner_sign_ins {
+        sink.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+    let providers = service_providers(snap);
     let mut full = opts.clone();
     full.sign_in_watermark = None;
     let ctx = Ctx::new(client, &full);
-    let summary = logs::sign_ins(&ctx, service_providers).await;
-    let coverage = ctx
+    let summary: SignInSummary = logs::sign_ins(&ctx, &providers).await;
+    let mut coverage = ctx
         .into_coverage()
         .into_iter()
         .find(|c| c.source == Source::SignIns)
         .unwrap_or_else(|| skipped(Source::SignIns, "Sign-in logs were not read."));
-    (summary, coverage)
+    if let Some(note) = note {
+        coverage.detail = Some(match coverage.detail.take() {
+            Some(d) => format!("{note} {d}"),
+            None => note.to_owned(),
+        });
+    }
+    if let Some(c) = snap.customer.as_mut() {
+        c.sign_ins = summary;
+    }
+    match snap.coverage.iter_mut().find(|c| c.source == Source::SignIns) {
+        Some(c) => *c = coverage,
+        None => snap.coverage.push(coverage),
+    }
 }
 
 /// `/organization`: the tenant's name, and whether it is itself a partner tenant.

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::graph::{ClientSettings, Endpoints, GraphClient};
 use crate::history::HistoryStore;
+use crate::model::logs::SignIn;
 use crate::printer::Printer;
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
 use crate::rules::{HistoryView, Severity};
@@ -134,11 +135,28 @@ pub fn finish(
     printer: &Printer,
     default_fail_on: FailOn,
 ) -> Result<Outcome, CommandError> {
+    finish_with_logs(snap, args, config, store, None, printer, default_fail_on)
+}
+
+/// [`finish`]; with `partner_sign_ins` (the collector's sink), the run also keeps its partner sign-ins
+/// and directory audit events in the history, for the next run's incremental logs.
+pub fn finish_with_logs(
+    snap: &Snapshot,
+    args: &EvalArgs,
+    config: &Config,
+    store: Option<&HistoryStore>,
+    partner_sign_ins: Option<&[SignIn]>,
+    printer: &Printer,
+    default_fail_on: FailOn,
+) -> Result<Outcome, CommandError> {
     let view = history_view(store, snap)?;
     let evaluation = evaluate(snap, config, &view, snap.as_of);
     if let Some(s) = store {
-        s.record_run(snap, &evaluation.findings, snap.collected_at)
-            .map_err(|e| CommandError::History(e.to_string()))?;
+        match partner_sign_ins {
+            Some(logs) => s.record_run_and_logs(snap, &evaluation.findings, snap.collected_at, logs),
+            None => s.record_run(snap, &evaluation.findings, snap.collected_at),
+        }
+        .map_err(|e| CommandError::History(e.to_string()))?;
     }
     // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
     if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {

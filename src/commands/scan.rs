@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use super::pipeline::{self, Outcome};
 use super::CommandError;
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
-use crate::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent};
+use crate::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink};
 use crate::graph::GraphClient;
-use crate::history::HistoryStore;
+use crate::history::{HistoryStore, IncrementalPlan, LogMerge};
+use crate::model::logs::SignIn;
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
@@ -18,12 +19,20 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let store = pipeline::open_history(&args.eval, true)?;
     let (client, tenant) = pipeline::connect(&args.connection, printer).await?;
-    let snap = run_collection(&client, &tenant, &args.collection, as_of, Utc::now(), store.as_ref(), printer).await?;
+    let (snap, partner_sign_ins) =
+        run_collection_with_logs(&client, &tenant, &args.collection, as_of, Utc::now(), store.as_ref(), printer).await?;
     if let Some(path) = &args.save_snapshot {
         pipeline::save_snapshot(&snap, path, printer)?;
     }
-    let Outcome { exit_code, .. } =
-        pipeline::finish(&snap, &args.eval, &config, store.as_ref(), printer, FailOn::High)?;
+    let Outcome { exit_code, .. } = pipeline::finish_with_logs(
+        &snap,
+        &args.eval,
+        &config,
+        store.as_ref(),
+        partner_sign_ins.as_deref(),
+        printer,
+        FailOn::High,
+    )?;
     Ok(exit_code)
 }
 
@@ -37,6 +46,8 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
 }
 
 /// Authenticate, resolve the tenant id, collect with progress. Shared by scan, collect and demo.
+/// [`run_collection_with_logs`] without the partner sign-ins: a run recorded without them keeps no log
+/// records, so the next run reads its logs in full.
 pub async fn run_collection(
     client: &GraphClient,
     tenant: &str,
@@ -46,6 +57,25 @@ pub async fn run_collection(
     store: Option<&HistoryStore>,
     printer: &Printer,
 ) -> Result<Snapshot, CommandError> {
+    run_collection_with_logs(client, tenant, collection, as_of, collected_at, store, printer)
+        .await
+        .map(|(snap, _)| snap)
+}
+
+/// [`run_collection`], with incremental logs when there is a history: the sign-ins and directory audits
+/// are read only after the previous run's watermark (minus the overlap) when the history's kept records
+/// cover the rest of the window ([`HistoryStore::incremental_plan`]), then merged with them
+/// ([`HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
+/// sign-ins read (with a history), for [`pipeline::finish_with_logs`] to keep.
+pub async fn run_collection_with_logs(
+    client: &GraphClient,
+    tenant: &str,
+    collection: &CollectionArgs,
+    as_of: DateTime<Utc>,
+    collected_at: DateTime<Utc>,
+    store: Option<&HistoryStore>,
+    printer: &Printer,
+) -> Result<(Snapshot, Option<Vec<SignIn>>), CommandError> {
     let spinner = printer.spinner("signing in");
     pipeline::preflight_client(client).await.inspect_err(|_| spinner.finish())?;
     let tenant_id = resolve_tenant_id(client, tenant).await;
@@ -56,10 +86,14 @@ pub async fn run_collection(
         PerspectiveArg::Auto => PerspectiveMode::Auto,
     };
     opts.since_days = collection.since;
+    let history_err = |e: crate::history::HistoryError| CommandError::History(e.to_string());
+    let mut plan = IncrementalPlan::default();
+    let sink: Option<SignInSink> = store.map(|_| SignInSink::default());
     if let Some(store) = store {
-        let marks = store.watermarks(&tenant_id).map_err(|e| CommandError::History(e.to_string()))?;
-        opts.sign_in_watermark = marks.sign_ins;
-        opts.audit_watermark = marks.audits;
+        plan = store.incremental_plan(&tenant_id, opts.window()).map_err(history_err)?;
+        opts.sign_in_watermark = plan.sign_in_watermark;
+        opts.audit_watermark = plan.audit_watermark;
+        opts.partner_sign_ins = sink.clone();
     }
     let progress = spinner.clone();
     opts.progress = Some(Arc::new(move |event: ProgressEvent| match event {
@@ -69,11 +103,28 @@ pub async fn run_collection(
         }
         ProgressEvent::SourceFinished { .. } => {}
     }));
-    let snap = collect::collect(client, &opts).await;
+    let mut snap = collect::collect(client, &opts).await;
+    if let (Some(store), Some(sink)) = (store, &sink)
+        && plan.is_incremental()
+    {
+        let read = take_sink(sink);
+        let outcome = store.merge_logs(&mut snap, &plan, &read).map_err(history_err)?;
+        tracing::debug!(?outcome, "incremental logs merged");
+        if let LogMerge::NeedsFullRead { reason } = &outcome.sign_ins {
+            let note = format!("Read in full: the {reason}.");
+            collect::reread_sign_ins(client, &opts, &mut snap, Some(&note)).await;
+        } else {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).extend(read);
+        }
+    }
     spinner.finish();
     let stats = client.stats();
     tracing::debug!(requests = stats.requests, retries = stats.retries, throttled = stats.throttled, "collection done");
-    Ok(snap)
+    Ok((snap, sink.as_ref().map(take_sink)))
+}
+
+fn take_sink(sink: &SignInSink) -> Vec<SignIn> {
+    std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// `--tenant` may be a domain; history and rules key on the tenant GUID, which `/organization` gives.

@@ -3,19 +3,24 @@
 //! It gives the rules what one run cannot see: what the previous run saw (new partners, roles added), when
 //! each finding was first seen, the last partner sign-in seen in any run (staleness beyond the 30 days of
 //! sign-in log Entra ID keeps), and since when sign-ins have been read without a gap. It stores inventories
-//! and aggregates only: no tokens, no secrets, no raw log records. See docs/history.md.
+//! and aggregates, no tokens and no secrets; of the logs, only the partner sign-ins and the kept directory
+//! audit events, so a run can read just the records after the previous one and merge them
+//! ([`HistoryStore::merge_logs`], incremental logs). See docs/history.md.
 //!
 //! * [`HistoryStore`] opens (creating or migrating) the database, records a run, builds the
-//!   [`HistoryView`](crate::rules::HistoryView) the rules get, lists, shows and prunes runs.
+//!   [`HistoryView`](crate::rules::HistoryView) the rules get, lists, shows and prunes runs, and plans and
+//!   merges incremental log reads.
 //! * Every write is one transaction; a second concurrent run waits for the first (`busy_timeout`).
 //! * A database from a newer gdap-audit, or a damaged file, is refused and never modified.
 
 mod chain;
+mod logs;
 mod schema;
 mod store;
 
 use std::path::PathBuf;
 
+pub use logs::{IncrementalPlan, LOG_RETENTION_DAYS, LogCoverage, LogMerge, MergeOutcome};
 pub use schema::SCHEMA_VERSION;
 pub use store::{HistoryStore, RunDetail, RunFinding, RunSummary, TenantSummary, Watermarks};
 

@@ -672,7 +672,7 @@ fn insert_run(
     if customer {
         let kept = logs.is_some();
         let service_providers = kept.then(|| {
-            let set: Vec<String> = super::logs::service_providers(snap).into_iter().collect();
+            let set: Vec<String> = crate::collect::service_providers(snap).into_iter().collect();
             roles_json(&set)
         });
         tx.execute(

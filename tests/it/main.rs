@@ -10,3 +10,4 @@ mod report;
 mod history;
 mod rules;
 mod collect;
+mod incremental;

@@ -1,0 +1,145 @@
+//! Throughput and memory of the sign-in pipeline: a generated log streamed through the loopback fake
+//! Graph, the real client and the collector, reduced to per-partner aggregates.
+//!
+//! `cargo bench --bench collect` (optionally `-- 50000 500000` for other sizes). Reports records/s,
+//! requests, and the process's peak resident memory after each size: with streaming, the peak must not
+//! grow with the log.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use gdap_audit::auth::{self, AuthSettings};
+use gdap_audit::collect::{self, CollectOptions, PerspectiveMode, SignInAggregator};
+use gdap_audit::fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant, SignInGenerator};
+use gdap_audit::graph::{ClientSettings, Endpoints, GraphClient};
+use gdap_audit::model::logs::SignIn;
+use secrecy::SecretString;
+use serde_json::json;
+
+const CUSTOMER: &str = "52eaad04-13a2-4a2f-9ce8-93a294fadf36";
+const PARTNERS: [&str; 3] = [
+    "8777b240-c6f0-4469-9e98-a3205431b836",
+    "a0a0a0a0-1111-4222-8333-444444444444",
+    "b0b0b0b0-1111-4222-8333-444444444444",
+];
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn through_the_client(count: u64) {
+    let start: DateTime<Utc> = "2026-07-25T00:00:00Z".parse().unwrap();
+    let generator = SignInGenerator {
+        count,
+        start,
+        step_secs: 1,
+        partner_tenant_ids: PARTNERS.iter().map(|s| s.to_string()).collect(),
+        resource_tenant_id: CUSTOMER.into(),
+    };
+    let newest = generator.newest();
+    let tenant = FakeTenant {
+        generated_sign_ins: Some(generator),
+        ..FakeTenant::new(CUSTOMER).with_route(
+            "/v1.0/policies/crossTenantAccessPolicy/partners",
+            json!({"value": PARTNERS.iter().map(|p| json!({"tenantId": p, "isServiceProvider": true})).collect::<Vec<_>>()}),
+        )
+    };
+    let fake = FakeGraph::start(FakeGraphConfig::new(
+        vec![tenant],
+        FakeApp::with_secret("bench", "bench-secret"),
+    ))
+    .await
+    .expect("fake graph");
+    let endpoints =
+        Endpoints::resolve(Default::default(), Some(&fake.url()), Some(&fake.url())).unwrap();
+    let mut settings = AuthSettings::new(CUSTOMER, endpoints.clone());
+    settings.client_id = Some("bench".into());
+    settings.client_secret = Some(SecretString::from("bench-secret"));
+    let tokens = auth::provider(settings, reqwest::Client::new()).unwrap();
+    let client = GraphClient::new(ClientSettings::new(endpoints), tokens).unwrap();
+    let mut opts = CollectOptions::new(CUSTOMER, newest + Duration::seconds(1), Utc::now());
+    opts.perspective = PerspectiveMode::Customer;
+    opts.since_days = 3650;
+
+    let started = Instant::now();
+    let snap = collect::collect(&client, &opts).await;
+    let elapsed = started.elapsed();
+    let summary = &snap.customer.as_ref().expect("customer data").sign_ins;
+    assert_eq!(summary.scanned, count, "every record read");
+    let stats = client.stats();
+    println!(
+        "client+collector  {count:>8} sign-ins  {:>7.2} s  {:>9.0} records/s  {:>4} requests  snapshot {:>6} bytes  peak RSS {:>6.1} MiB",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        stats.requests,
+        snap.to_json().len(),
+        peak_rss_mib(),
+    );
+}
+
+/// The aggregator alone: the per-record cost once a page is decoded.
+fn aggregator_only(count: u64) {
+    let base: DateTime<Utc> = "2026-07-25T00:00:00Z".parse().unwrap();
+    let providers = PARTNERS.iter().map(|s| s.to_string()).collect();
+    const COUNTRIES: [&str; 4] = ["US", "GB", "DE", "FR"];
+    let records: Vec<SignIn> = (0..1000)
+        .map(|i| {
+            let country = COUNTRIES[i as usize % 4];
+            serde_json::from_value(json!({
+                "id": format!("id-{i}"),
+                "createdDateTime": base + Duration::seconds(i),
+                "crossTenantAccessType": if i % 20 == 0 { "b2bCollaboration,serviceProvider" } else { "serviceProvider" },
+                "homeTenantId": PARTNERS[i as usize % 3],
+                "authenticationRequirement": if i % 8 == 0 { "singleFactorAuthentication" } else { "multiFactorAuthentication" },
+                "status": {"errorCode": if i % 5 == 0 { 50126 } else { 0 }},
+                "location": {"countryOrRegion": country},
+                "appDisplayName": format!("App {}", i % 12),
+                "userPrincipalName": format!("tech{}@partner.example", i % 7),
+            }))
+            .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut agg = SignInAggregator::new();
+    for i in 0..count {
+        agg.add(&records[(i % 1000) as usize], CUSTOMER, &providers);
+    }
+    let summary = agg.finish();
+    let elapsed = started.elapsed();
+    assert_eq!(summary.scanned, count);
+    println!(
+        "aggregator only   {count:>8} sign-ins  {:>7.3} s  {:>9.0} records/s",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    let sizes: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![20_000, 200_000]
+    } else {
+        sizes
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for &n in &sizes {
+        aggregator_only(n * 10);
+    }
+    for &n in &sizes {
+        runtime.block_on(through_the_client(n));
+    }
+}
