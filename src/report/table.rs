@@ -22,25 +22,29 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
         out.push('\n');
     } else {
         let mut table = new_table(style);
+        // Rule id above subject in one column: the message gets the width.
         table.set_header(header_row(
             style,
-            &["SEVERITY", "RULE", "SUBJECT", "FINDING"],
+            &["SEVERITY", "RULE / SUBJECT", "FINDING"],
         ));
         for severity in Severity::ALL_DESC {
             for f in report.findings.iter().filter(|f| f.severity == severity) {
                 table.add_row(vec![
                     severity_cell(style, severity),
-                    Cell::new(one_line(&f.rule_id)),
-                    Cell::new(one_line(f.subject.label())),
+                    Cell::new(format!(
+                        "{}\n{}",
+                        one_line(&f.rule_id),
+                        one_line(f.subject.label())
+                    )),
                     Cell::new(one_line(&f.message)),
                 ]);
             }
         }
         out.push('\n');
         if style.width.is_some() {
-            // The message gets the room; a long display name wraps within its column.
-            if let Some(col) = table.column_mut(2) {
-                col.set_constraint(ColumnConstraint::UpperBoundary(Width::Percentage(25)));
+            // A long display name wraps within its column rather than squeezing the message.
+            if let Some(col) = table.column_mut(1) {
+                col.set_constraint(ColumnConstraint::UpperBoundary(Width::Percentage(32)));
             }
         }
         out.push_str(&table.to_string());
