@@ -34,7 +34,11 @@ pub fn as_of(raw: Option<&str>) -> Result<DateTime<Utc>, CommandError> {
         None => Ok(Utc::now()),
         Some(s) => DateTime::parse_from_rfc3339(s.trim())
             .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| CommandError::Usage(format!("--as-of {s:?} is not an RFC 3339 date-time ({e}); e.g. 2026-11-23T12:00:00Z"))),
+            .map_err(|e| {
+                CommandError::Usage(format!(
+                    "--as-of {s:?} is not an RFC 3339 date-time ({e}); e.g. 2026-11-23T12:00:00Z"
+                ))
+            }),
     }
 }
 
@@ -55,16 +59,27 @@ pub fn load_config(path: Option<&Path>, printer: &Printer) -> Result<Config, Com
 }
 
 fn env_secret(name: &str) -> Option<SecretString> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(SecretString::from)
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(SecretString::from)
 }
 
 /// Credentials from flags and the environment. Secrets only ever come from the environment.
-pub fn auth_settings(conn: &ConnectionArgs, endpoints: &Endpoints, printer: &Printer) -> Result<AuthSettings, CommandError> {
+pub fn auth_settings(
+    conn: &ConnectionArgs,
+    endpoints: &Endpoints,
+) -> Result<AuthSettings, CommandError> {
     let tenant = conn
         .tenant
         .clone()
         .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| CommandError::Usage("--tenant (or AZURE_TENANT_ID) is required: the tenant id or a verified domain".into()))?;
+        .ok_or_else(|| {
+            CommandError::Usage(
+                "--tenant (or AZURE_TENANT_ID) is required: the tenant id or a verified domain"
+                    .into(),
+            )
+        })?;
     let mut s = AuthSettings::new(tenant.trim(), endpoints.clone());
     s.client_id = conn.client_id.clone().filter(|c| !c.trim().is_empty());
     s.client_secret = env_secret("AZURE_CLIENT_SECRET");
@@ -73,24 +88,33 @@ pub fn auth_settings(conn: &ConnectionArgs, endpoints: &Endpoints, printer: &Pri
     s.assertion_alg = conn.assertion_alg;
     s.federated_token_file = conn.federated_token_file.clone();
     s.device_code = conn.device_code;
-    let p = printer.clone();
-    s.show_device_code = Arc::new(move |msg: &str| p.info(msg));
+    // `AuthSettings::new` shows the device-code prompt on stderr even with -q: without it the
+    // sign-in cannot complete.
     Ok(s)
 }
 
 /// A Graph client for the tenant, after proving the credentials work: an authentication failure
 /// stops here with exit 2 and nothing is reported as audited.
-pub async fn connect(conn: &ConnectionArgs, printer: &Printer) -> Result<(GraphClient, String), CommandError> {
-    let endpoints = Endpoints::resolve(conn.cloud, conn.graph_url.as_deref(), conn.login_url.as_deref())
-        .map_err(CommandError::Usage)?;
-    let settings = auth_settings(conn, &endpoints, printer)?;
+pub async fn connect(conn: &ConnectionArgs) -> Result<(GraphClient, String), CommandError> {
+    let endpoints = Endpoints::resolve(
+        conn.cloud,
+        conn.graph_url.as_deref(),
+        conn.login_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let settings = auth_settings(conn, &endpoints)?;
     let tenant = settings.tenant.clone();
-    let tokens = auth::provider(settings, reqwest::Client::new()).map_err(|e| CommandError::Auth(e.to_string()))?;
+    let tokens = auth::provider(settings, reqwest::Client::new())
+        .map_err(|e| CommandError::Auth(e.to_string()))?;
     let client = client_for(endpoints, tokens, conn.max_in_flight as usize)?;
     Ok((client, tenant))
 }
 
-pub fn client_for(endpoints: Endpoints, tokens: Arc<dyn TokenProvider>, max_in_flight: usize) -> Result<GraphClient, CommandError> {
+pub fn client_for(
+    endpoints: Endpoints,
+    tokens: Arc<dyn TokenProvider>,
+    max_in_flight: usize,
+) -> Result<GraphClient, CommandError> {
     let mut cs = ClientSettings::new(endpoints);
     cs.max_in_flight = max_in_flight.max(1);
     GraphClient::new(cs, tokens).map_err(|e| CommandError::Usage(e.to_string()))
@@ -98,11 +122,17 @@ pub fn client_for(endpoints: Endpoints, tokens: Arc<dyn TokenProvider>, max_in_f
 
 /// Fetch a token once before collecting: a wrong secret is an error (exit 2), not a report full of gaps.
 pub async fn preflight_client(client: &GraphClient) -> Result<(), CommandError> {
-    client.token_check().await.map_err(|e| CommandError::Auth(e.to_string()))
+    client
+        .token_check()
+        .await
+        .map_err(|e| CommandError::Auth(e.to_string()))
 }
 
 /// The history store for `--history` / the default path, or `None` with `--no-history`.
-pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<HistoryStore>, CommandError> {
+pub fn open_history(
+    args: &EvalArgs,
+    default_on: bool,
+) -> Result<Option<HistoryStore>, CommandError> {
     if args.no_history {
         return Ok(None);
     }
@@ -114,10 +144,15 @@ pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<HistoryS
         },
         None => return Ok(None),
     };
-    HistoryStore::open(&path).map(Some).map_err(|e| CommandError::History(e.to_string()))
+    HistoryStore::open(&path)
+        .map(Some)
+        .map_err(|e| CommandError::History(e.to_string()))
 }
 
-pub fn history_view(store: Option<&HistoryStore>, snap: &Snapshot) -> Result<HistoryView, CommandError> {
+pub fn history_view(
+    store: Option<&HistoryStore>,
+    snap: &Snapshot,
+) -> Result<HistoryView, CommandError> {
     match store {
         None => Ok(HistoryView::default()),
         Some(s) => s
@@ -153,7 +188,9 @@ pub fn finish_with_logs(
     let evaluation = evaluate(snap, config, &view, snap.as_of);
     if let Some(s) = store {
         match partner_sign_ins {
-            Some(logs) => s.record_run_and_logs(snap, &evaluation.findings, snap.collected_at, logs),
+            Some(logs) => {
+                s.record_run_and_logs(snap, &evaluation.findings, snap.collected_at, logs)
+            }
             None => s.record_run(snap, &evaluation.findings, snap.collected_at),
         }
         .map_err(|e| CommandError::History(e.to_string()))?;
@@ -164,7 +201,11 @@ pub fn finish_with_logs(
             printer.warn(w);
         }
     }
-    let report = report::build(&ReportHeader::from_snapshot(snap), &evaluation, snap.collected_at);
+    let report = report::build(
+        &ReportHeader::from_snapshot(snap),
+        &evaluation,
+        snap.collected_at,
+    );
     emit(&report, args.format, args.output.as_deref(), printer)?;
     let fail_on = args.fail_on.unwrap_or(default_fail_on);
     let exit_code = exit_code(&evaluation, &report, fail_on);
@@ -172,7 +213,12 @@ pub fn finish_with_logs(
 }
 
 /// Write the rendered report to `--output` (atomically) or stdout.
-pub fn emit(report: &ReportV1, format: Format, output: Option<&Path>, printer: &Printer) -> Result<(), CommandError> {
+pub fn emit(
+    report: &ReportV1,
+    format: Format,
+    output: Option<&Path>,
+    printer: &Printer,
+) -> Result<(), CommandError> {
     let terminal = output.is_none() && std::io::stdout().is_terminal();
     let style = Style {
         color: terminal && std::env::var_os("NO_COLOR").is_none(),
@@ -208,7 +254,13 @@ const DEFAULT_WIDTH: u16 = 120;
 fn terminal_width(terminal: bool) -> Option<u16> {
     let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
     // comfy-table asks the terminal for its size when there is one.
-    let detected = || if terminal { comfy_table::Table::new().width() } else { None };
+    let detected = || {
+        if terminal {
+            comfy_table::Table::new().width()
+        } else {
+            None
+        }
+    };
     columns.or_else(detected).filter(|w: &u16| *w >= 40)
 }
 
@@ -225,7 +277,8 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
 
 /// 1 when a finding reaches the threshold; else 3 when a source could not be read; else 0.
 pub fn exit_code(evaluation: &Evaluation, report: &ReportV1, fail_on: FailOn) -> u8 {
-    let failing = threshold(fail_on).is_some_and(|t| evaluation.findings.iter().any(|f| f.severity >= t));
+    let failing =
+        threshold(fail_on).is_some_and(|t| evaluation.findings.iter().any(|f| f.severity >= t));
     if failing {
         EXIT_FINDINGS
     } else if !report.coverage_complete() {

@@ -329,6 +329,20 @@ async fn exit_zero_for_a_clean_tenant_and_three_when_a_source_is_unlicensed() {
             .is_empty(),
         "{signins:#}"
     );
+
+    // The same in the table a tenant admin reads.
+    let mut cmd = bin(dir.path());
+    scan_args(&mut cmd, &fake, CLEAN);
+    cmd.env("AZURE_CLIENT_SECRET", SECRET)
+        .args(["--format", "table", "-q"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(3));
+    insta::with_settings!({filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[GUID]"),
+        (r"gdap-audit \d+\.\d+\.\d+", "gdap-audit [VERSION]"),
+    ]}, {
+        insta::assert_snapshot!("exit3_unlicensed_table", text(&out.stdout));
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,6 +362,9 @@ async fn exit_two_for_a_wrong_secret_with_the_aadsts_code_and_no_secret() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing audited, nothing reported");
+    insta::with_settings!({filters => vec![(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]")]}, {
+        insta::assert_snapshot!("exit2_wrong_secret_stderr", stderr);
+    });
 }
 
 #[test]
@@ -382,6 +399,7 @@ fn exit_two_for_usage_and_configuration_errors() {
         "points at the line: {stderr}"
     );
     assert!(stderr.contains("stale_days"), "{stderr}");
+    insta::assert_snapshot!("exit2_config_error_stderr", stderr);
 
     let out = run_sync({
         let mut c = bin(dir.path());
@@ -507,5 +525,32 @@ async fn no_secret_token_or_assertion_leaks_at_any_verbosity() {
                 &s[..8.min(s.len())]
             );
         }
+    }
+}
+
+/// `gdap-audit schema` and `schema --config` print what is committed under docs/.
+#[test]
+fn published_schemas_match_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, file) in [
+        (&["schema"][..], "docs/report.schema.json"),
+        (&["schema", "--config"][..], "docs/config.schema.json"),
+    ] {
+        let out = run_sync({
+            let mut c = bin(dir.path());
+            c.args(args);
+            c
+        });
+        assert_eq!(out.status.code(), Some(0));
+        let path = repo(file);
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &out.stdout).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text(&out.stdout),
+            committed,
+            "{file} is stale: regenerate with UPDATE_DOCS=1 cargo test --test it cli"
+        );
     }
 }
