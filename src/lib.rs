@@ -6,17 +6,17 @@
 //! `commands` wires the pipeline for each subcommand; nothing below it imports it.
 
 pub mod auth;
-pub mod graph;
-pub mod fake_graph;
-pub mod model;
-pub mod snapshot;
-pub mod collect;
-pub mod config;
-pub mod rules;
-pub mod evaluate;
-pub mod history;
-pub mod diff;
-pub mod report;
-pub mod printer;
 pub mod cli;
+pub mod collect;
 pub mod commands;
+pub mod config;
+pub mod diff;
+pub mod evaluate;
+pub mod fake_graph;
+pub mod graph;
+pub mod history;
+pub mod model;
+pub mod printer;
+pub mod report;
+pub mod rules;
+pub mod snapshot;

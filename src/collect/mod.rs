@@ -275,7 +275,11 @@ pub async fn reread_sign_ins(
     if let Some(c) = snap.customer.as_mut() {
         c.sign_ins = summary;
     }
-    match snap.coverage.iter_mut().find(|c| c.source == Source::SignIns) {
+    match snap
+        .coverage
+        .iter_mut()
+        .find(|c| c.source == Source::SignIns)
+    {
         Some(c) => *c = coverage,
         None => snap.coverage.push(coverage),
     }

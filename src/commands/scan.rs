@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::pipeline::{self, Outcome};
 use super::CommandError;
+use super::pipeline::{self, Outcome};
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
 use crate::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink};
 use crate::graph::GraphClient;
@@ -18,9 +18,17 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let store = pipeline::open_history(&args.eval, true)?;
-    let (client, tenant) = pipeline::connect(&args.connection, printer).await?;
-    let (snap, partner_sign_ins) =
-        run_collection_with_logs(&client, &tenant, &args.collection, as_of, Utc::now(), store.as_ref(), printer).await?;
+    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let (snap, partner_sign_ins) = run_collection_with_logs(
+        &client,
+        &tenant,
+        &args.collection,
+        as_of,
+        Utc::now(),
+        store.as_ref(),
+        printer,
+    )
+    .await?;
     if let Some(path) = &args.save_snapshot {
         pipeline::save_snapshot(&snap, path, printer)?;
     }
@@ -38,11 +46,28 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
-    let (client, tenant) = pipeline::connect(&args.connection, printer).await?;
-    let snap = run_collection(&client, &tenant, &args.collection, as_of, Utc::now(), None, printer).await?;
+    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let snap = run_collection(
+        &client,
+        &tenant,
+        &args.collection,
+        as_of,
+        Utc::now(),
+        None,
+        printer,
+    )
+    .await?;
     pipeline::save_snapshot(&snap, &args.out, printer)?;
-    let gaps = snap.coverage.iter().filter(|c| !c.status.is_complete() && c.status != crate::snapshot::CoverageStatus::Skipped).count();
-    Ok(if gaps == 0 { super::EXIT_CLEAN } else { super::EXIT_INCOMPLETE })
+    let gaps = snap
+        .coverage
+        .iter()
+        .filter(|c| !c.status.is_complete() && c.status != crate::snapshot::CoverageStatus::Skipped)
+        .count();
+    Ok(if gaps == 0 {
+        super::EXIT_CLEAN
+    } else {
+        super::EXIT_INCOMPLETE
+    })
 }
 
 /// Authenticate, resolve the tenant id, collect with progress. Shared by scan, collect and demo.
@@ -57,9 +82,17 @@ pub async fn run_collection(
     store: Option<&HistoryStore>,
     printer: &Printer,
 ) -> Result<Snapshot, CommandError> {
-    run_collection_with_logs(client, tenant, collection, as_of, collected_at, store, printer)
-        .await
-        .map(|(snap, _)| snap)
+    run_collection_with_logs(
+        client,
+        tenant,
+        collection,
+        as_of,
+        collected_at,
+        store,
+        printer,
+    )
+    .await
+    .map(|(snap, _)| snap)
 }
 
 /// [`run_collection`], with incremental logs when there is a history: the sign-ins and directory audits
@@ -77,7 +110,9 @@ pub async fn run_collection_with_logs(
     printer: &Printer,
 ) -> Result<(Snapshot, Option<Vec<SignIn>>), CommandError> {
     let spinner = printer.spinner("signing in");
-    pipeline::preflight_client(client).await.inspect_err(|_| spinner.finish())?;
+    pipeline::preflight_client(client)
+        .await
+        .inspect_err(|_| spinner.finish())?;
     let tenant_id = resolve_tenant_id(client, tenant).await;
     let mut opts = CollectOptions::new(tenant_id.clone(), as_of, collected_at);
     opts.perspective = match collection.perspective {
@@ -90,7 +125,9 @@ pub async fn run_collection_with_logs(
     let mut plan = IncrementalPlan::default();
     let sink: Option<SignInSink> = store.map(|_| SignInSink::default());
     if let Some(store) = store {
-        plan = store.incremental_plan(&tenant_id, opts.window()).map_err(history_err)?;
+        plan = store
+            .incremental_plan(&tenant_id, opts.window())
+            .map_err(history_err)?;
         opts.sign_in_watermark = plan.sign_in_watermark;
         opts.audit_watermark = plan.audit_watermark;
         opts.partner_sign_ins = sink.clone();
@@ -98,9 +135,11 @@ pub async fn run_collection_with_logs(
     let progress = spinner.clone();
     opts.progress = Some(Arc::new(move |event: ProgressEvent| match event {
         ProgressEvent::SourceStarted { source } => progress.set(format!("reading {source}")),
-        ProgressEvent::PageRead { source, pages, items } => {
-            progress.set(format!("reading {source}: {items} records, page {pages}"))
-        }
+        ProgressEvent::PageRead {
+            source,
+            pages,
+            items,
+        } => progress.set(format!("reading {source}: {items} records, page {pages}")),
         ProgressEvent::SourceFinished { .. } => {}
     }));
     let mut snap = collect::collect(client, &opts).await;
@@ -108,7 +147,9 @@ pub async fn run_collection_with_logs(
         && plan.is_incremental()
     {
         let read = take_sink(sink);
-        let outcome = store.merge_logs(&mut snap, &plan, &read).map_err(history_err)?;
+        let outcome = store
+            .merge_logs(&mut snap, &plan, &read)
+            .map_err(history_err)?;
         tracing::debug!(?outcome, "incremental logs merged");
         if let LogMerge::NeedsFullRead { reason } = &outcome.sign_ins {
             let note = format!("Read in full: the {reason}.");
@@ -119,7 +160,12 @@ pub async fn run_collection_with_logs(
     }
     spinner.finish();
     let stats = client.stats();
-    tracing::debug!(requests = stats.requests, retries = stats.retries, throttled = stats.throttled, "collection done");
+    tracing::debug!(
+        requests = stats.requests,
+        retries = stats.retries,
+        throttled = stats.throttled,
+        "collection done"
+    );
     Ok((snap, sink.as_ref().map(take_sink)))
 }
 
@@ -136,7 +182,10 @@ async fn resolve_tenant_id(client: &GraphClient, tenant: &str) -> String {
     struct Org {
         id: String,
     }
-    match client.get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id").await {
+    match client
+        .get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id")
+        .await
+    {
         Ok(page) if page.value.len() == 1 => page.value[0].id.to_ascii_lowercase(),
         _ => tenant.to_ascii_lowercase(),
     }

@@ -251,13 +251,10 @@ fn stored_sign_ins(
         "SELECT record FROM partner_sign_ins
          WHERE tenant_id = ?1 AND created_at >= ?2 AND created_at <= ?3 ORDER BY created_at DESC, id",
     )?;
-    stmt.query_map(
-        params![tenant, ts(window.since), ts(window.until)],
-        |r| {
-            let text: String = r.get(0)?;
-            serde_json::from_str(&text).map_err(|e| conversion(0, e))
-        },
-    )?
+    stmt.query_map(params![tenant, ts(window.since), ts(window.until)], |r| {
+        let text: String = r.get(0)?;
+        serde_json::from_str(&text).map_err(|e| conversion(0, e))
+    })?
     .collect()
 }
 
@@ -270,13 +267,10 @@ fn stored_audits(
         "SELECT record FROM audit_events
          WHERE tenant_id = ?1 AND activity_at >= ?2 AND activity_at <= ?3 ORDER BY activity_at DESC, id",
     )?;
-    stmt.query_map(
-        params![tenant, ts(window.since), ts(window.until)],
-        |r| {
-            let text: String = r.get(0)?;
-            serde_json::from_str(&text).map_err(|e| conversion(0, e))
-        },
-    )?
+    stmt.query_map(params![tenant, ts(window.since), ts(window.until)], |r| {
+        let text: String = r.get(0)?;
+        serde_json::from_str(&text).map_err(|e| conversion(0, e))
+    })?
     .collect()
 }
 
@@ -336,14 +330,15 @@ impl HistoryStore {
         let plan = (|| -> rusqlite::Result<IncrementalPlan> {
             let rows = load_log_windows(&tx, &tenant)?;
             let mut plan = IncrementalPlan::default();
-            let watermark = |run: Option<i64>, column: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                let Some(run) = run else { return Ok(None) };
-                let sql = format!("SELECT {column} FROM runs WHERE id = ?1");
-                Ok(tx
-                    .query_row(&sql, [run], |r| get_opt_ts(r, 0))
-                    .optional()?
-                    .flatten())
-            };
+            let watermark =
+                |run: Option<i64>, column: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
+                    let Some(run) = run else { return Ok(None) };
+                    let sql = format!("SELECT {column} FROM runs WHERE id = ?1");
+                    Ok(tx
+                        .query_row(&sql, [run], |r| get_opt_ts(r, 0))
+                        .optional()?
+                        .flatten())
+                };
             if let Some((start, newest)) = kept_chain(&rows, |r| r.sign_ins)
                 && start <= window.since
                 && let Some(w) = watermark(newest.run_id, "sign_ins_watermark")?
@@ -397,7 +392,10 @@ impl HistoryStore {
         let window = snap.window;
         let tx = self.read_tx()?;
 
-        if let Some(w) = plan.sign_in_watermark.filter(|w| reads_incrementally(*w, window)) {
+        if let Some(w) = plan
+            .sign_in_watermark
+            .filter(|w| reads_incrementally(*w, window))
+        {
             outcome.sign_ins = if !snap.has(Source::SignIns) {
                 LogMerge::NotCollected
             } else {
@@ -435,7 +433,10 @@ impl HistoryStore {
                         "service-provider partner tenants {} were not service providers when the earlier sign-ins were kept",
                         names.join(", ")
                     );
-                    if let Some(c) = snap.coverage.iter_mut().find(|c| c.source == Source::SignIns)
+                    if let Some(c) = snap
+                        .coverage
+                        .iter_mut()
+                        .find(|c| c.source == Source::SignIns)
                     {
                         c.status = CoverageStatus::Failed;
                         c.detail = Some(format!(
@@ -448,7 +449,10 @@ impl HistoryStore {
             };
         }
 
-        if let Some(w) = plan.audit_watermark.filter(|w| reads_incrementally(*w, window)) {
+        if let Some(w) = plan
+            .audit_watermark
+            .filter(|w| reads_incrementally(*w, window))
+        {
             outcome.audits = if !snap.has(Source::DirectoryAudits) {
                 LogMerge::NotCollected
             } else {
@@ -493,4 +497,78 @@ impl HistoryStore {
 
 fn since_text(watermark: DateTime<Utc>) -> String {
     crate::collect::odata_time(watermark - Duration::minutes(WATERMARK_OVERLAP_MINUTES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Coverage;
+
+    #[test]
+    fn compact_sign_ins_keep_what_the_aggregates_read() {
+        let s: SignIn = serde_json::from_value(serde_json::json!({
+            "id": "s1", "createdDateTime": "2026-08-01T10:00:00.1234567Z", "userPrincipalName": "tech@p.example",
+            "userId": "u1", "appDisplayName": "Azure Portal", "ipAddress": "203.0.113.7",
+            "location": {"city": "Leeds", "countryOrRegion": "GB"},
+            "status": {"errorCode": 0, "failureReason": "Other."}, "crossTenantAccessType": "serviceProvider",
+            "homeTenantId": "p1", "resourceTenantId": "c1", "authenticationRequirement": "singleFactorAuthentication",
+            "isInteractive": true, "signInEventTypes": ["interactiveUser"]
+        }))
+        .unwrap();
+        let text = compact_sign_in(&s);
+        assert!(
+            !text.contains("null") && !text.contains("Leeds") && !text.contains("u1"),
+            "{text}"
+        );
+        let back: SignIn = serde_json::from_str(&text).unwrap();
+        let window = Window {
+            since: s.created_date_time - Duration::days(1),
+            until: s.created_date_time + Duration::days(1),
+        };
+        let providers = BTreeSet::new();
+        assert_eq!(
+            SignInAggregator::rebuild([&s], window, "c1", &providers),
+            SignInAggregator::rebuild([&back], window, "c1", &providers)
+        );
+        assert_eq!(back.created_date_time, s.created_date_time);
+    }
+
+    #[test]
+    fn details_are_rewritten_sentence_by_sentence() {
+        let mut snap = Snapshot {
+            snapshot_version: crate::snapshot::SNAPSHOT_VERSION,
+            tool_version: String::new(),
+            tenant_id: "c1".into(),
+            tenant_name: None,
+            collected_at: Utc::now(),
+            as_of: Utc::now(),
+            window: Window {
+                since: Utc::now(),
+                until: Utc::now(),
+            },
+            perspectives: Vec::new(),
+            partner: None,
+            customer: None,
+            coverage: vec![Coverage {
+                source: Source::DirectoryAudits,
+                status: CoverageStatus::Collected,
+                detail: Some("A. Incremental read: x. 3 dropped.".into()),
+                graph_code: None,
+                request_id: None,
+                permission: None,
+                items: Some(1),
+            }],
+        };
+        rewrite_detail(
+            &mut snap,
+            Source::DirectoryAudits,
+            &["Incremental read: x.".into(), "3 dropped.".into()],
+            "Lead.",
+            Some("5 dropped.".into()),
+        );
+        assert_eq!(
+            snap.coverage[0].detail.as_deref(),
+            Some("Lead. A. 5 dropped.")
+        );
+    }
 }

@@ -103,7 +103,10 @@ pub(super) fn ts(d: DateTime<Utc>) -> String {
     d.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-pub(super) fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+pub(super) fn conversion(
+    idx: usize,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
 }
 
@@ -346,7 +349,13 @@ impl HistoryStore {
         started_at: DateTime<Utc>,
         partner_sign_ins: &[SignIn],
     ) -> Result<i64> {
-        self.record(snapshot, findings, started_at, Some(partner_sign_ins), &|| {})
+        self.record(
+            snapshot,
+            findings,
+            started_at,
+            Some(partner_sign_ins),
+            &|| {},
+        )
     }
 
     /// [`HistoryStore::record_run`] calling `before_commit` inside the transaction, after every row is
@@ -672,7 +681,9 @@ fn insert_run(
     if customer {
         let kept = logs.is_some();
         let service_providers = kept.then(|| {
-            let set: Vec<String> = crate::collect::service_providers(snap).into_iter().collect();
+            let set: Vec<String> = crate::collect::service_providers(snap)
+                .into_iter()
+                .collect();
             roles_json(&set)
         });
         tx.execute(
@@ -705,7 +716,10 @@ fn build_view(
     perspectives: &[Perspective],
     now: &str,
 ) -> rusqlite::Result<HistoryView> {
-    let mut view = HistoryView { tracked: true, ..HistoryView::default() };
+    let mut view = HistoryView {
+        tracked: true,
+        ..HistoryView::default()
+    };
 
     // The previous run: the newest before `now` that audited one of the same perspectives.
     let candidates: Vec<(i64, String)> = {

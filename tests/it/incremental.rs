@@ -75,13 +75,13 @@ fn partner(id: &str, at: DateTime<Utc>, i: usize) -> Rec {
         id: id.to_owned(),
         at,
         home: P1,
-        access: if i % 5 == 0 {
+        access: if i.is_multiple_of(5) {
             "b2bCollaboration,serviceProvider"
         } else {
             "serviceProvider"
         },
-        error: if i % 4 == 0 { 50126 } else { 0 },
-        single_factor: i % 3 == 0,
+        error: if i.is_multiple_of(4) { 50126 } else { 0 },
+        single_factor: i.is_multiple_of(3),
         country: ["GB", "US", "NL"][i % 3],
         app: ["Azure Portal", "Microsoft Admin Center", "Exchange Admin"][i % 3],
     }
@@ -144,7 +144,10 @@ fn day2_sign_ins() -> Vec<Rec> {
         ));
     }
     for k in 0..80 {
-        v.push(local(format!("local-new-{k:02}"), d1 + min(3) + min(18) * k));
+        v.push(local(
+            format!("local-new-{k:02}"),
+            d1 + min(3) + min(18) * k,
+        ));
     }
     v
 }
@@ -216,11 +219,15 @@ fn tenant(sign_ins: &[Rec], audits: Vec<Value>, p2_is_service_provider: bool) ->
             ]}),
         )
         .with_route(
-            &format!("/v1.0/policies/crossTenantAccessPolicy/partners/{P1}/serviceProviderConstraints"),
+            format!(
+                "/v1.0/policies/crossTenantAccessPolicy/partners/{P1}/serviceProviderConstraints"
+            ),
             json!({"allowedRoleTemplateIds": ["f023fd81-a637-4b56-95fd-791ac0226033"]}),
         )
         .with_route(
-            &format!("/v1.0/policies/crossTenantAccessPolicy/partners/{P2}/serviceProviderConstraints"),
+            format!(
+                "/v1.0/policies/crossTenantAccessPolicy/partners/{P2}/serviceProviderConstraints"
+            ),
             json!({"allowedRoleTemplateIds": ["f023fd81-a637-4b56-95fd-791ac0226033"]}),
         )
         .with_route(
@@ -283,7 +290,14 @@ async fn scan(
     cmd.args(["scan", "--perspective", "customer", "--as-of", &rfc(as_of)])
         .args(["--tenant", CUSTOMER, "--client-id", CLIENT_ID])
         .args(["--graph-url", &fake.url(), "--login-url", &fake.url()])
-        .args(["--fail-on", "never", "--format", "json", "-q", "--no-progress"])
+        .args([
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            "-q",
+            "--no-progress",
+        ])
         .arg("--output")
         .arg(dir.join(format!("{name}.report.json")))
         .arg("--save-snapshot")
@@ -373,7 +387,10 @@ async fn a_daily_scan_reads_only_new_records_and_merges_them_exactly() {
     let filters = sign_in_filters(&fake);
     assert_eq!(filters.len(), 3, "2,444 records: three pages of 1,000");
     assert!(
-        filters[0].starts_with(&format!("createdDateTime ge {} and", rfc(d1 - Duration::days(30)))),
+        filters[0].starts_with(&format!(
+            "createdDateTime ge {} and",
+            rfc(d1 - Duration::days(30))
+        )),
         "{filters:?}"
     );
     assert!(!detail(&first, Source::SignIns).contains("ncremental"));
@@ -397,7 +414,10 @@ async fn a_daily_scan_reads_only_new_records_and_merges_them_exactly() {
     let audit_filter = audit_filters(&fake);
     assert_eq!(audit_filter.len(), 1);
     assert!(
-        audit_filter[0].starts_with(&format!("activityDateTime ge {}", rfc(d1 - min(3) - min(10)))),
+        audit_filter[0].starts_with(&format!(
+            "activityDateTime ge {}",
+            rfc(d1 - min(3) - min(10))
+        )),
         "{audit_filter:?}"
     );
     let incremental_requests = fake.requests().len();
@@ -435,7 +455,10 @@ async fn a_daily_scan_reads_only_new_records_and_merges_them_exactly() {
         .collect();
     assert_eq!(expected.len(), 54);
     assert_eq!(p.total, 54);
-    assert_eq!(p.successes, expected.iter().filter(|r| r.error == 0).count() as u64);
+    assert_eq!(
+        p.successes,
+        expected.iter().filter(|r| r.error == 0).count() as u64
+    );
     assert_eq!(
         p.successes_without_mfa,
         expected
@@ -450,25 +473,41 @@ async fn a_daily_scan_reads_only_new_records_and_merges_them_exactly() {
         p.last_success,
         expected.iter().filter(|r| r.error == 0).map(|r| r.at).max()
     );
-    assert_eq!(customer(&merged).sign_ins.watermark, Some(d1 + min(3) + min(18) * 79));
+    assert_eq!(
+        customer(&merged).sign_ins.watermark,
+        Some(d1 + min(3) + min(18) * 79)
+    );
     let ids: Vec<&str> = customer(&merged)
         .audits
         .events
         .iter()
         .map(|e| e.id.as_str())
         .collect();
-    assert_eq!(ids, ["a-new-2", "a-new-1", "a-w", "a-late", "a4", "a3", "a2", "a1", "a0"]);
-
-    let d = detail(&merged, Source::SignIns);
-    assert!(
-        d.starts_with(&format!(
-            "Incremental since {}: 94 new records read, merged with",
-            rfc(w - min(10))
-        )) && d.contains("partner sign-ins from history"),
-        "{d}"
+    assert_eq!(
+        ids,
+        [
+            "a-new-2", "a-new-1", "a-w", "a-late", "a4", "a3", "a2", "a1", "a0"
+        ]
     );
+
+    // 43 kept partner sign-ins in the day-2 window, 3 of them read again in the overlap.
+    let d = detail(&merged, Source::SignIns);
+    assert_eq!(
+        d,
+        format!(
+            "Incremental since {}: 94 new records read, merged with 40 partner sign-ins from history.",
+            rfc(w - min(10))
+        )
+    );
+    // 6 kept events in the window, `a-w` read again.
     let d = detail(&merged, Source::DirectoryAudits);
-    assert!(d.contains("audit events from history"), "{d}");
+    assert_eq!(
+        d,
+        format!(
+            "Incremental since {}: 5 new records read, merged with 5 audit events from history.",
+            rfc(d1 - min(3) - min(10))
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,7 +555,10 @@ async fn a_broken_chain_or_no_history_reads_the_full_window() {
 
     let store = HistoryStore::open_existing(&history).unwrap();
     let coverage = store.log_coverage_start(CUSTOMER).unwrap();
-    assert_eq!(coverage.sign_ins, None, "the refused run breaks the sign-in chain");
+    assert_eq!(
+        coverage.sign_ins, None,
+        "the refused run breaks the sign-in chain"
+    );
     assert_eq!(coverage.audits, Some(d1 - Duration::days(30)));
     drop(store);
 
@@ -559,6 +601,22 @@ async fn a_broken_chain_or_no_history_reads_the_full_window() {
     };
     let plan = store.incremental_plan(CUSTOMER, narrow).unwrap();
     assert!(plan.sign_in_watermark.is_some() && plan.audit_watermark.is_some());
+
+    // A run recorded without its log records (as `evaluate` does) breaks both chains.
+    let mut evaluated = third.clone();
+    evaluated.as_of = d3 + Duration::hours(1);
+    evaluated.window = narrow;
+    store.record_run(&evaluated, &[], d3).unwrap();
+    assert_eq!(
+        store.log_coverage_start(CUSTOMER).unwrap(),
+        gdap_audit::history::LogCoverage::default()
+    );
+    assert!(
+        !store
+            .incremental_plan(CUSTOMER, narrow)
+            .unwrap()
+            .is_incremental()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -593,7 +651,11 @@ async fn a_new_service_provider_makes_the_sign_ins_be_read_in_full() {
     let fake = crate::common::fake(vec![tenant(&day2, day2_audits(), true)]).await;
     let merged = scan(&fake, dir.path(), Some(&history), d2, "day2").await;
     let filters = sign_in_filters(&fake);
-    assert_eq!(filters.len(), 4, "one incremental page, then the full window: {filters:?}");
+    assert_eq!(
+        filters.len(),
+        4,
+        "one incremental page, then the full window: {filters:?}"
+    );
     assert!(filters[0].starts_with(&format!("createdDateTime ge {}", rfc(d1 - min(12)))));
     assert!(filters[1].starts_with(&format!(
         "createdDateTime ge {} and",
