@@ -6,6 +6,7 @@
 //! (`HistoryStore::inventory`). [`diff`] compares two of them; [`render_table`], [`render_json`] and
 //! [`render_markdown`] print the result. The JSON field names are a contract (docs/history.md).
 
+use crate::text::one_line;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -451,37 +452,6 @@ fn diff_partners(catalog: &RoleCatalog, old: &Inventory, new: &Inventory, d: &mu
 // ---------------------------------------------------------------------------------------------------------
 // Renderers
 
-/// Text from Graph on one line, without control or bidirectional-override characters (a display name
-/// must not be able to rewrite the terminal).
-pub(crate) fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        if matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-        {
-            continue;
-        }
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' {
-            if !space && !out.is_empty() {
-                out.push(' ');
-            }
-            space = true;
-        } else {
-            out.push(c);
-            space = false;
-        }
-    }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
-}
-
 fn date(d: Option<DateTime<Utc>>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "none".to_owned())
@@ -498,27 +468,27 @@ fn role_list(roles: &[RoleRef]) -> String {
     }
     roles
         .iter()
-        .map(|r| clean(&r.name))
+        .map(|r| one_line(&r.name))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn named(name: Option<&str>, id: &str) -> String {
-    match name.map(clean).filter(|n| !n.is_empty()) {
-        Some(n) => format!("{n} ({})", clean(id)),
-        None => clean(id),
+    match name.map(one_line).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n} ({})", one_line(id)),
+        None => one_line(id),
     }
 }
 
 fn side_line(s: &DiffSide) -> String {
     let mut out = String::new();
     if let Some(l) = &s.label {
-        out.push_str(&clean(l));
+        out.push_str(&one_line(l));
         out.push_str(", ");
     }
     out.push_str(&format!(
         "tenant {}, as of {}",
-        clean(&s.tenant_id),
+        one_line(&s.tenant_id),
         when(s.as_of)
     ));
     out
@@ -530,7 +500,7 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
     for r in &d.relationships_added {
         let mut details = format!(
             "status {}; roles: {}",
-            clean(&r.status),
+            one_line(&r.status),
             role_list(&r.roles)
         );
         if r.end.is_some() {
@@ -558,7 +528,11 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
                 r.customer_name.as_deref(),
                 r.customer_tenant_id.as_deref(),
             ),
-            format!("was {}; roles: {}", clean(&r.status), role_list(&r.roles)),
+            format!(
+                "was {}; roles: {}",
+                one_line(&r.status),
+                role_list(&r.roles)
+            ),
         ]);
     }
     for c in &d.relationships_changed {
@@ -570,13 +544,17 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
             parts.push(format!("roles removed: {}", role_list(&c.roles_removed)));
         }
         if let Some(s) = &c.status {
-            parts.push(format!("status {} -> {}", clean(&s.from), clean(&s.to)));
+            parts.push(format!(
+                "status {} -> {}",
+                one_line(&s.from),
+                one_line(&s.to)
+            ));
         }
         if let Some(e) = &c.end {
             parts.push(format!("end {} -> {}", date(e.from), date(e.to)));
         }
         if let Some(n) = &c.display_name {
-            parts.push(format!("renamed from {:?}", clean(&n.from)));
+            parts.push(format!("renamed from {:?}", one_line(&n.from)));
         }
         rows.push([
             "changed".into(),
@@ -656,9 +634,12 @@ fn relationship_subject(
     customer_id: Option<&str>,
 ) -> String {
     let mut s = named(Some(name), id);
-    match (customer.map(clean).filter(|c| !c.is_empty()), customer_id) {
+    match (
+        customer.map(one_line).filter(|c| !c.is_empty()),
+        customer_id,
+    ) {
         (Some(c), _) => s.push_str(&format!(", customer {c}")),
-        (None, Some(t)) => s.push_str(&format!(", customer {}", clean(t))),
+        (None, Some(t)) => s.push_str(&format!(", customer {}", one_line(t))),
         (None, None) => {}
     }
     s
@@ -726,7 +707,7 @@ pub fn render_table(d: &Diff, width: Option<u16>) -> String {
     out.push_str(&summary(d));
     out.push('\n');
     for n in &d.notes {
-        out.push_str(&format!("note: {}\n", clean(n)));
+        out.push_str(&format!("note: {}\n", one_line(n)));
     }
     out
 }
@@ -751,7 +732,7 @@ pub fn render_json(d: &Diff) -> String {
 /// Markdown text for a table cell or list item: one line, markup characters escaped.
 fn md(s: &str) -> String {
     let mut out = String::new();
-    for c in clean(s).chars() {
+    for c in one_line(s).chars() {
         if matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!'
@@ -866,7 +847,7 @@ mod tests {
 
     #[test]
     fn clean_strips_terminal_tricks() {
-        assert_eq!(clean("a\u{1b}[31mb\nc\u{202e}d"), "a [31mb cd");
+        assert_eq!(one_line("a\u{1b}[31mb\nc\u{202e}d"), "a [31mb cd");
         assert_eq!(md("a|b*c"), "a\\|b\\*c");
     }
 }

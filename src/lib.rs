@@ -20,3 +20,4 @@ pub mod printer;
 pub mod report;
 pub mod rules;
 pub mod snapshot;
+pub mod text;

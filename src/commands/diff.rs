@@ -128,7 +128,9 @@ fn from_history(
                             format!("{} runs", t.runs)
                         };
                         match &t.tenant_name {
-                            Some(n) => format!("{} ({}, {runs})", t.tenant_id, diff::clean(n)),
+                            Some(n) => {
+                                format!("{} ({}, {runs})", t.tenant_id, crate::text::one_line(n))
+                            }
                             None => format!("{} ({runs})", t.tenant_id),
                         }
                     })

@@ -8,11 +8,11 @@ use comfy_table::{ContentArrangement, Table, presets};
 use super::CommandError;
 use super::diff::{history_error, history_path, write_stdout};
 use crate::cli::{HistoryAction, HistoryArgs};
-use crate::diff::clean;
 use crate::history::{HistoryStore, RunDetail, RunSummary};
 use crate::model::roles::RoleCatalog;
 use crate::printer::Printer;
 use crate::snapshot::CoverageStatus;
+use crate::text::one_line as clean;
 
 pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
     let path = history_path(args.history.as_deref())?;

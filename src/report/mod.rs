@@ -166,32 +166,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Text from Graph (display names, messages) made safe for one line of a terminal or a table cell:
-/// control characters (escape sequences, newlines, tabs) become spaces, runs of spaces collapse.
-pub(crate) fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' {
-            if !space && !out.is_empty() {
-                out.push(' ');
-            }
-            space = true;
-        } else {
-            out.push(c);
-            space = false;
-        }
-    }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
-}
+pub(crate) use crate::text::one_line;
 
 /// Joins words as "a, b and c".
 pub(crate) fn join_list(items: &[String]) -> String {

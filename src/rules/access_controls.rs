@@ -353,11 +353,7 @@ fn signin_finding(
     tenant: &str,
     msg: String,
 ) -> Finding {
-    finding(meta, partner_subject(Some(c), ctx, tenant), msg)
-        .partner(Some(tenant))
-        .customer(Some(&snap.tenant_id))
-        .ev("partner_tenant_id", json!(tenant))
-        .ev("partner_name", json!(partner_name(Some(c), ctx, tenant)))
+    partner_finding(meta, snap, ctx, c, tenant, msg)
         .ev("window_since", ts(snap.window.since))
         .ev("window_until", ts(snap.window.until))
 }
@@ -553,23 +549,9 @@ impl Rule for PartnerMfaTrusted {
                 }
             );
             out.push(
-                finding(
-                    self.meta(),
-                    partner_subject(Some(c), ctx, &sp.tenant_id),
-                    msg,
-                )
-                .partner(Some(&sp.tenant_id))
-                .customer(Some(&snap.tenant_id))
-                .ev(
-                    "partner_tenant_id",
-                    json!(sp.tenant_id.to_ascii_lowercase()),
-                )
-                .ev(
-                    "partner_name",
-                    json!(partner_name(Some(c), ctx, &sp.tenant_id)),
-                )
-                .ev("is_mfa_accepted", json!(true))
-                .ev("inherited_from_default", json!(inherited)),
+                partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
+                    .ev("is_mfa_accepted", json!(true))
+                    .ev("inherited_from_default", json!(inherited)),
             );
         }
         out

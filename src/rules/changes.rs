@@ -239,28 +239,14 @@ impl NewPartnerAccess {
                 join_names(&why)
             );
             out.push(
-                finding(
-                    self.meta(),
-                    partner_subject(Some(c), ctx, &sp.tenant_id),
-                    msg,
-                )
-                .partner(Some(&sp.tenant_id))
-                .customer(Some(&snap.tenant_id))
-                .ev(
-                    "partner_tenant_id",
-                    json!(sp.tenant_id.to_ascii_lowercase()),
-                )
-                .ev(
-                    "partner_name",
-                    json!(partner_name(Some(c), ctx, &sp.tenant_id)),
-                )
-                .ev("absent_from_previous_run", json!(absent.is_some()))
-                .ev("previous_run_at", opt_ts(absent.map(|p| p.at)))
-                .ev(
-                    "audit_events",
-                    Value::Array(events.iter().map(|e| audit_json(e)).collect()),
-                )
-                .ev("roles", roles_json(&ctx.roles, &roles)),
+                partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
+                    .ev("absent_from_previous_run", json!(absent.is_some()))
+                    .ev("previous_run_at", opt_ts(absent.map(|p| p.at)))
+                    .ev(
+                        "audit_events",
+                        Value::Array(events.iter().map(|e| audit_json(e)).collect()),
+                    )
+                    .ev("roles", roles_json(&ctx.roles, &roles)),
             );
         }
         out
@@ -456,23 +442,8 @@ impl Rule for RolesAdded {
             for sp in service_providers(snap, c) {
                 let now = partner_roles(c, &sp.tenant_id);
                 let label = partner_label(Some(c), ctx, &sp.tenant_id);
-                let base = |msg: String| {
-                    finding(
-                        self.meta(),
-                        partner_subject(Some(c), ctx, &sp.tenant_id),
-                        msg,
-                    )
-                    .partner(Some(&sp.tenant_id))
-                    .customer(Some(&snap.tenant_id))
-                    .ev(
-                        "partner_tenant_id",
-                        json!(sp.tenant_id.to_ascii_lowercase()),
-                    )
-                    .ev(
-                        "partner_name",
-                        json!(partner_name(Some(c), ctx, &sp.tenant_id)),
-                    )
-                };
+                let base =
+                    |msg: String| partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg);
                 match prev {
                     Some(prev) => {
                         // A partner absent from the previous run is new-partner-access, not roles-added.

@@ -147,6 +147,23 @@ pub fn partner_subject(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Sub
     )
 }
 
+/// A customer-side finding about a partner tenant: the partner as subject, both tenant ids, and the
+/// partner's id and name as evidence.
+pub fn partner_finding(
+    meta: &'static RuleMeta,
+    snap: &Snapshot,
+    ctx: &Ctx,
+    c: &CustomerData,
+    tenant: &str,
+    message: String,
+) -> Finding {
+    finding(meta, partner_subject(Some(c), ctx, tenant), message)
+        .partner(Some(tenant))
+        .customer(Some(&snap.tenant_id))
+        .ev("partner_tenant_id", json!(tenant.to_ascii_lowercase()))
+        .ev("partner_name", json!(partner_name(Some(c), ctx, tenant)))
+}
+
 /// Role ids and names for evidence: `[{"id": ..., "name": ...}]`.
 pub fn roles_json<'a>(roles: &RoleCatalog, ids: impl IntoIterator<Item = &'a String>) -> Value {
     Value::Array(

@@ -347,21 +347,6 @@ fn status_note(rel: &DelegatedAdminRelationship) -> String {
     }
 }
 
-fn partner_finding(
-    meta: &'static RuleMeta,
-    snap: &Snapshot,
-    ctx: &Ctx,
-    c: &CustomerData,
-    tenant: &str,
-    msg: String,
-) -> Finding {
-    finding(meta, partner_subject(Some(c), ctx, tenant), msg)
-        .partner(Some(tenant))
-        .customer(Some(&snap.tenant_id))
-        .ev("partner_tenant_id", json!(tenant.to_ascii_lowercase()))
-        .ev("partner_name", json!(partner_name(Some(c), ctx, tenant)))
-}
-
 /// "its service-provider constraints allow it" / "2 principals of the partner tenant hold it".
 fn how_held(c: &CustomerData, ctx: &Ctx, tenant: &str, role: &str) -> (bool, Vec<Value>) {
     let via_constraints = constraint_roles(c, tenant).contains(&role.to_ascii_lowercase());

@@ -260,26 +260,12 @@ impl Rule for StalePartnerAccess {
                 "The {label} has not used its access to this tenant for more than {n} days: {when}.{roles_text}"
             );
             out.push(
-                finding(
-                    self.meta(),
-                    partner_subject(Some(c), ctx, &sp.tenant_id),
-                    msg,
-                )
-                .partner(Some(&sp.tenant_id))
-                .customer(Some(&snap.tenant_id))
-                .ev(
-                    "partner_tenant_id",
-                    json!(sp.tenant_id.to_ascii_lowercase()),
-                )
-                .ev(
-                    "partner_name",
-                    json!(partner_name(Some(c), ctx, &sp.tenant_id)),
-                )
-                .ev("last_successful_sign_in", opt_ts(last))
-                .ev("evidence_since", ts(since))
-                .ev("stale_after_days", json!(n))
-                .ev("failed_sign_ins_in_window", json!(failures))
-                .ev("roles", roles_json(&ctx.roles, &roles)),
+                partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
+                    .ev("last_successful_sign_in", opt_ts(last))
+                    .ev("evidence_since", ts(since))
+                    .ev("stale_after_days", json!(n))
+                    .ev("failed_sign_ins_in_window", json!(failures))
+                    .ev("roles", roles_json(&ctx.roles, &roles)),
             );
         }
         out
@@ -388,23 +374,9 @@ impl Rule for OrphanedPartnerEntry {
                 date(snap.window.since)
             );
             out.push(
-                finding(
-                    self.meta(),
-                    partner_subject(Some(c), ctx, &sp.tenant_id),
-                    msg,
-                )
-                .partner(Some(&sp.tenant_id))
-                .customer(Some(&snap.tenant_id))
-                .ev(
-                    "partner_tenant_id",
-                    json!(sp.tenant_id.to_ascii_lowercase()),
-                )
-                .ev(
-                    "partner_name",
-                    json!(partner_name(Some(c), ctx, &sp.tenant_id)),
-                )
-                .ev("window_since", ts(snap.window.since))
-                .ev("constraints_modified", opt_ts(sp.constraints_modified)),
+                partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
+                    .ev("window_since", ts(snap.window.since))
+                    .ev("constraints_modified", opt_ts(sp.constraints_modified)),
             );
         }
         out
