@@ -94,13 +94,23 @@ pub struct ConnectionArgs {
     #[arg(long, env = "AZURE_CLIENT_ID", hide_env_values = true)]
     pub client_id: Option<String>,
     /// PEM file holding the certificate's private key and the certificate (client assertion).
-    #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PATH", hide_env_values = true, value_name = "PEM")]
+    #[arg(
+        long,
+        env = "AZURE_CLIENT_CERTIFICATE_PATH",
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
     pub certificate: Option<PathBuf>,
     /// Signature of the certificate assertion: ps256 (x5t#S256) or the older rs256 (x5t).
     #[arg(long, value_enum, default_value_t = AssertionAlg::Ps256)]
     pub assertion_alg: AssertionAlg,
     /// File holding a federated (workload identity) token to use as the client assertion.
-    #[arg(long, env = "AZURE_FEDERATED_TOKEN_FILE", hide_env_values = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "AZURE_FEDERATED_TOKEN_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub federated_token_file: Option<PathBuf>,
     /// Sign in interactively with a device code (delegated); the code is shown on stderr.
     #[arg(long)]

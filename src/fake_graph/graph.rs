@@ -698,7 +698,7 @@ async fn batch(
         } else {
             format!("{raw_path}?{raw_query}")
         };
-        shared.log(&method, path_and_query, &inner_headers, true);
+        shared.log(&method, path_and_query, &inner_headers, true, None);
 
         let body = match r.get("body") {
             Some(Value::Null) | None => Vec::new(),

@@ -183,6 +183,8 @@ pub struct LoggedRequest {
     /// `consistencylevel`. Never `authorization`.
     pub headers: BTreeMap<String, String>,
     pub in_batch: bool,
+    /// The client's port: a different port means a different TCP connection.
+    pub peer_port: Option<u16>,
 }
 
 impl LoggedRequest {
@@ -249,9 +251,12 @@ impl FakeGraph {
                     }
                 }
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
+            if let Err(e) = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(signal)
+            .await
             {
                 tracing::warn!("fake graph server stopped: {e}");
             }
@@ -441,6 +446,7 @@ impl Shared {
         path_and_query: String,
         headers: &HeaderMap,
         in_batch: bool,
+        peer_port: Option<u16>,
     ) {
         let mut logged = BTreeMap::new();
         for name in LOGGED_HEADERS {
@@ -457,6 +463,7 @@ impl Shared {
             received_at: Instant::now(),
             headers: logged,
             in_batch,
+            peer_port,
         });
     }
 
@@ -593,7 +600,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let decoded = util::percent_decode(&raw_path);
     let login = token::login_path(&decoded);
     if login.is_none() {
-        shared.log(&method, path_and_query, &parts.headers, false);
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.port());
+        shared.log(&method, path_and_query, &parts.headers, false, peer);
     }
     let ids = ReqIds::from_headers(&parts.headers);
     let body = match axum::body::to_bytes(body, MAX_BODY).await {

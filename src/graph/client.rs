@@ -69,6 +69,8 @@ pub struct GraphClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// For retries after a 503/504 or a broken transfer: Graph asks for a new connection then.
+    fresh_http: reqwest::Client,
     settings: ClientSettings,
     tokens: Arc<dyn TokenProvider>,
     permits: Semaphore,
@@ -97,17 +99,25 @@ impl GraphClient {
         settings: ClientSettings,
         tokens: Arc<dyn TokenProvider>,
     ) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .timeout(settings.request_timeout)
-            .connect_timeout(Duration::from_secs(20))
-            // Graph never redirects API calls; following one could carry the bearer token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| GraphError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(settings.user_agent.clone())
+                .timeout(settings.request_timeout)
+                .connect_timeout(Duration::from_secs(20))
+                // Graph never redirects API calls; following one could carry the bearer token elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| GraphError::Invalid(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = built(builder())?;
+        // Keeps no idle connection, so each request opens its own.
+        let fresh_http = built(builder().pool_max_idle_per_host(0))?;
         Ok(GraphClient {
             inner: Arc::new(Inner {
                 http,
+                fresh_http,
                 permits: Semaphore::new(settings.max_in_flight.max(1)),
                 settings,
                 tokens,
@@ -265,6 +275,7 @@ impl GraphClient {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut refreshed = false;
+        let mut new_connection = false;
         loop {
             attempt += 1;
             self.wait_for_throttle().await;
@@ -277,8 +288,20 @@ impl GraphClient {
                     .await
                     .expect("semaphore is never closed");
                 self.inner.requests.fetch_add(1, Ordering::Relaxed);
-                self.attempt(&method, url, body, headers, token.secret.expose_secret())
-                    .await
+                let http = if new_connection {
+                    &self.inner.fresh_http
+                } else {
+                    &self.inner.http
+                };
+                self.attempt(
+                    http,
+                    &method,
+                    url,
+                    body,
+                    headers,
+                    token.secret.expose_secret(),
+                )
+                .await
             };
             let Failure { error, retry_after } = match outcome {
                 Ok(raw) => return Ok(raw),
@@ -295,6 +318,7 @@ impl GraphClient {
             if !error.is_retryable() {
                 return Err(error);
             }
+            new_connection = !error.is_throttled();
             let delay = policy.delay(attempt, retry_after);
             if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
                 return Err(GraphError::RetriesExhausted {
@@ -331,6 +355,7 @@ impl GraphClient {
 
     async fn attempt(
         &self,
+        http: &reqwest::Client,
         method: &Method,
         url: &str,
         body: Option<&serde_json::Value>,
@@ -339,9 +364,7 @@ impl GraphClient {
     ) -> Result<RawResponse, Failure> {
         let verb = method_name(method);
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let mut req = self
-            .inner
-            .http
+        let mut req = http
             .request(method.clone(), url)
             .bearer_auth(token)
             .header("client-request-id", &client_request_id)

@@ -392,3 +392,40 @@ async fn batch_splits_by_twenty_and_retries_throttled_items() {
         "two batches of <= 20, plus one retry round for the throttled item"
     );
 }
+
+#[tokio::test]
+async fn a_503_is_retried_over_a_new_connection_while_paging_reuses_one() {
+    let fake = fake(vec![tenant()]).await;
+    let c = client(&fake, TENANT);
+    let pages: Vec<Vec<Item>> = c
+        .pages("/v1.0/tenantRelationships/delegatedAdminRelationships?$top=300")
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    let ports: Vec<_> = fake
+        .requests()
+        .iter()
+        .map(|r| r.peer_port.unwrap())
+        .collect();
+    assert!(
+        ports.iter().all(|p| *p == ports[0]),
+        "pages reuse the connection: {ports:?}"
+    );
+
+    fake.clear_requests();
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        1,
+        FaultKind::ServiceUnavailable {
+            retry_after: Some("0".into()),
+        },
+    ));
+    let _: Vec<Item> = c.collect_all("/v1.0/contracts").await.unwrap();
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_ne!(
+        reqs[0].peer_port, reqs[1].peer_port,
+        "Graph asks for a new connection after a 503"
+    );
+}
