@@ -29,6 +29,9 @@ pub struct ClientSettings {
     /// A response body larger than this is refused (a log page of 1,000 sign-ins is a few MB).
     pub max_body_bytes: usize,
     pub user_agent: String,
+    /// Graph's identity reports limit (sign-ins, directory audits): at most this many requests per
+    /// window per app and tenant. `None` turns the pacing off (benchmarks of our own throughput).
+    pub log_rate: Option<(usize, Duration)>,
 }
 
 impl ClientSettings {
@@ -40,6 +43,7 @@ impl ClientSettings {
             request_timeout: Duration::from_secs(100),
             max_body_bytes: 32 * 1024 * 1024,
             user_agent: format!("gdap-audit/{}", env!("CARGO_PKG_VERSION")),
+            log_rate: Some((5, Duration::from_secs(10))),
         }
     }
 }
@@ -74,6 +78,8 @@ struct Inner {
     settings: ClientSettings,
     tokens: Arc<dyn TokenProvider>,
     permits: Semaphore,
+    /// Start times of the latest audit-log requests, for `log_rate`.
+    log_starts: Mutex<std::collections::VecDeque<Instant>>,
     /// After a 429 with `Retry-After`, no request of this tenant starts before this instant.
     not_before: Mutex<Option<Instant>>,
     requests: AtomicU64,
@@ -122,6 +128,7 @@ impl GraphClient {
                 settings,
                 tokens,
                 not_before: Mutex::new(None),
+                log_starts: Mutex::new(std::collections::VecDeque::new()),
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 throttled: AtomicU64::new(0),
@@ -279,6 +286,7 @@ impl GraphClient {
         loop {
             attempt += 1;
             self.wait_for_throttle().await;
+            self.pace_logs(url).await;
             let token = self.inner.tokens.token(None).await?;
             let outcome = {
                 let _permit = self
@@ -343,6 +351,27 @@ impl GraphClient {
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
         }
+    }
+
+    /// Spread audit-log requests so that no more than `log_rate` start within its window: Graph allows
+    /// 5 per 10 seconds per app and tenant, and reading faster only earns 429s.
+    async fn pace_logs(&self, url: &str) {
+        let Some((max, window)) = self.inner.settings.log_rate else {
+            return;
+        };
+        if max == 0 || !url.contains("/auditLogs/") {
+            return;
+        }
+        let mut starts = self.inner.log_starts.lock().await;
+        while starts.front().is_some_and(|t| t.elapsed() >= window) {
+            starts.pop_front();
+        }
+        if starts.len() >= max {
+            let oldest = starts[starts.len() - max];
+            tokio::time::sleep_until(oldest + window).await;
+            starts.pop_front();
+        }
+        starts.push_back(Instant::now());
     }
 
     async fn pause_all(&self, delay: Duration) {

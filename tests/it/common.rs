@@ -61,6 +61,8 @@ pub fn client_with(
         auth::provider(secret_settings(fake, tenant), reqwest::Client::new()).expect("credentials");
     let mut settings = ClientSettings::new(endpoints(fake));
     settings.retry = quick_retry();
+    // Pacing of the audit-log endpoints is tested on its own (transport); elsewhere it only slows tests.
+    settings.log_rate = None;
     tweak(&mut settings);
     GraphClient::new(settings, tokens).expect("client")
 }

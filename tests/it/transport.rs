@@ -429,3 +429,37 @@ async fn a_503_is_retried_over_a_new_connection_while_paging_reuses_one() {
         "Graph asks for a new connection after a 503"
     );
 }
+
+#[tokio::test]
+async fn audit_log_requests_are_paced_to_the_reports_limit() {
+    let t = tenant().with_route("/v1.0/auditLogs/directoryAudits", json!({"value": []}));
+    let fake = fake(vec![t]).await;
+    let c = client_with(&fake, TENANT, |s| {
+        s.log_rate = Some((2, Duration::from_millis(400)))
+    });
+    for _ in 0..5 {
+        let _: Value = c.get("/v1.0/auditLogs/directoryAudits").await.unwrap();
+        let _: Value = c.get("/v1.0/organization").await.unwrap();
+    }
+    let logs: Vec<Instant> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path().contains("/auditLogs/"))
+        .map(|r| r.received_at)
+        .collect();
+    assert_eq!(logs.len(), 5);
+    for i in 2..5 {
+        let gap = logs[i].duration_since(logs[i - 2]);
+        assert!(
+            gap >= Duration::from_millis(390),
+            "no more than 2 per 400 ms: {gap:?}"
+        );
+    }
+    // Other requests are not held back by the log pacing.
+    let others = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/v1.0/organization")
+        .count();
+    assert_eq!(others, 5);
+}
