@@ -31,7 +31,8 @@ pub struct ReportV1 {
     #[schemars(extend("const" = "1"))]
     pub schema_version: String,
     pub tool: Tool,
-    /// When this report was rendered (RFC 3339, UTC).
+    /// When the data in this report was collected (RFC 3339, UTC): taken from the input, not the wall
+    /// clock, so the same input always gives the same bytes.
     pub generated_at: DateTime<Utc>,
     /// The evaluation clock (`--as-of`, default: collection time), RFC 3339 UTC. "Stale" and "expiring"
     /// are relative to this.
