@@ -554,3 +554,41 @@ fn published_schemas_match_the_binary() {
         );
     }
 }
+
+#[test]
+fn truncated_or_newer_snapshots_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap.json");
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args([
+            "demo",
+            "--tenant",
+            "partner",
+            "-q",
+            "--format",
+            "jsonl",
+            "--save-snapshot",
+        ])
+        .arg(&snap);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0));
+    let full = std::fs::read(&snap).unwrap();
+    std::fs::write(dir.path().join("cut.json"), &full[..full.len() / 2]).unwrap();
+    std::fs::write(dir.path().join("newer.json"), r#"{"snapshot_version": 99}"#).unwrap();
+    for (file, expect) in [
+        ("cut.json", "not a gdap-audit snapshot"),
+        ("newer.json", "upgrade gdap-audit"),
+    ] {
+        let out = run_sync({
+            let mut c = bin(dir.path());
+            c.args(["evaluate", file]);
+            c
+        });
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(file) && stderr.contains(expect), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
