@@ -439,6 +439,17 @@ pub struct CustomerData {
     pub role_definitions: Vec<RoleDefinition>,
 }
 
+impl PartnerRecord {
+    /// The entry Microsoft adds while a support case is open (allowed the Microsoft 365 Support Engineer role).
+    pub fn is_microsoft_support(&self) -> bool {
+        self.allowed_roles.as_ref().is_some_and(|roles| {
+            roles
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(crate::model::customer::MICROSOFT_SUPPORT_ROLE))
+        })
+    }
+}
+
 impl CustomerData {
     pub fn partner(&self, tenant_id: &str) -> Option<&PartnerRecord> {
         self.partners

@@ -33,7 +33,7 @@ pub const GDAP_FIRST_PARTY_APP_IDS: [&str; 3] = [
 ];
 
 /// The tenant that owns Microsoft's first-party apps: never a "partner-owned" app.
-pub const MICROSOFT_OWNER_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+pub use crate::model::customer::MICROSOFT_TENANT as MICROSOFT_OWNER_TENANT;
 
 /// Per-partner calls in flight at once (the client also limits requests in flight).
 const PER_PARTNER_CONCURRENCY: usize = 4;

@@ -2,6 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The tenant that owns Microsoft's first-party apps (GDAP service principals included).
+pub const MICROSOFT_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+
+/// "Microsoft 365 Support Engineer": a role only Microsoft Support is allowed through service-provider
+/// constraints (research §2.7), so it marks the support-case entry in cross-tenant access settings.
+pub const MICROSOFT_SUPPORT_ROLE: &str = "00cf5c54-4693-4f59-a0ac-ab79ef0a974d";
+
 use super::Timestamp;
 use super::gdap::null_as_default;
 

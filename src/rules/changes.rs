@@ -48,7 +48,8 @@ pub static NEW_PARTNER_ACCESS: RuleMeta = RuleMeta {
     fires_when: "Partner side: a live relationship created within thresholds.new_within_days (7), or absent \
         from the previous run. Customer side: a service-provider partner absent from the previous run, or \
         named by an \"Add a partner to cross-tenant access setting\" audit event within new_within_days. On \
-        a first run (no history) only the dated signals count.",
+        a first run (no history) only the dated signals count. Microsoft Support's support-case entry is \
+        not a new partner.",
     rationale: "A new delegated-admin path into a tenant is the moment a trusted-relationship compromise \
         begins (MITRE T1199); CISA AA22-131A asks customers to monitor their MSPs' access. New access \
         should always match a known, approved engagement.",
@@ -202,7 +203,7 @@ impl NewPartnerAccess {
             .as_ref()
             .filter(|p| p.partners_collected);
         let mut out = Vec::new();
-        for sp in service_providers(snap, c) {
+        for sp in partner_service_providers(snap, c) {
             let absent = previous.filter(|p| previous_service_provider(p, &sp.tenant_id).is_none());
             let events: Vec<&DirectoryAudit> = if snap.has(Source::DirectoryAudits) {
                 partner_added_events(c, &sp.tenant_id)

@@ -13,7 +13,7 @@ use crate::model::roles::{GLOBAL_ADMIN, RoleCatalog};
 use crate::snapshot::{CustomerData, PartnerSignIns, RelationshipRecord, SignInExample, Snapshot};
 
 /// The tenant that owns Microsoft's first-party applications.
-pub const MICROSOFT_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+pub use crate::model::customer::MICROSOFT_TENANT;
 /// Microsoft Graph's application id.
 pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
@@ -123,6 +123,10 @@ pub fn partner_name(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Option
         .or_else(|| {
             rec.and_then(|p| p.default_domain_name.clone())
                 .filter(|n| !n.is_empty())
+        })
+        .or_else(|| {
+            rec.filter(|p| p.is_microsoft_support())
+                .map(|_| "Microsoft Support (support case access)".to_owned())
         })
 }
 
@@ -270,6 +274,18 @@ pub fn service_providers<'a>(
     let me = audited(snap);
     c.service_providers()
         .filter(|p| !p.tenant_id.eq_ignore_ascii_case(&me))
+        .collect()
+}
+
+/// Service providers that are partners (CSPs, MSPs): without Microsoft Support's support-case entry,
+/// which Microsoft adds and removes with each case, so it is neither new nor stale nor a leftover.
+pub fn partner_service_providers<'a>(
+    snap: &Snapshot,
+    c: &'a CustomerData,
+) -> Vec<&'a crate::snapshot::PartnerRecord> {
+    service_providers(snap, c)
+        .into_iter()
+        .filter(|p| !p.is_microsoft_support())
         .collect()
 }
 

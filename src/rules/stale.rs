@@ -18,7 +18,8 @@ pub static STALE_PARTNER_ACCESS: RuleMeta = RuleMeta {
     fires_when: "No successful partner sign-in from a service-provider partner's tenant for more than \
         thresholds.stale_after_days (90), counting the last activity recorded in history. Only raised when \
         the evidence (sign-ins read without a gap in history, plus this run's log window) covers the whole \
-        threshold; otherwise the partner is listed as not evaluable yet. Failed sign-ins are not activity.",
+        threshold; otherwise the partner is listed as not evaluable yet. Failed sign-ins are not activity. \
+        Microsoft Support's support-case entry is left out.",
     rationale: "Access nobody uses is pure risk: it can only be used by an attacker. Microsoft's DAP \
         guidance is to remove partner access inactive for 90 days; CISA AA22-131A asks to identify and \
         disable accounts no longer in use (MITRE M1018).",
@@ -62,7 +63,8 @@ pub static ORPHANED_PARTNER_ENTRY: RuleMeta = RuleMeta {
     default_severity: Severity::Low,
     perspectives: &[Perspective::Customer],
     fires_when: "A service-provider partner in cross-tenant access settings has no allowed roles, no role \
-        assignments and no successful sign-in in the log window.",
+        assignments and no successful sign-in in the log window. Microsoft Support's support-case entry \
+        (allowed the Microsoft 365 Support Engineer role) is left out: Microsoft removes it itself.",
     rationale: "A service-provider entry that grants nothing and is not used is a leftover of an ended \
         relationship; it keeps the partner's tenant trusted for nothing and clutters access reviews.",
     remediation: "Confirm the partner no longer works for you, then remove its entry from cross-tenant \
@@ -184,7 +186,7 @@ impl Rule for StalePartnerAccess {
             return Vec::new();
         };
         let n = ctx.config.thresholds.stale_after_days;
-        let partners = service_providers(snap, c);
+        let partners = partner_service_providers(snap, c);
         if !Self::covered(snap, ctx) {
             let idle: Vec<String> = partners
                 .iter()
@@ -227,7 +229,7 @@ impl Rule for StalePartnerAccess {
         let n = ctx.config.thresholds.stale_after_days;
         let since = Self::evidence_since(snap, ctx);
         let mut out = Vec::new();
-        for sp in service_providers(snap, c) {
+        for sp in partner_service_providers(snap, c) {
             let Staleness::Stale { last } = Self::judge(snap, ctx, c, &sp.tenant_id) else {
                 continue;
             };
@@ -351,7 +353,7 @@ impl Rule for OrphanedPartnerEntry {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for sp in service_providers(snap, c) {
+        for sp in partner_service_providers(snap, c) {
             // Unknown constraints (None) are not "no roles".
             if !sp.allowed_roles.as_ref().is_some_and(|r| r.is_empty())
                 || !assignments_of(c, &sp.tenant_id).is_empty()

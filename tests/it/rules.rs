@@ -1580,3 +1580,51 @@ fn a_perspective_without_data_lists_its_rules_as_not_evaluated() {
             && listed.contains(&"partner-mfa-trusted".to_owned())
     );
 }
+
+/// Microsoft Support's support-case entry (allowed the Microsoft 365 Support Engineer role) is named as
+/// such and is neither a new partner, nor stale, nor a leftover: Microsoft adds and removes it per case.
+#[test]
+fn microsoft_support_entry_is_not_an_unknown_csp() {
+    let support = "5e5e5e5e-0000-4000-8000-00000000005e";
+    let mut snap = customer();
+    snap.customer
+        .as_mut()
+        .unwrap()
+        .partners
+        .push(gdap_audit::snapshot::PartnerRecord {
+            tenant_id: support.into(),
+            is_service_provider: true,
+            allowed_roles: Some(vec!["00cf5c54-4693-4f59-a0ac-ab79ef0a974d".into()]),
+            ..Default::default()
+        });
+    let previous = PreviousRun {
+        at: days_ago(7),
+        partners_collected: true,
+        ..Default::default()
+    };
+    let history = HistoryView {
+        previous: Some(previous),
+        ..Default::default()
+    };
+    let ev = run(&snap, &Config::default(), &history);
+    for rule in [
+        "new-partner-access",
+        "orphaned-partner-entry",
+        "stale-partner-access",
+    ] {
+        assert!(
+            !subjects(&ev, rule).contains(&support.to_owned()),
+            "{rule} must not flag Microsoft Support"
+        );
+    }
+    // Another partner absent from the previous run is still new: the exclusion is narrow.
+    assert!(!subjects(&ev, "new-partner-access").is_empty());
+    let named = ev
+        .findings
+        .iter()
+        .filter(|f| f.subject.id == support)
+        .all(|f| {
+            f.subject.display_name.as_deref() == Some("Microsoft Support (support case access)")
+        });
+    assert!(named);
+}
