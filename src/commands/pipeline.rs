@@ -144,9 +144,12 @@ pub fn open_history(
         },
         None => return Ok(None),
     };
-    HistoryStore::open(&path)
-        .map(Some)
-        .map_err(|e| CommandError::History(e.to_string()))
+    HistoryStore::open(&path).map(Some).map_err(|e| {
+        CommandError::History(format!(
+            "{e}\n  hint: choose another file with --history PATH, or run without history with --no-history \
+             (staleness beyond the log retention and \"what changed\" need history)"
+        ))
+    })
 }
 
 pub fn history_view(
