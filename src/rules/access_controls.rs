@@ -384,8 +384,13 @@ impl Rule for PartnerSigninWithoutMfa {
                 .first()
                 .map(|e| format!(", e.g. {}", signin_sentence(e)))
                 .unwrap_or_default();
+            let were = if ps.successes_without_mfa == 1 {
+                "was"
+            } else {
+                "were"
+            };
             let msg = format!(
-                "{} of {} successful sign-ins by users of the {} since {} were single-factor (no MFA){example}.",
+                "{} of {} successful sign-ins by users of the {} since {} {were} single-factor (no MFA){example}.",
                 ps.successes_without_mfa,
                 ps.successes,
                 partner_label(Some(c), ctx, &tenant),

@@ -395,8 +395,13 @@ impl Rule for GlobalAdminGranted {
                     how.push("its service-provider constraints allow it".to_owned());
                 }
                 if !assignments.is_empty() {
+                    let verb = if assignments.len() == 1 {
+                        "holds"
+                    } else {
+                        "hold"
+                    };
                     how.push(format!(
-                        "{} of its tenant hold it",
+                        "{} of its tenant {verb} it",
                         plural(assignments.len(), "principal", "principals")
                     ));
                 }
