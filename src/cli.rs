@@ -230,11 +230,12 @@ pub struct RulesArgs {
     pub action: Option<RulesAction>,
     /// Output format for the list.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: RulesFormat,
+    pub format: ListFormat,
 }
 
+/// Table for people, JSON for scripts (`rules`, `history list`, `history show`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RulesFormat {
+pub enum ListFormat {
     Table,
     Json,
 }
@@ -288,6 +289,9 @@ pub struct HistoryArgs {
     /// History database (default: in the user's data directory).
     #[arg(long, value_name = "PATH", global = true)]
     pub history: Option<PathBuf>,
+    /// Output format of `list` and `show`.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table, global = true)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Subcommand)]

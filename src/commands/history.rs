@@ -7,7 +7,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 
 use super::CommandError;
 use super::diff::{history_error, history_path, write_stdout};
-use crate::cli::{HistoryAction, HistoryArgs};
+use crate::cli::{HistoryAction, HistoryArgs, ListFormat};
 use crate::history::{HistoryStore, RunDetail, RunSummary};
 use crate::model::roles::RoleCatalog;
 use crate::printer::Printer;
@@ -27,9 +27,18 @@ pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
                 }
                 return Ok(0);
             }
-            list_table(&runs)
+            match args.format {
+                ListFormat::Table => list_table(&runs),
+                ListFormat::Json => json(&runs),
+            }
         }
-        HistoryAction::Show { run } => show_text(&store.show(run).map_err(history_error)?),
+        HistoryAction::Show { run } => {
+            let detail = store.show(run).map_err(history_error)?;
+            match args.format {
+                ListFormat::Table => show_text(&detail),
+                ListFormat::Json => json(&detail),
+            }
+        }
         HistoryAction::Prune { keep } => {
             if keep == 0 {
                 return Err(CommandError::Usage(
@@ -45,6 +54,12 @@ pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
     };
     write_stdout(&text)?;
     Ok(0)
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(value).expect("history records serialize");
+    s.push('\n');
+    s
 }
 
 fn table() -> Table {

@@ -2,7 +2,7 @@
 
 use super::CommandError;
 use super::pipeline::write_stdout;
-use crate::cli::{RulesAction, RulesArgs, RulesFormat};
+use crate::cli::{ListFormat, RulesAction, RulesArgs};
 use crate::rules;
 
 pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
@@ -18,7 +18,7 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
             write_stdout(&meta.explain())?;
         }
         Some(RulesAction::List) | None => match args.format {
-            RulesFormat::Json => {
+            ListFormat::Json => {
                 let list: Vec<serde_json::Value> = rules::all_rules()
                     .map(|r| {
                         serde_json::json!({
@@ -34,7 +34,7 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
                 s.push('\n');
                 write_stdout(&s)?;
             }
-            RulesFormat::Table => {
+            ListFormat::Table => {
                 let mut t = comfy_table::Table::new();
                 t.load_style(comfy_table::presets::ASCII_MARKDOWN);
                 t.set_header(["id", "severity", "side", "title"]);

@@ -592,3 +592,46 @@ fn truncated_or_newer_snapshots_are_clear_errors() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn history_list_and_show_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.sqlite3");
+    for as_of in ["2026-11-23T12:00:00Z", "2026-11-30T12:00:00Z"] {
+        let out = run_sync({
+            let mut c = bin(dir.path());
+            c.args([
+                "demo",
+                "--tenant",
+                "customer",
+                "-q",
+                "--format",
+                "jsonl",
+                "--as-of",
+                as_of,
+                "--history",
+            ])
+            .arg(&db);
+            c
+        });
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let list = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["history", "list", "--format", "json", "--history"])
+            .arg(&db);
+        c
+    });
+    let runs: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    let show = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["history", "show", "1", "--format", "json", "--history"])
+            .arg(&db);
+        c
+    });
+    let detail: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(detail["summary"]["id"], 1);
+    assert_eq!(detail["summary"]["tenant_name"], "Contoso Pharmaceuticals");
+    assert!(detail["findings"].as_array().unwrap().len() > 5);
+}
