@@ -15,7 +15,14 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
                     known.join(", ")
                 ))
             })?;
-            write_stdout(&meta.explain())?;
+            let mut text = meta.explain();
+            if matches!(
+                meta.id,
+                "privileged-role-granted" | "global-admin-granted" | "auto-extend-privileged"
+            ) {
+                text.push_str(&privileged_roles_text());
+            }
+            write_stdout(&text)?;
         }
         Some(RulesAction::List) | None => match args.format {
             ListFormat::Json => {
@@ -49,4 +56,18 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
         },
     }
     Ok(super::EXIT_CLEAN)
+}
+
+/// The built-in table the privileged rules fall back on when beta role definitions (`isPrivileged`) are
+/// not readable.
+fn privileged_roles_text() -> String {
+    let mut s = String::from(
+        "\nPrivileged roles when Graph's isPrivileged is not readable (built-in table):\n",
+    );
+    for (id, name, privileged) in crate::model::roles::BUILTIN_ROLES {
+        if *privileged {
+            s.push_str(&format!("  - {name} ({id})\n"));
+        }
+    }
+    s
 }

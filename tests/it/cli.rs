@@ -635,3 +635,41 @@ fn history_list_and_show_as_json() {
     assert_eq!(detail["summary"]["tenant_name"], "Contoso Pharmaceuticals");
     assert!(detail["findings"].as_array().unwrap().len() > 5);
 }
+
+#[test]
+fn rules_list_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.arg("rules");
+        c
+    });
+    assert_eq!(out.status.code(), Some(0));
+    // Adding, renaming or re-grading a rule is a visible diff.
+    insta::assert_snapshot!("rules_list", text(&out.stdout));
+
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["rules", "explain", "privileged-role-granted"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0));
+    let explain = text(&out.stdout);
+    for part in [
+        "Why it matters",
+        "Remediation",
+        "References",
+        "attack.mitre.org/techniques/T1199",
+        "Privileged Role Administrator (e8611ab8",
+    ] {
+        assert!(explain.contains(part), "missing {part}: {explain}");
+    }
+
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["rules", "explain", "no-such-rule"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("known rules: global-admin-granted"));
+}
