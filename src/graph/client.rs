@@ -253,17 +253,14 @@ impl GraphClient {
 
     /// A nextLink must stay on the Graph host we were given: a hostile page must not send our token elsewhere.
     fn check_next_link(&self, from: &str, link: &str) -> Result<String, GraphError> {
-        let root = &self.inner.settings.endpoints.graph;
-        let ok = link
-            .strip_prefix(root.as_str())
-            .is_some_and(|rest| rest.starts_with('/'));
-        if ok {
+        if self.inner.settings.endpoints.is_graph_url(link) {
             Ok(link.to_owned())
         } else {
             Err(GraphError::Decode {
                 url: from.to_owned(),
                 detail: format!(
-                    "@odata.nextLink leaves the Graph endpoint {root}; refusing to follow it"
+                    "@odata.nextLink leaves the Graph endpoint {}; refusing to follow it",
+                    self.inner.settings.endpoints.graph
                 ),
                 request_id: None,
             })
@@ -278,6 +275,14 @@ impl GraphClient {
         body: Option<&serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> Result<RawResponse, GraphError> {
+        // Every request carries the bearer token: whatever its origin (a caller's absolute URL, a link
+        // inside a `$batch` answer), it goes to the Graph endpoint or nowhere.
+        if !self.inner.settings.endpoints.is_graph_url(url) {
+            return Err(GraphError::Invalid(format!(
+                "refusing to send the Graph token to {url}: it is not under the Graph endpoint {}",
+                self.inner.settings.endpoints.graph
+            )));
+        }
         let policy = &self.inner.settings.retry;
         let started = Instant::now();
         let mut attempt: u32 = 0;

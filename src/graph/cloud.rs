@@ -87,6 +87,12 @@ impl Endpoints {
         format!("{}/{}/oauth2/v2.0/devicecode", self.login, tenant)
     }
 
+    /// Whether an absolute URL is under the Graph root: the only place the bearer token may go.
+    pub fn is_graph_url(&self, url: &str) -> bool {
+        url.strip_prefix(self.graph.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
     /// Absolute URL for a path such as `/v1.0/contracts`; an absolute URL passes through.
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("https://") || path.starts_with("http://") {

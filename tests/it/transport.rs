@@ -463,3 +463,29 @@ async fn audit_log_requests_are_paced_to_the_reports_limit() {
         .count();
     assert_eq!(others, 5);
 }
+
+#[tokio::test]
+async fn the_token_never_goes_to_a_url_off_the_graph_endpoint() {
+    let fake = fake(vec![tenant()]).await;
+    let c = client(&fake, TENANT);
+    let err = c
+        .get::<Value>("https://evil.example.com/v1.0/contracts")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("refusing to send the Graph token"),
+        "{err}"
+    );
+    // A look-alike host that merely starts with the Graph root is refused too.
+    let err = c
+        .get::<Value>(&format!("{}.evil.example/v1.0/contracts", fake.url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::Invalid(_)), "{err:?}");
+    assert!(fake.requests().is_empty());
+    assert_eq!(
+        fake.issued_tokens(),
+        0,
+        "refused before a token was even fetched"
+    );
+}
