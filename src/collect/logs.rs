@@ -6,18 +6,18 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
-use serde_json::Value;
 
 use super::{
     Ctx, ProgressEvent, WATERMARK_OVERLAP_MINUTES, coverage_from_error, describe, encode,
     odata_time,
 };
-use crate::graph::GraphError;
+use crate::graph::{GraphError, Lenient};
 use crate::model::logs::{DirectoryAudit, SignIn};
 use crate::snapshot::{
     AuditSummary, Coverage, CoverageStatus, PartnerSignIns, SignInExample, SignInSummary, Source,
     Window,
 };
+use serde::de::DeserializeOwned;
 
 /// Applications counted by name per partner; the rest are counted under [`OTHER_APPS`].
 pub const MAX_APPS: usize = 50;
@@ -403,18 +403,18 @@ struct StreamError {
 
 /// Streams the first attempt Graph accepts; a 400 on the first page moves to the next attempt.
 /// `on_page` reduces a page and returns whether to keep reading. Returns the notes on refused filters.
-async fn stream_log(
+async fn stream_log<T: DeserializeOwned + Send + 'static>(
     ctx: &Ctx<'_>,
     source: Source,
     attempts: &[Attempt],
-    mut on_page: impl FnMut(Vec<Value>, &Attempt) -> bool,
+    mut on_page: impl FnMut(Vec<Lenient<T>>, &Attempt) -> bool,
 ) -> Result<Vec<String>, (StreamError, Vec<String>)> {
     let mut notes = Vec::new();
     for (i, attempt) in attempts.iter().enumerate() {
         if i > 0 {
             notes.push(attempt.fallback_note.to_owned());
         }
-        let mut pages = std::pin::pin!(ctx.client.pages::<Value>(&attempt.path));
+        let mut pages = std::pin::pin!(ctx.client.pages::<Lenient<T>>(&attempt.path));
         let mut n = 0u64;
         let mut items = 0u64;
         loop {
@@ -544,11 +544,11 @@ pub(crate) async fn sign_ins(ctx: &Ctx<'_>, service_providers: &BTreeSet<String>
         let mut any_recent = page.is_empty();
         let mut partner_records = Vec::new();
         for v in page {
-            let s: SignIn = match serde_json::from_value(v) {
-                Ok(s) => s,
-                Err(e) => {
+            let s: SignIn = match v {
+                Lenient::Item(s) => s,
+                Lenient::Invalid(e) => {
                     undecodable += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
+                    first_error.get_or_insert(e);
                     agg.skip();
                     continue;
                 }
@@ -651,11 +651,11 @@ pub(crate) async fn directory_audits(ctx: &Ctx<'_>) -> AuditSummary {
         let mut any_recent = page.is_empty();
         for v in page {
             read += 1;
-            let a: DirectoryAudit = match serde_json::from_value(v) {
-                Ok(a) => a,
-                Err(e) => {
+            let a: DirectoryAudit = match v {
+                Lenient::Item(a) => a,
+                Lenient::Invalid(e) => {
                     undecodable += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
+                    first_error.get_or_insert(e);
                     collector.skip();
                     continue;
                 }

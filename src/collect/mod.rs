@@ -27,9 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError, Lenient};
 use crate::model::logs::SignIn;
 use crate::model::roles::RoleDefinition;
 use crate::snapshot::{
@@ -374,13 +373,13 @@ impl<'a> Ctx<'a> {
 
     /// Every item of a (small) collection, decoded item by item: one item Graph sends in a shape we
     /// cannot read does not lose the others. Pages are reported through the progress callback.
-    pub async fn read_all<T: DeserializeOwned>(
+    pub async fn read_all<T: DeserializeOwned + Send + 'static>(
         &self,
         source: Source,
         path: &str,
     ) -> Result<Items<T>, GraphError> {
         let mut items = Items::default();
-        let mut pages = std::pin::pin!(self.client.pages::<Value>(path));
+        let mut pages = std::pin::pin!(self.client.pages::<Lenient<T>>(path));
         let mut n = 0u64;
         while let Some(page) = pages.try_next().await? {
             n += 1;
@@ -468,20 +467,18 @@ impl<T> Default for Items<T> {
     }
 }
 
-impl<T: DeserializeOwned> Items<T> {
-    pub fn push(&mut self, v: Value) {
+impl<T> Items<T> {
+    pub fn push(&mut self, item: Lenient<T>) {
         self.read += 1;
-        match serde_json::from_value::<T>(v) {
-            Ok(t) => self.values.push(t),
-            Err(e) => {
+        match item {
+            Lenient::Item(t) => self.values.push(t),
+            Lenient::Invalid(e) => {
                 self.undecodable += 1;
-                self.first_error.get_or_insert_with(|| e.to_string());
+                self.first_error.get_or_insert(e);
             }
         }
     }
-}
 
-impl<T> Items<T> {
     /// `collected`, or `failed` when some items could not be decoded.
     pub fn coverage(&self, source: Source, what: &str) -> Coverage {
         if self.undecodable == 0 {
@@ -707,14 +704,6 @@ pub fn encode(s: &str) -> String {
 /// An OData date-time literal (`2026-08-01T00:00:00Z`).
 pub fn odata_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Whether `link` (an `@odata.nextLink` from a `$batch` body) stays on the client's Graph host: our
-/// token must never be sent elsewhere.
-pub(crate) fn on_graph_host(client: &GraphClient, link: &str) -> bool {
-    let root = &client.endpoints().graph;
-    link.strip_prefix(root.as_str())
-        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
