@@ -52,104 +52,61 @@ impl Perspective {
     }
 }
 
-/// A Graph source a collector reads; rules declare the sources they need.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-pub enum Source {
-    #[serde(rename = "gdap.relationships")]
-    GdapRelationships,
-    #[serde(rename = "gdap.access_assignments")]
-    GdapAccessAssignments,
-    #[serde(rename = "gdap.requests")]
-    GdapRequests,
-    #[serde(rename = "gdap.operations")]
-    GdapOperations,
-    #[serde(rename = "gdap.customers")]
-    GdapCustomers,
-    #[serde(rename = "contracts")]
-    Contracts,
-    #[serde(rename = "lighthouse.my_roles")]
-    LighthouseMyRoles,
-    #[serde(rename = "role_definitions")]
-    RoleDefinitions,
-    #[serde(rename = "xtap.partners")]
-    XtapPartners,
-    #[serde(rename = "xtap.default")]
-    XtapDefault,
-    #[serde(rename = "xtap.service_provider_constraints")]
-    XtapServiceProviderConstraints,
-    #[serde(rename = "tenant_information")]
-    TenantInformation,
-    #[serde(rename = "role_assignments")]
-    RoleAssignments,
-    #[serde(rename = "service_principals")]
-    ServicePrincipals,
-    #[serde(rename = "app_role_assignments")]
-    AppRoleAssignments,
-    #[serde(rename = "sign_ins")]
-    SignIns,
-    #[serde(rename = "directory_audits")]
-    DirectoryAudits,
-    #[serde(rename = "conditional_access")]
-    ConditionalAccess,
+/// Declares `Source` once: each variant with its stable id (serde name and `as_str`), in coverage order.
+macro_rules! sources {
+    ($($variant:ident => $id:literal,)+) => {
+        /// A Graph source a collector reads; rules declare the sources they need.
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            Serialize,
+            Deserialize,
+            schemars::JsonSchema,
+        )]
+        pub enum Source {
+            $(#[serde(rename = $id)] $variant,)+
+        }
+
+        impl Source {
+            pub const ALL: &'static [Source] = &[$(Source::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Source::$variant => $id,)+
+                }
+            }
+        }
+    };
+}
+
+sources! {
+    GdapRelationships => "gdap.relationships",
+    GdapAccessAssignments => "gdap.access_assignments",
+    GdapRequests => "gdap.requests",
+    GdapOperations => "gdap.operations",
+    GdapCustomers => "gdap.customers",
+    Contracts => "contracts",
+    LighthouseMyRoles => "lighthouse.my_roles",
+    RoleDefinitions => "role_definitions",
+    XtapPartners => "xtap.partners",
+    XtapDefault => "xtap.default",
+    XtapServiceProviderConstraints => "xtap.service_provider_constraints",
+    TenantInformation => "tenant_information",
+    RoleAssignments => "role_assignments",
+    ServicePrincipals => "service_principals",
+    AppRoleAssignments => "app_role_assignments",
+    SignIns => "sign_ins",
+    DirectoryAudits => "directory_audits",
+    ConditionalAccess => "conditional_access",
 }
 
 impl Source {
-    pub const ALL: &'static [Source] = &[
-        Source::GdapRelationships,
-        Source::GdapAccessAssignments,
-        Source::GdapRequests,
-        Source::GdapOperations,
-        Source::GdapCustomers,
-        Source::Contracts,
-        Source::LighthouseMyRoles,
-        Source::RoleDefinitions,
-        Source::XtapPartners,
-        Source::XtapDefault,
-        Source::XtapServiceProviderConstraints,
-        Source::TenantInformation,
-        Source::RoleAssignments,
-        Source::ServicePrincipals,
-        Source::AppRoleAssignments,
-        Source::SignIns,
-        Source::DirectoryAudits,
-        Source::ConditionalAccess,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::GdapRelationships => "gdap.relationships",
-            Source::GdapAccessAssignments => "gdap.access_assignments",
-            Source::GdapRequests => "gdap.requests",
-            Source::GdapOperations => "gdap.operations",
-            Source::GdapCustomers => "gdap.customers",
-            Source::Contracts => "contracts",
-            Source::LighthouseMyRoles => "lighthouse.my_roles",
-            Source::RoleDefinitions => "role_definitions",
-            Source::XtapPartners => "xtap.partners",
-            Source::XtapDefault => "xtap.default",
-            Source::XtapServiceProviderConstraints => "xtap.service_provider_constraints",
-            Source::TenantInformation => "tenant_information",
-            Source::RoleAssignments => "role_assignments",
-            Source::ServicePrincipals => "service_principals",
-            Source::AppRoleAssignments => "app_role_assignments",
-            Source::SignIns => "sign_ins",
-            Source::DirectoryAudits => "directory_audits",
-            Source::ConditionalAccess => "conditional_access",
-        }
-    }
-
     pub fn perspective(self) -> Perspective {
         match self {
             Source::GdapRelationships
@@ -542,5 +499,22 @@ impl Snapshot {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("snapshots always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_ids_are_the_serialized_names_in_coverage_order() {
+        for (i, s) in Source::ALL.iter().enumerate() {
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+            assert!(i == 0 || Source::ALL[i - 1] < *s);
+        }
+        assert_eq!(Source::ALL.len(), 18);
     }
 }
