@@ -169,6 +169,20 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 pub(crate) use crate::text::one_line;
 
 /// Joins words as "a, b and c".
+/// "customer perspective", "customer and partner perspectives", or None.
+pub(crate) fn perspective_phrase(report: &ReportV1) -> Option<String> {
+    let names: Vec<String> = report
+        .perspectives
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    match names.len() {
+        0 => None,
+        1 => Some(format!("{} perspective", names[0])),
+        _ => Some(format!("{} perspectives", join_list(&names))),
+    }
+}
+
 pub(crate) fn join_list(items: &[String]) -> String {
     match items {
         [] => String::new(),

@@ -5,7 +5,7 @@ use comfy_table::{
 };
 
 use super::v1::{CoverageStatus, ReportV1, Severity};
-use super::{Style, join_list, one_line};
+use super::{Style, one_line, perspective_phrase};
 
 pub(super) fn render(report: &ReportV1, style: Style) -> String {
     let mut out = String::new();
@@ -137,16 +137,9 @@ fn heading(report: &ReportV1) -> String {
         Some(name) if !name.is_empty() => format!("{} ({})", name, one_line(&report.tenant_id)),
         _ => one_line(&report.tenant_id),
     };
-    let perspectives: Vec<String> = report
-        .perspectives
-        .iter()
-        .map(|p| p.as_str().to_owned())
-        .collect();
-    let perspective = match perspectives.len() {
-        0 => String::new(),
-        1 => format!(", {} perspective", perspectives[0]),
-        _ => format!(", {} perspectives", join_list(&perspectives)),
-    };
+    let perspective = perspective_phrase(report)
+        .map(|p| format!(", {p}"))
+        .unwrap_or_default();
     format!(
         "gdap-audit {}: tenant {}{}, as of {}",
         one_line(&report.tool.version),
