@@ -100,6 +100,22 @@ impl SignInAggregator {
     /// counts once, and records are added newest first (Graph's order), so even the capped application
     /// list comes out the same. Used to merge the partner sign-ins kept in the history with an
     /// incremental read.
+    /// Adds a record read back from the history: one outside `window` or not a user sign-in counts
+    /// nowhere (a full read of the window would not have aggregated it). Callers feed records once per
+    /// id, newest first, as [`SignInAggregator::rebuild`] orders them.
+    pub fn add_in_window(
+        &mut self,
+        s: &SignIn,
+        window: Window,
+        audited_tenant: &str,
+        service_providers: &BTreeSet<String>,
+    ) {
+        let at = s.created_date_time;
+        if at >= window.since && at <= window.until && is_user_sign_in(s) {
+            self.add(s, audited_tenant, service_providers);
+        }
+    }
+
     pub fn rebuild<'a>(
         records: impl IntoIterator<Item = &'a SignIn>,
         window: Window,
@@ -566,9 +582,10 @@ pub(crate) async fn sign_ins(ctx: &Ctx<'_>, service_providers: &BTreeSet<String>
             }
         }
         if let Some(sink) = sink.filter(|_| !partner_records.is_empty()) {
-            sink.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .append(&mut partner_records);
+            let mut spool = sink.lock().unwrap_or_else(|e| e.into_inner());
+            for s in partner_records.drain(..) {
+                spool.push(&s);
+            }
         }
         // Newest first: once a whole page is older than the window, the rest is too.
         attempt.server_dates || any_recent

@@ -18,6 +18,7 @@
 pub mod customer;
 pub mod logs;
 pub mod partner;
+pub mod spool;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,7 +30,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::graph::{GraphClient, GraphError, Lenient};
-use crate::model::logs::SignIn;
 use crate::model::roles::RoleDefinition;
 use crate::snapshot::{
     Coverage, CoverageStatus, Perspective, SNAPSHOT_VERSION, SignInSummary, Snapshot, Source,
@@ -37,6 +37,7 @@ use crate::snapshot::{
 };
 
 pub use logs::{AuditCollector, MAX_APPS, MAX_AUDIT_EVENTS, MAX_EXAMPLES, SignInAggregator};
+pub use spool::SignInSpool;
 
 /// Which side(s) of the partner relationship to collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,8 +85,8 @@ pub enum ProgressEvent {
 pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
 /// Receives the sign-in records the collector attributed to a partner (see
-/// [`CollectOptions::partner_sign_ins`]).
-pub type SignInSink = Arc<Mutex<Vec<SignIn>>>;
+/// [`CollectOptions::partner_sign_ins`]); spooled to disk, so memory does not follow partner activity.
+pub type SignInSink = Arc<Mutex<SignInSpool>>;
 
 /// What to collect and for which window.
 #[derive(Clone)]
@@ -103,8 +104,8 @@ pub struct CollectOptions {
     pub sign_in_watermark: Option<DateTime<Utc>>,
     /// Incremental directory audits: only read events after this (minus a 10-minute overlap).
     pub audit_watermark: Option<DateTime<Utc>>,
-    /// When set, every sign-in record inside the window that is attributed to a partner is also pushed
-    /// here (only partner sign-ins: memory follows partner activity, not log volume). The history keeps
+    /// When set, every sign-in record inside the window that is attributed to a partner is also spooled
+    /// here (only partner sign-ins, and on disk: memory follows neither log volume nor partner activity). The history keeps
     /// them so a later incremental run can rebuild the full-window aggregates.
     pub partner_sign_ins: Option<SignInSink>,
     pub progress: Option<ProgressFn>,

@@ -11,11 +11,11 @@ use secrecy::SecretString;
 use super::{CommandError, EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE};
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{ConnectionArgs, EvalArgs, FailOn};
+use crate::collect::SignInSpool;
 use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::graph::{ClientSettings, Endpoints, GraphClient};
 use crate::history::HistoryStore;
-use crate::model::logs::SignIn;
 use crate::printer::Printer;
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
 use crate::rules::{HistoryView, Severity};
@@ -183,12 +183,17 @@ pub fn finish_with_logs(
     args: &EvalArgs,
     config: &Config,
     store: Option<&HistoryStore>,
-    partner_sign_ins: Option<&[SignIn]>,
+    partner_sign_ins: Option<&mut SignInSpool>,
     printer: &Printer,
     default_fail_on: FailOn,
 ) -> Result<Outcome, CommandError> {
     let view = history_view(store, snap)?;
     let evaluation = evaluate(snap, config, &view, snap.as_of);
+    if let Some(e) = partner_sign_ins.as_ref().and_then(|spool| spool.error()) {
+        printer.warn(format!(
+            "{e}; this run's partner sign-ins are not kept, so the next run reads its whole window"
+        ));
+    }
     if let Some(s) = store {
         match partner_sign_ins {
             Some(logs) => {

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use super::CommandError;
 use super::pipeline::{self, Outcome};
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
-use crate::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink};
+use crate::collect::{
+    self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink, SignInSpool,
+};
 use crate::graph::GraphClient;
 use crate::history::{HistoryStore, IncrementalPlan, LogMerge};
-use crate::model::logs::SignIn;
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
@@ -19,7 +20,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let store = pipeline::open_history(&args.eval, true)?;
     let (client, tenant) = pipeline::connect(&args.connection).await?;
-    let (snap, partner_sign_ins) = run_collection_with_logs(
+    let (snap, mut partner_sign_ins) = run_collection_with_logs(
         &client,
         &tenant,
         &args.collection,
@@ -37,7 +38,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
         &args.eval,
         &config,
         store.as_ref(),
-        partner_sign_ins.as_deref(),
+        partner_sign_ins.as_mut(),
         printer,
         FailOn::High,
     )?;
@@ -99,7 +100,7 @@ pub async fn run_collection(
 /// are read only after the previous run's watermark (minus the overlap) when the history's kept records
 /// cover the rest of the window ([`HistoryStore::incremental_plan`]), then merged with them
 /// ([`HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
-/// sign-ins read (with a history), for [`pipeline::finish_with_logs`] to keep.
+/// sign-ins read (with a history, spooled on disk), for [`pipeline::finish_with_logs`] to keep.
 pub async fn run_collection_with_logs(
     client: &GraphClient,
     tenant: &str,
@@ -108,7 +109,7 @@ pub async fn run_collection_with_logs(
     collected_at: DateTime<Utc>,
     store: Option<&HistoryStore>,
     printer: &Printer,
-) -> Result<(Snapshot, Option<Vec<SignIn>>), CommandError> {
+) -> Result<(Snapshot, Option<SignInSpool>), CommandError> {
     let spinner = printer.spinner("signing in");
     pipeline::preflight_client(client)
         .await
@@ -146,16 +147,15 @@ pub async fn run_collection_with_logs(
     if let (Some(store), Some(sink)) = (store, &sink)
         && plan.is_incremental()
     {
-        let read = take_sink(sink);
-        let outcome = store
-            .merge_logs(&mut snap, &plan, &read)
-            .map_err(history_err)?;
+        let outcome = {
+            let mut spool = sink.lock().unwrap_or_else(|e| e.into_inner());
+            store.merge_logs(&mut snap, &plan, &mut spool)
+        }
+        .map_err(history_err)?;
         tracing::debug!(?outcome, "incremental logs merged");
         if let LogMerge::NeedsFullRead { reason } = &outcome.sign_ins {
             let note = format!("Read in full: the {reason}.");
             collect::reread_sign_ins(client, &opts, &mut snap, Some(&note)).await;
-        } else {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).extend(read);
         }
     }
     spinner.finish();
@@ -166,11 +166,12 @@ pub async fn run_collection_with_logs(
         throttled = stats.throttled,
         "collection done"
     );
-    Ok((snap, sink.as_ref().map(take_sink)))
-}
-
-fn take_sink(sink: &SignInSink) -> Vec<SignIn> {
-    std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
+    drop(opts);
+    let spool = sink.map(|sink| match Arc::try_unwrap(sink) {
+        Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+        Err(shared) => std::mem::take(&mut *shared.lock().unwrap_or_else(|e| e.into_inner())),
+    });
+    Ok((snap, spool))
 }
 
 /// `--tenant` may be a domain; history and rules key on the tenant GUID, which `/organization` gives.

@@ -121,6 +121,10 @@ pub struct SignInGenerator {
     pub step_secs: i64,
     pub partner_tenant_ids: Vec<String>,
     pub resource_tenant_id: String,
+    /// When set, this percentage of the records (0-100, by record) are the tenant's own sign-ins
+    /// (`crossTenantAccessType` `none`) instead of about 5 %: a log where partner activity is a small
+    /// share, as on a real tenant.
+    pub local_percent: Option<u8>,
 }
 
 /// A fault to inject into the next `times` requests whose path (decoded, with its query string)

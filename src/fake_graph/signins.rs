@@ -195,8 +195,11 @@ impl SignInGenerator {
         } else {
             (k % partners.len() as u64) as usize
         };
+        let local = self
+            .local_percent
+            .is_some_and(|pct| (mix(h ^ 0x5bd1_e995) % 100) < u64::from(pct.min(100)));
         let access = match h % 20 {
-            _ if partners.is_empty() => "none",
+            _ if partners.is_empty() || local => "none",
             0 => "b2bCollaboration,serviceProvider",
             1 => "none",
             _ => "serviceProvider",
@@ -325,6 +328,7 @@ mod tests {
             step_secs: 60,
             partner_tenant_ids: vec!["p-0".into(), "p-1".into(), "p-2".into()],
             resource_tenant_id: "customer".into(),
+            local_percent: None,
         }
     }
 

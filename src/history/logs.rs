@@ -29,10 +29,11 @@ use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::store::{HistoryStore, conversion, get_opt_ts, get_ts, tenant_key, ts};
 use crate::collect::logs::{dropped_note, incremental_note, sign_in_key};
+use crate::collect::spool::SignInSpool;
 use crate::collect::{
     AuditCollector, SignInAggregator, WATERMARK_OVERLAP_MINUTES, service_providers,
 };
-use crate::model::logs::{DirectoryAudit, SignIn, SignInLocation, SignInStatus};
+use crate::model::logs::{DirectoryAudit, SignIn};
 use crate::snapshot::{CoverageStatus, Snapshot, Source, Window};
 
 /// Kept log records older than this many days before the newest recorded run's `as_of` are deleted.
@@ -141,36 +142,6 @@ fn kept_chain(
     Some((chain.since.max(cutoff), newest))
 }
 
-/// The fields of a sign-in the aggregates read, as compact JSON (no nulls).
-fn compact_sign_in(s: &SignIn) -> String {
-    let trimmed = SignIn {
-        user_id: None,
-        resource_tenant_id: None,
-        is_interactive: None,
-        location: s.location.as_ref().map(|l| SignInLocation {
-            city: None,
-            country_or_region: l.country_or_region.clone(),
-        }),
-        status: s.status.as_ref().map(|st| SignInStatus {
-            error_code: st.error_code,
-            failure_reason: None,
-        }),
-        ..s.clone()
-    };
-    let mut value = serde_json::to_value(&trimmed).unwrap_or_default();
-    strip_nulls(&mut value);
-    value.to_string()
-}
-
-fn strip_nulls(v: &mut serde_json::Value) {
-    if let serde_json::Value::Object(map) = v {
-        map.retain(|_, x| !x.is_null());
-        for x in map.values_mut() {
-            strip_nulls(x);
-        }
-    }
-}
-
 fn audit_key(a: &DirectoryAudit) -> String {
     if a.id.is_empty() {
         format!("json:{}", serde_json::to_string(a).unwrap_or_default())
@@ -183,13 +154,14 @@ fn to_sql_err(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
-/// Stores a run's partner sign-ins and kept audit events (a newer read of a record replaces the older
-/// one) and deletes records beyond the retention. Called inside the run's transaction.
+/// Stores a run's partner sign-ins (read back one at a time from the collector's spool, already in the
+/// compact form) and kept audit events (a newer read of a record replaces the older one) and deletes
+/// records beyond the retention. Called inside the run's transaction.
 pub(super) fn write_logs(
     tx: &Transaction<'_>,
     tenant: &str,
     snap: &Snapshot,
-    partner_sign_ins: &[SignIn],
+    partner_sign_ins: &mut SignInSpool,
 ) -> rusqlite::Result<()> {
     let providers = service_providers(snap);
     {
@@ -201,17 +173,21 @@ pub(super) fn write_logs(
                  partner_tenant_id = excluded.partner_tenant_id,
                  record = excluded.record",
         )?;
-        for s in partner_sign_ins {
-            let partner = SignInAggregator::partner_of(s, tenant, &providers)
-                .unwrap_or_else(|| "unknown".to_owned());
-            stmt.execute(params![
-                tenant,
-                sign_in_key(s),
-                ts(s.created_date_time),
-                partner,
-                compact_sign_in(s)
-            ])?;
-        }
+        partner_sign_ins
+            .for_each(|s, record| {
+                let partner = SignInAggregator::partner_of(&s, tenant, &providers)
+                    .unwrap_or_else(|| "unknown".to_owned());
+                stmt.execute(params![
+                    tenant,
+                    sign_in_key(&s),
+                    ts(s.created_date_time),
+                    partner,
+                    record
+                ])
+                .map(|_| ())
+                .map_err(SpoolError::Sql)
+            })
+            .map_err(SpoolError::into_sql)?;
     }
     if let Some(customer) = &snap.customer {
         let mut stmt = tx.prepare(
@@ -242,20 +218,85 @@ pub(super) fn write_logs(
     Ok(())
 }
 
-fn stored_sign_ins(
+/// An error while streaming spooled records into SQLite: the spool's (I/O) or the database's.
+enum SpoolError {
+    Io(std::io::Error),
+    Sql(rusqlite::Error),
+}
+
+impl From<std::io::Error> for SpoolError {
+    fn from(e: std::io::Error) -> Self {
+        SpoolError::Io(e)
+    }
+}
+
+impl SpoolError {
+    fn into_sql(self) -> rusqlite::Error {
+        match self {
+            SpoolError::Sql(e) => e,
+            SpoolError::Io(e) => rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        }
+    }
+}
+
+/// The partner sign-ins of `window`: this run's (the spool, loaded into a temporary table) and the kept
+/// ones it did not read again, once per id, newest first (ties by id), fed one at a time to `each`;
+/// SQLite sorts on disk, so nothing here grows with partner activity. Returns how many came from the
+/// history.
+fn merged_sign_ins(
     tx: &Transaction<'_>,
     tenant: &str,
     window: Window,
-) -> rusqlite::Result<Vec<SignIn>> {
-    let mut stmt = tx.prepare(
-        "SELECT record FROM partner_sign_ins
-         WHERE tenant_id = ?1 AND created_at >= ?2 AND created_at <= ?3 ORDER BY created_at DESC, id",
-    )?;
-    stmt.query_map(params![tenant, ts(window.since), ts(window.until)], |r| {
-        let text: String = r.get(0)?;
-        serde_json::from_str(&text).map_err(|e| conversion(0, e))
-    })?
-    .collect()
+    fresh: &mut SignInSpool,
+    mut each: impl FnMut(SignIn),
+) -> std::result::Result<u64, SpoolError> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS fresh_sign_ins (
+             id TEXT PRIMARY KEY, created_at TEXT NOT NULL, record TEXT NOT NULL);
+         DELETE FROM temp.fresh_sign_ins;",
+    )
+    .map_err(SpoolError::Sql)?;
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT OR REPLACE INTO temp.fresh_sign_ins (id, created_at, record) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(SpoolError::Sql)?;
+        fresh.for_each(|s, record| {
+            insert
+                .execute(params![sign_in_key(&s), ts(s.created_date_time), record])
+                .map(|_| ())
+                .map_err(SpoolError::Sql)
+        })?;
+    }
+    let mut stmt = tx
+        .prepare(
+            "SELECT created_at, id, record, 0 FROM temp.fresh_sign_ins
+             WHERE created_at >= ?2 AND created_at <= ?3
+             UNION ALL
+             SELECT k.created_at, k.id, k.record, 1 FROM main.partner_sign_ins k
+             WHERE k.tenant_id = ?1 AND k.created_at >= ?2 AND k.created_at <= ?3
+               AND NOT EXISTS (SELECT 1 FROM temp.fresh_sign_ins f WHERE f.id = k.id)
+             ORDER BY 1 DESC, 2",
+        )
+        .map_err(SpoolError::Sql)?;
+    let mut rows = stmt
+        .query(params![tenant, ts(window.since), ts(window.until)])
+        .map_err(SpoolError::Sql)?;
+    let mut from_history = 0u64;
+    while let Some(row) = rows.next().map_err(SpoolError::Sql)? {
+        let text: String = row.get(2).map_err(SpoolError::Sql)?;
+        let kept: bool = row.get(3).map_err(SpoolError::Sql)?;
+        let s: SignIn =
+            serde_json::from_str(&text).map_err(|e| SpoolError::Sql(conversion(2, e)))?;
+        from_history = from_history.saturating_add(u64::from(kept));
+        each(s);
+    }
+    drop(rows);
+    drop(stmt);
+    tx.execute("DELETE FROM temp.fresh_sign_ins", [])
+        .map_err(SpoolError::Sql)?;
+    Ok(from_history)
 }
 
 fn stored_audits(
@@ -382,7 +423,7 @@ impl HistoryStore {
         &self,
         snap: &mut Snapshot,
         plan: &IncrementalPlan,
-        new_partner_sign_ins: &[SignIn],
+        new_partner_sign_ins: &mut SignInSpool,
     ) -> Result<MergeOutcome> {
         let mut outcome = MergeOutcome::default();
         if snap.customer.is_none() {
@@ -404,19 +445,13 @@ impl HistoryStore {
                     .difference(&plan.previous_service_providers)
                     .collect();
                 if new.is_empty() {
-                    let stored = stored_sign_ins(&tx, &tenant, window).map_err(|e| self.err(e))?;
-                    let fresh: HashSet<String> =
-                        new_partner_sign_ins.iter().map(sign_in_key).collect();
-                    let from_history = stored
-                        .iter()
-                        .filter(|s| !fresh.contains(&sign_in_key(s)))
-                        .count() as u64;
-                    let partners = SignInAggregator::rebuild(
-                        new_partner_sign_ins.iter().chain(&stored),
-                        window,
-                        &tenant,
-                        &providers,
-                    );
+                    let mut agg = SignInAggregator::new();
+                    let from_history =
+                        merged_sign_ins(&tx, &tenant, window, new_partner_sign_ins, |s| {
+                            agg.add_in_window(&s, window, &tenant, &providers)
+                        })
+                        .map_err(|e| self.err(e.into_sql()))?;
+                    let partners = agg.finish().partners;
                     let si = &mut snap.customer.as_mut().expect("checked").sign_ins;
                     si.partners = partners;
                     si.watermark = si.watermark.max(Some(w));
@@ -515,7 +550,7 @@ mod tests {
             "isInteractive": true, "signInEventTypes": ["interactiveUser"]
         }))
         .unwrap();
-        let text = compact_sign_in(&s);
+        let text = crate::collect::spool::compact_sign_in(&s);
         assert!(
             !text.contains("null") && !text.contains("Leeds") && !text.contains("u1"),
             "{text}"

@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::schema;
+use crate::collect::SignInSpool;
 use crate::diff::{Inventory, PartnerState, RelationshipState};
-use crate::model::logs::SignIn;
 use crate::rules::Finding;
 use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
 use crate::snapshot::{Coverage, CoverageStatus, Perspective, Snapshot, Source, Window};
@@ -347,7 +347,7 @@ impl HistoryStore {
         snapshot: &Snapshot,
         findings: &[Finding],
         started_at: DateTime<Utc>,
-        partner_sign_ins: &[SignIn],
+        partner_sign_ins: &mut SignInSpool,
     ) -> Result<i64> {
         self.record(
             snapshot,
@@ -376,7 +376,7 @@ impl HistoryStore {
         snapshot: &Snapshot,
         findings: &[Finding],
         started_at: DateTime<Utc>,
-        logs: Option<&[SignIn]>,
+        logs: Option<&mut SignInSpool>,
         before_commit: &dyn Fn(),
     ) -> Result<i64> {
         let tx = self.write_tx()?;
@@ -525,8 +525,11 @@ fn insert_run(
     snap: &Snapshot,
     findings: &[Finding],
     started_at: DateTime<Utc>,
-    logs: Option<&[SignIn]>,
+    logs: Option<&mut SignInSpool>,
 ) -> rusqlite::Result<i64> {
+    // A spool that failed to write holds only part of the records: keeping them would make the next
+    // run's merge miss the rest, so the run is recorded as one that kept none (next run reads in full).
+    let logs = logs.filter(|spool| spool.error().is_none());
     let tenant = tenant_key(&snap.tenant_id);
     let inv = Inventory::from_snapshot(snap);
     let customer = snap.perspectives.contains(&Perspective::Customer);

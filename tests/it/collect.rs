@@ -998,6 +998,7 @@ async fn generated_snapshot(count: u64) -> Snapshot {
         step_secs: 10,
         partner_tenant_ids: vec![PARTNER.into(), P2.into(), P3.into()],
         resource_tenant_id: CUSTOMER.into(),
+        local_percent: None,
     };
     let newest = generator.newest();
     let tenant = FakeTenant {

@@ -931,6 +931,7 @@ fn generated_customer(count: u64) -> FakeTenant {
             "0c5b3a9f-1d2e-4f60-8a7b-9c0d1e2f3a4b".into(),
         ],
         resource_tenant_id: CUSTOMER.into(),
+        local_percent: None,
     });
     t
 }
