@@ -8,6 +8,7 @@ mod common;
 mod fake;
 mod history;
 mod incremental;
+mod memory;
 mod report;
 mod rules;
 mod transport;
