@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a build script stops the build with its message"
+)]
 //! Embeds `fixtures/demo/` in the binary so `gdap-audit demo` works wherever the binary is.
 
 use std::fmt::Write;

@@ -9,6 +9,12 @@
 //! where one record in ten is a partner sign-in: a full read whose partner sign-ins are spooled and kept,
 //! then the next day's incremental read merged with them, each recorded. Run on its own (the peak is
 //! the process's): the bound is 64 MiB for 1,000,000 records.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a panic in a test or benchmark is its failure"
+)]
 
 use std::time::Instant;
 

@@ -245,42 +245,42 @@ pub fn evaluate(
 
     // Suppressions.
     let suppressions = &config.suppressions;
-    let mut used = vec![false; suppressions.len()];
-    let mut hid = vec![0usize; suppressions.len()];
+    // Per suppression: whether it matched a finding, and how many it matched after it expired.
+    let mut uses = vec![(false, 0usize); suppressions.len()];
     let mut findings = Vec::new();
     let mut suppressed = Vec::new();
     for f in raw {
-        let mut by: Option<usize> = None;
-        for (i, s) in suppressions.iter().enumerate() {
+        let mut by = None;
+        for (s, (used, hid)) in suppressions.iter().zip(uses.iter_mut()) {
             if matches(s, &f) {
-                used[i] = true;
+                *used = true;
                 if s.is_expired(now) {
-                    hid[i] += 1;
+                    *hid += 1;
                 } else if by.is_none() {
-                    by = Some(i);
+                    by = Some(s);
                 }
             }
         }
         match by {
-            Some(i) => suppressed.push(SuppressedFinding {
+            Some(s) => suppressed.push(SuppressedFinding {
                 finding: f,
-                reason: suppressions[i].reason.clone(),
-                expires: suppressions[i].expires,
+                reason: s.reason.clone(),
+                expires: s.expires,
             }),
             None => findings.push(f),
         }
     }
-    for (i, s) in suppressions.iter().enumerate() {
+    for (s, &(used, hid)) in suppressions.iter().zip(&uses) {
         let known = crate::rules::rule(&s.rule);
         if let Some(expires) = s.expires.filter(|_| s.is_expired(now)) {
             if config.rule_enabled(SUPPRESSION_EXPIRED.id) {
-                let again = if hid[i] == 0 {
+                let again = if hid == 0 {
                     "it matches no finding in this audit".to_owned()
                 } else {
                     format!(
                         "the {} it hid {} reported again",
-                        crate::rules::common::plural(hid[i], "finding", "findings"),
-                        if hid[i] == 1 { "is" } else { "are" }
+                        crate::rules::common::plural(hid, "finding", "findings"),
+                        if hid == 1 { "is" } else { "are" }
                     )
                 };
                 let msg = format!(
@@ -297,7 +297,7 @@ pub fn evaluate(
         match known {
             None => warnings.push(format!("suppression for unknown rule `{}` ignored", s.rule)),
             Some(m)
-                if !used[i]
+                if !used
                     && fully_evaluated.contains(m.id)
                     && config.rule_enabled(SUPPRESSION_UNUSED.id) =>
             {

@@ -82,9 +82,13 @@ impl Printer {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
-        );
+        #[expect(
+            clippy::expect_used,
+            reason = "a constant template, checked by every run"
+        )]
+        let style =
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template");
+        bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(120));
         bar.set_message(msg.to_owned());
         Progress {

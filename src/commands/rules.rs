@@ -37,7 +37,8 @@ pub fn run(args: RulesArgs) -> Result<u8, CommandError> {
                         })
                     })
                     .collect();
-                let mut s = serde_json::to_string_pretty(&list).expect("serializes");
+                let mut s = serde_json::to_string_pretty(&list)
+                    .map_err(|e| CommandError::Io(format!("cannot serialize the rules: {e}")))?;
                 s.push('\n');
                 write_stdout(&s)?;
             }

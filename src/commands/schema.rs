@@ -7,7 +7,7 @@ use crate::cli::SchemaArgs;
 pub fn run(args: SchemaArgs) -> Result<u8, CommandError> {
     let text = if args.config {
         let mut s = serde_json::to_string_pretty(&crate::config::config_schema())
-            .expect("schema serializes");
+            .map_err(|e| CommandError::Io(format!("cannot serialize the schema: {e}")))?;
         s.push('\n');
         s
     } else {

@@ -18,6 +18,15 @@
 //! * **A request log** ([`FakeGraph::requests`], [`FakeGraph::token_requests`]) for assertions. The
 //!   `Authorization` header is never recorded.
 
+// Test infrastructure: it serves our own fixtures to our own client, in tests and the demo; a panic here
+// fails a test, never an audit of outside data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test infrastructure serving the project's own fixtures"
+)]
+
 mod fixtures;
 mod graph;
 mod signins;

@@ -1,4 +1,10 @@
 //! Integration tests: one binary (linking is the slow step on 2 cores), one module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a panic in a test or benchmark is its failure"
+)]
 
 mod audit_history;
 mod auth;

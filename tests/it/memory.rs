@@ -90,7 +90,7 @@ fn sign_in(k: u64, start: DateTime<Utc>) -> SignIn {
         "appDisplayName": app,
         "ipAddress": format!("203.0.113.{}", k % 250),
         "location": {"city": "Amsterdam", "countryOrRegion": "NL"},
-        "status": {"errorCode": if k % 5 == 0 { 50126 } else { 0 }, "failureReason": "Other."},
+        "status": {"errorCode": if k.is_multiple_of(5) { 50126 } else { 0 }, "failureReason": "Other."},
         "crossTenantAccessType": "serviceProvider",
         "homeTenantId": PARTNER,
         "resourceTenantId": CUSTOMER,
