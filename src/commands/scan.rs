@@ -17,15 +17,15 @@ use crate::snapshot::Snapshot;
 pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
-    let store = pipeline::open_history(&args.eval, true)?;
-    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let mut history = pipeline::open_history(&args.eval, true)?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let (snap, partner_sign_ins) = run_collection_with_logs(
         &client,
-        &tenant,
+        &tenant_id,
         &args.collection,
         as_of,
         Utc::now(),
-        store.as_ref(),
+        history.as_ref().and_then(|h| h.store()),
         printer,
     )
     .await?;
@@ -36,7 +36,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
         &snap,
         &args.eval,
         &config,
-        store.as_ref(),
+        history.as_mut(),
         partner_sign_ins.as_deref(),
         printer,
         FailOn::High,
@@ -46,10 +46,10 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
-    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let snap = run_collection(
         &client,
-        &tenant,
+        &tenant_id,
         &args.collection,
         as_of,
         Utc::now(),
@@ -58,11 +58,9 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
     )
     .await?;
     pipeline::save_snapshot(&snap, &args.out, printer)?;
-    let gaps = snap
-        .coverage
-        .iter()
-        .filter(|c| !c.status.is_complete() && c.status != crate::snapshot::CoverageStatus::Skipped)
-        .count();
+    // The gaps `evaluate` of this snapshot would report (one definition: `CoverageStatus::is_gap`), with
+    // every rule on: `collect` has no configuration.
+    let gaps = crate::evaluate::coverage_gaps(&snap, &crate::config::Config::default());
     Ok(if gaps == 0 {
         super::EXIT_CLEAN
     } else {
@@ -70,12 +68,13 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
     })
 }
 
-/// Authenticate, resolve the tenant id, collect with progress. Shared by scan, collect and demo.
+/// Collect the tenant `tenant_id` (established by [`pipeline::connect`]) with progress. Shared by scan,
+/// collect and demo.
 /// [`run_collection_with_logs`] without the partner sign-ins: a run recorded without them keeps no log
 /// records, so the next run reads its logs in full.
 pub async fn run_collection(
     client: &GraphClient,
-    tenant: &str,
+    tenant_id: &str,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
@@ -84,7 +83,7 @@ pub async fn run_collection(
 ) -> Result<Snapshot, CommandError> {
     run_collection_with_logs(
         client,
-        tenant,
+        tenant_id,
         collection,
         as_of,
         collected_at,
@@ -102,19 +101,15 @@ pub async fn run_collection(
 /// sign-ins read (with a history), for [`pipeline::finish_with_logs`] to keep.
 pub async fn run_collection_with_logs(
     client: &GraphClient,
-    tenant: &str,
+    tenant_id: &str,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
     store: Option<&HistoryStore>,
     printer: &Printer,
 ) -> Result<(Snapshot, Option<Vec<SignIn>>), CommandError> {
-    let spinner = printer.spinner("signing in");
-    pipeline::preflight_client(client)
-        .await
-        .inspect_err(|_| spinner.finish())?;
-    let tenant_id = resolve_tenant_id(client, tenant).await;
-    let mut opts = CollectOptions::new(tenant_id.clone(), as_of, collected_at);
+    let spinner = printer.spinner("collecting");
+    let mut opts = CollectOptions::new(tenant_id.to_owned(), as_of, collected_at);
     opts.perspective = match collection.perspective {
         PerspectiveArg::Partner => PerspectiveMode::Partner,
         PerspectiveArg::Customer => PerspectiveMode::Customer,
@@ -126,7 +121,7 @@ pub async fn run_collection_with_logs(
     let sink: Option<SignInSink> = store.map(|_| SignInSink::default());
     if let Some(store) = store {
         plan = store
-            .incremental_plan(&tenant_id, opts.window())
+            .incremental_plan(tenant_id, opts.window())
             .map_err(history_err)?;
         opts.sign_in_watermark = plan.sign_in_watermark;
         opts.audit_watermark = plan.audit_watermark;
@@ -173,20 +168,3 @@ fn take_sink(sink: &SignInSink) -> Vec<SignIn> {
     std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// `--tenant` may be a domain; history and rules key on the tenant GUID, which `/organization` gives.
-async fn resolve_tenant_id(client: &GraphClient, tenant: &str) -> String {
-    if uuid::Uuid::parse_str(tenant).is_ok() {
-        return tenant.to_ascii_lowercase();
-    }
-    #[derive(serde::Deserialize)]
-    struct Org {
-        id: String,
-    }
-    match client
-        .get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id")
-        .await
-    {
-        Ok(page) if page.value.len() == 1 => page.value[0].id.to_ascii_lowercase(),
-        _ => tenant.to_ascii_lowercase(),
-    }
-}
