@@ -45,6 +45,9 @@ async fn identify_inner(
     struct Org {
         id: String,
     }
+    // Graph refusing the token itself (401 after a refresh) stops the command too, once the tenant
+    // check had its say (a token for another tenant is the likelier cause then).
+    let mut rejected = None;
     let org = match probe
         .get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id")
         .await
@@ -58,10 +61,17 @@ async fn identify_inner(
                 return Err(err);
             }
             tracing::debug!(error = %e, "organization not readable");
+            if let GraphError::Auth(a) = e.root() {
+                rejected = Some(CommandError::Auth(a.to_string()));
+            }
             Err(e.to_string())
         }
     };
-    decide(tenant, tid.as_deref(), org)
+    let id = decide(tenant, tid.as_deref(), org)?;
+    match rejected {
+        Some(e) => Err(e),
+        None => Ok(id),
+    }
 }
 
 /// The tenant id from what the token and `/organization` said.
@@ -131,7 +141,12 @@ fn unreachable(e: &GraphError, graph: &str) -> Option<CommandError> {
             "cannot reach Microsoft Graph at {graph}: {detail}\n  hint: check --graph-url / --cloud and the network \
              (proxy, firewall, DNS)"
         ))),
-        GraphError::Auth(a) => Some(auth_error(a.clone())),
+        GraphError::Auth(AuthError::Transport { url, detail }) => {
+            Some(auth_error(AuthError::Transport {
+                url: url.clone(),
+                detail: detail.clone(),
+            }))
+        }
         _ => None,
     }
 }

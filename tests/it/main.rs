@@ -11,3 +11,4 @@ mod incremental;
 mod report;
 mod rules;
 mod transport;
+mod trust;
