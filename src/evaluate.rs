@@ -155,7 +155,12 @@ fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet
         if !config.rule_enabled(meta.id) {
             continue;
         }
-        for side in meta.perspectives.iter().copied().filter(|p| audited.has(*p)) {
+        for side in meta
+            .perspectives
+            .iter()
+            .copied()
+            .filter(|p| audited.has(*p))
+        {
             for s in meta.sources.iter().chain(meta.optional_sources) {
                 if s.perspective() == side && !snap.has(*s) {
                     by_source.entry(*s).or_default().insert(meta.id.to_owned());

@@ -112,7 +112,11 @@ pub async fn connect(
     let tenant = settings.tenant.clone();
     let tokens = auth::provider(settings, reqwest::Client::new())
         .map_err(|e| CommandError::Auth(e.to_string()))?;
-    let client = client_for(endpoints.clone(), tokens.clone(), conn.max_in_flight as usize)?;
+    let client = client_for(
+        endpoints.clone(),
+        tokens.clone(),
+        conn.max_in_flight as usize,
+    )?;
     let probe = probe_client(endpoints, tokens.clone())?;
     let tenant_id = super::tenant::identify(tokens.as_ref(), &probe, &tenant, printer).await?;
     Ok((client, tenant_id))
@@ -281,7 +285,10 @@ fn probe_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-pub fn history_view(history: Option<&History>, snap: &Snapshot) -> Result<HistoryView, CommandError> {
+pub fn history_view(
+    history: Option<&History>,
+    snap: &Snapshot,
+) -> Result<HistoryView, CommandError> {
     match history {
         None => Ok(HistoryView::default()),
         // History on, but no run recorded yet: the rules know it is a first run.
@@ -289,9 +296,7 @@ pub fn history_view(history: Option<&History>, snap: &Snapshot) -> Result<Histor
             tracked: true,
             ..HistoryView::default()
         }),
-        Some(History {
-            store: Some(s), ..
-        }) => s
+        Some(History { store: Some(s), .. }) => s
             .view(&snap.tenant_id, &snap.perspectives, snap.as_of)
             .map_err(|e| CommandError::History(e.to_string())),
     }

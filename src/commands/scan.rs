@@ -167,4 +167,3 @@ pub async fn run_collection_with_logs(
 fn take_sink(sink: &SignInSink) -> Vec<SignIn> {
     std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
 }
-

@@ -82,7 +82,10 @@ fn decide(
 ) -> Result<String, CommandError> {
     let given = tenant.trim();
     if let Some(g) = guid(given) {
-        for (what, id) in [("the access token is", tid), ("/organization says", org.as_deref().ok())] {
+        for (what, id) in [
+            ("the access token is", tid),
+            ("/organization says", org.as_deref().ok()),
+        ] {
             if let Some(id) = id.filter(|id| *id != g) {
                 return Err(CommandError::Auth(format!(
                     "--tenant is {g} but {what} for tenant {id}: the credentials do not belong to the tenant to audit\n  \
@@ -186,7 +189,10 @@ mod tests {
     /// #4: a domain never falls back to itself; the token's tid, then /organization, else an error.
     #[test]
     fn a_domain_resolves_from_the_token_or_organization_or_stops() {
-        assert_eq!(decide("contoso.com", Some(A), Err("403".into())).unwrap(), A);
+        assert_eq!(
+            decide("contoso.com", Some(A), Err("403".into())).unwrap(),
+            A
+        );
         assert_eq!(decide("contoso.com", None, Ok(B.into())).unwrap(), B);
         let e = decide("contoso.com", None, Err("HTTP 403".into()))
             .unwrap_err()

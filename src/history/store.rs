@@ -16,8 +16,8 @@ use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::schema;
 use crate::diff::{Inventory, PartnerState, RelationshipState};
-use crate::model::logs::SignIn;
 use crate::evaluate::Evaluation;
+use crate::model::logs::SignIn;
 use crate::rules::Finding;
 use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
 use crate::snapshot::{Coverage, Perspective, Snapshot, Source, Window};
@@ -149,6 +149,12 @@ pub(super) fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<D
             .map(|d| Some(d.with_timezone(&Utc)))
             .map_err(|e| conversion(idx, e)),
     }
+}
+
+/// A stored count: a negative one is a damaged value, not a huge number.
+fn get_count(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let n: i64 = row.get(idx)?;
+    u64::try_from(n).map_err(|e| conversion(idx, e))
 }
 
 fn get_roles(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
@@ -428,7 +434,8 @@ impl HistoryStore {
         before_commit: &dyn Fn(),
     ) -> Result<i64> {
         // Without the evaluation, the gaps are those of the default configuration (every rule on).
-        let gaps = crate::evaluate::coverage_gaps(snapshot, &crate::config::Config::default()) as u64;
+        let gaps =
+            crate::evaluate::coverage_gaps(snapshot, &crate::config::Config::default()) as u64;
         self.record_counted(snapshot, findings, started_at, logs, gaps, before_commit)
             .map(|r| r.run_id())
     }
@@ -521,7 +528,7 @@ impl HistoryStore {
                 Ok(TenantSummary {
                     tenant_id: r.get(0)?,
                     tenant_name: r.get(1)?,
-                    runs: r.get::<_, i64>(2)? as u64,
+                    runs: get_count(r, 2)?,
                     last_as_of: get_ts(r, 3)?,
                 })
             })
@@ -595,10 +602,10 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
         perspectives: parse_perspectives(&r.get::<_, String>(5)?),
         relationships_collected: r.get(6)?,
         partners_collected: r.get(7)?,
-        relationships: r.get::<_, i64>(8)? as u64,
-        partners: r.get::<_, i64>(9)? as u64,
-        findings: r.get::<_, i64>(10)? as u64,
-        coverage_gaps: r.get::<_, i64>(11)? as u64,
+        relationships: get_count(r, 8)?,
+        partners: get_count(r, 9)?,
+        findings: get_count(r, 10)?,
+        coverage_gaps: get_count(r, 11)?,
     })
 }
 

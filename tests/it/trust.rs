@@ -95,7 +95,10 @@ async fn a_dead_login_endpoint_is_exit_two_naming_the_url() {
     );
     assert!(out.stdout.is_empty());
     assert!(started.elapsed() < Duration::from_secs(60));
-    assert!(fake.requests().is_empty(), "no Graph request without a token");
+    assert!(
+        fake.requests().is_empty(),
+        "no Graph request without a token"
+    );
 }
 
 /// #4: `--tenant` given as a domain (here `organizations`) takes the id /organization gives.
@@ -151,7 +154,9 @@ async fn a_guid_tenant_other_than_the_tokens_is_exit_two() {
     let token = format!(
         "{}.{}.c2ln",
         e.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-        e.encode(format!(r#"{{"tid":"{other}","aud":"https://graph.microsoft.com"}}"#))
+        e.encode(format!(
+            r#"{{"tid":"{other}","aud":"https://graph.microsoft.com"}}"#
+        ))
     );
     let fake = fake(vec![clean_tenant()]).await;
     let dir = tempfile::tempdir().unwrap();
@@ -247,7 +252,11 @@ fn re_recording_the_same_snapshot_is_a_no_op() {
         stderr.push(text(&out.stderr));
     }
     assert_eq!(history_runs(dir.path(), &db).len(), 1);
-    assert!(stderr[1].contains("already recorded as run 1"), "{}", stderr[1]);
+    assert!(
+        stderr[1].contains("already recorded as run 1"),
+        "{}",
+        stderr[1]
+    );
 }
 
 /// #7: reports and snapshots are private to the user.
