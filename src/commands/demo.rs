@@ -122,7 +122,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             &collection,
             as_of,
             as_of,
-            history.as_ref().and_then(|h| h.store()),
+            history.as_ref(),
             printer,
         )
         .await?;

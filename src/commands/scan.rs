@@ -5,11 +5,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::CommandError;
-use super::pipeline::{self, Outcome};
+use super::pipeline::{self, History, Outcome};
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
 use crate::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink};
 use crate::graph::GraphClient;
-use crate::history::{HistoryStore, IncrementalPlan, LogMerge};
+use crate::history::{IncrementalPlan, LogMerge};
 use crate::model::logs::SignIn;
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
@@ -25,7 +25,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
         &args.collection,
         as_of,
         Utc::now(),
-        history.as_ref().and_then(|h| h.store()),
+        history.as_ref(),
         printer,
     )
     .await?;
@@ -78,7 +78,7 @@ pub async fn run_collection(
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
-    store: Option<&HistoryStore>,
+    history: Option<&History>,
     printer: &Printer,
 ) -> Result<Snapshot, CommandError> {
     run_collection_with_logs(
@@ -87,7 +87,7 @@ pub async fn run_collection(
         collection,
         as_of,
         collected_at,
-        store,
+        history,
         printer,
     )
     .await
@@ -96,8 +96,8 @@ pub async fn run_collection(
 
 /// [`run_collection`], with incremental logs when there is a history: the sign-ins and directory audits
 /// are read only after the previous run's watermark (minus the overlap) when the history's kept records
-/// cover the rest of the window ([`HistoryStore::incremental_plan`]), then merged with them
-/// ([`HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
+/// cover the rest of the window ([`crate::history::HistoryStore::incremental_plan`]), then merged with them
+/// ([`crate::history::HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
 /// sign-ins read (with a history), for [`pipeline::finish_with_logs`] to keep.
 pub async fn run_collection_with_logs(
     client: &GraphClient,
@@ -105,7 +105,7 @@ pub async fn run_collection_with_logs(
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
-    store: Option<&HistoryStore>,
+    history: Option<&History>,
     printer: &Printer,
 ) -> Result<(Snapshot, Option<Vec<SignIn>>), CommandError> {
     let spinner = printer.spinner("collecting");
@@ -118,14 +118,19 @@ pub async fn run_collection_with_logs(
     opts.since_days = collection.since;
     let history_err = |e: crate::history::HistoryError| CommandError::History(e.to_string());
     let mut plan = IncrementalPlan::default();
-    let sink: Option<SignInSink> = store.map(|_| SignInSink::default());
+    // With history on, the partner sign-ins are kept for the next run even when this is the first one
+    // (the database is created when the run is recorded); only an existing history can plan a read.
+    let sink: Option<SignInSink> = history.map(|_| SignInSink::default());
+    let store = history.and_then(History::store);
+    if let Some(sink) = &sink {
+        opts.partner_sign_ins = Some(sink.clone());
+    }
     if let Some(store) = store {
         plan = store
             .incremental_plan(tenant_id, opts.window())
             .map_err(history_err)?;
         opts.sign_in_watermark = plan.sign_in_watermark;
         opts.audit_watermark = plan.audit_watermark;
-        opts.partner_sign_ins = sink.clone();
     }
     let progress = spinner.clone();
     opts.progress = Some(Arc::new(move |event: ProgressEvent| match event {
