@@ -34,7 +34,12 @@ fn target(path: &Path) -> std::io::Result<Target> {
         ));
     }
     if link.file_type().is_symlink() {
-        // Replace what the link points to, never the link itself (`/dev/stdout` is a link too).
+        // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N` name an open stream (maybe a file the shell
+        // opened for appending): write to it, never rename over it.
+        if path.starts_with("/dev") || path.starts_with("/proc") {
+            return Ok(Target::Special);
+        }
+        // Replace what the link points to, never the link itself.
         return match std::fs::metadata(path) {
             Ok(m) if m.is_file() => match std::fs::canonicalize(path) {
                 // `/proc/self/fd/N` style links resolve to names that are not files to rename over.
@@ -61,14 +66,16 @@ fn target(path: &Path) -> std::io::Result<Target> {
 }
 
 /// Writes `contents` to `path`: atomically for a regular file or a new path (a new file is 0600 on
-/// unix; an existing file keeps its permissions), in place for anything else (device, FIFO, terminal).
+/// unix; an existing file keeps its permissions), in place (appending) for anything else: a device, a
+/// FIFO, a terminal, or a stream named under `/dev` or `/proc` (`/dev/stdout`).
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     match target(path)? {
         Target::Regular(real) => replace(&real, contents.as_bytes()),
         Target::New => replace(path, contents.as_bytes()),
         Target::Special => {
+            // Appending: a stream the shell opened (`>> file` behind `/dev/stdout`) keeps what it holds.
             let mut options = OpenOptions::new();
-            options.write(true).create(true);
+            options.append(true).create(true);
             private(&mut options);
             let mut file = options.open(path)?;
             file.write_all(contents.as_bytes())?;

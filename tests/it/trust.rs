@@ -313,6 +313,27 @@ fn special_outputs_are_written_through() {
             .unwrap_or_else(|e| panic!("-o {target}: {e}: {}", text(&out.stdout)));
         assert_eq!(report["schema_version"], "1");
     }
+    // `-o /dev/stdout` when stdout is a file the shell opened for appending (`>> out.txt`): appended to,
+    // the file not replaced.
+    let appended = dir.path().join("out.txt");
+    std::fs::write(&appended, "pre\n").unwrap();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&appended)
+        .unwrap();
+    let status = demo(
+        dir.path(),
+        "partner",
+        &["-q", "--format", "json", "-o", "/dev/stdout"],
+    )
+    .stdout(file)
+    .status()
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let written = std::fs::read_to_string(&appended).unwrap();
+    let report: Value = serde_json::from_str(written.strip_prefix("pre\n").unwrap()).unwrap();
+    assert_eq!(report["schema_version"], "1");
+
     let out = run_sync(demo(
         dir.path(),
         "partner",
