@@ -171,6 +171,8 @@ CREATE INDEX audit_events_by_time ON audit_events (tenant_id, activity_at);
 /// The snapshot's content digest, so recording the same snapshot again is recognised (a no-op) instead
 /// of adding an identical run that the next run would compare against.
 const V2: &str = r#"
+-- From v2 on, runs.coverage_gaps is the count the run's report showed (CoverageStatus::is_gap): a skipped
+-- source a rule needed is a gap too.
 ALTER TABLE runs ADD COLUMN snapshot_digest TEXT;            -- SHA-256 of the snapshot's JSON; NULL before v2
 CREATE INDEX runs_by_digest ON runs (tenant_id, collected_at, snapshot_digest);
 "#;
