@@ -19,8 +19,8 @@ and everything a CSP/MSP can do in a customer tenant (MITRE ATT&CK T1199, Truste
 Run it from the partner tenant (an MSP reviewing its relationships) or from a customer tenant \
 (an admin reviewing who can administer it). Try `gdap-audit demo` first: it needs no credentials.",
     after_help = "Exit codes: 0 nothing at or above --fail-on and coverage complete; 1 findings at or above --fail-on; \
-2 usage, configuration or authentication error (nothing audited); 3 audited, nothing at or above --fail-on, \
-but some sources could not be read."
+2 usage, configuration or authentication error, or Graph unreachable (nothing audited); 3 audited, nothing at or \
+above --fail-on, but some sources could not be read or the run could not be recorded in the history."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -147,7 +147,7 @@ pub struct EvalArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write the report to FILE (atomically) instead of stdout.
+    /// Write the report to FILE (created private, replaced atomically; `-` for stdout) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Exit 1 when a finding is at or above this severity.

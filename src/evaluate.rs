@@ -137,6 +137,72 @@ fn hygiene_finding(meta: &'static RuleMeta, s: &Suppression, message: String) ->
 }
 
 /// Runs every enabled rule relevant to the snapshot's perspectives.
+/// The perspectives a snapshot audits: those it lists or holds data of.
+fn audited_sides(snap: &Snapshot) -> Sides {
+    Sides {
+        partner: snap.perspectives.contains(&Perspective::Partner) || snap.partner.is_some(),
+        customer: snap.perspectives.contains(&Perspective::Customer) || snap.customer.is_some(),
+    }
+}
+
+/// Every source the snapshot did not collect that an enabled rule of an audited perspective needs
+/// (required or optional), with those rules: what `rules_not_evaluated` lists.
+fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet<String>> {
+    let audited = audited_sides(snap);
+    let mut by_source: BTreeMap<Source, BTreeSet<String>> = BTreeMap::new();
+    for rule in registry() {
+        let meta = rule.meta();
+        if !config.rule_enabled(meta.id) {
+            continue;
+        }
+        for side in meta
+            .perspectives
+            .iter()
+            .copied()
+            .filter(|p| audited.has(*p))
+        {
+            for s in meta.sources.iter().chain(meta.optional_sources) {
+                if s.perspective() == side && !snap.has(*s) {
+                    by_source.entry(*s).or_default().insert(meta.id.to_owned());
+                }
+            }
+        }
+    }
+    by_source
+}
+
+/// The snapshot's coverage gaps under `config`, without running the rules: the count the report of its
+/// evaluation shows ([`Evaluation::coverage_gaps`]). For `collect`'s exit code and the history.
+pub fn coverage_gaps(snap: &Snapshot, config: &Config) -> usize {
+    let by_source = unread_sources(snap, config);
+    let mut seen: BTreeSet<Source> = BTreeSet::new();
+    let listed = snap
+        .coverage
+        .iter()
+        .filter(|c| seen.insert(c.source))
+        .filter(|c| c.status.is_gap(by_source.contains_key(&c.source)))
+        .count();
+    // A source a rule needed that the snapshot does not mention is reported `skipped`, and needed.
+    let unlisted = by_source.keys().filter(|s| !seen.contains(s)).count();
+    listed.saturating_add(unlisted)
+}
+
+impl CoverageOutcome {
+    /// A hole in the audit (see [`CoverageStatus::is_gap`]).
+    pub fn is_gap(&self) -> bool {
+        self.coverage
+            .status
+            .is_gap(!self.rules_not_evaluated.is_empty())
+    }
+}
+
+impl Evaluation {
+    /// How many coverage entries are gaps: exit code 3 when nothing fails, `history list`'s count.
+    pub fn coverage_gaps(&self) -> usize {
+        self.coverage.iter().filter(|c| c.is_gap()).count()
+    }
+}
+
 pub fn evaluate(
     snap: &Snapshot,
     config: &Config,
@@ -145,10 +211,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let base = Ctx::new(snap, config, history, now);
     // A perspective is audited when the snapshot lists it or holds its data; a side runs only with data.
-    let audited = Sides {
-        partner: snap.perspectives.contains(&Perspective::Partner) || snap.partner.is_some(),
-        customer: snap.perspectives.contains(&Perspective::Customer) || snap.customer.is_some(),
-    };
+    let audited = audited_sides(snap);
     let with_data = Sides {
         partner: snap.partner.is_some(),
         customer: snap.customer.is_some(),
@@ -160,7 +223,7 @@ pub fn evaluate(
         now,
     };
 
-    let mut by_source: BTreeMap<Source, BTreeSet<String>> = BTreeMap::new();
+    let by_source = unread_sources(snap, config);
     let mut not_evaluated: Vec<NotEvaluated> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     let mut raw: Vec<Finding> = Vec::new();
@@ -200,8 +263,7 @@ pub fn evaluate(
                 .copied()
                 .filter(|s| s.perspective() == side && !snap.has(*s))
                 .collect();
-            for s in missing.iter().chain(&missing_optional) {
-                by_source.entry(*s).or_default().insert(meta.id.to_owned());
+            if !missing.is_empty() || !missing_optional.is_empty() {
                 complete = false;
             }
             if missing.is_empty() && with_data.has(side) {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diff;
 pub mod evaluate;
 pub mod fake_graph;
+pub mod files;
 pub mod graph;
 pub mod history;
 pub mod model;

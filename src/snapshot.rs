@@ -181,6 +181,21 @@ impl CoverageStatus {
     pub fn is_complete(self) -> bool {
         matches!(self, CoverageStatus::Collected)
     }
+
+    /// The one definition of a coverage gap (a hole in the audit), used by the report, the exit codes of
+    /// `scan`, `evaluate` and `collect`, and `history list`: a source that could not be read (`denied`,
+    /// `unlicensed`, `not_found`, `failed`) is a gap; a `skipped` one is a gap only when
+    /// `needed_by_a_rule` (an enabled rule of an audited perspective needed it); `collected` never is.
+    pub fn is_gap(self, needed_by_a_rule: bool) -> bool {
+        match self {
+            CoverageStatus::Collected => false,
+            CoverageStatus::Skipped => needed_by_a_rule,
+            CoverageStatus::Denied
+            | CoverageStatus::Unlicensed
+            | CoverageStatus::NotFound
+            | CoverageStatus::Failed => true,
+        }
+    }
 }
 
 /// One source's outcome. A source that was partly read (e.g. 3 of 40 relationships' assignments failed)

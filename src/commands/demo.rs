@@ -62,7 +62,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         },
     };
     // The demo keeps no history unless asked (`--history PATH`): it must not touch the user's real one.
-    let store = pipeline::open_history(&args.eval, false)?;
+    let mut history = pipeline::open_history(&args.eval, false)?;
 
     let partner = tenant("partner")?;
     let customer = tenant("customer")?;
@@ -103,7 +103,10 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         settings.client_secret = Some(SecretString::from(secret.clone()));
         let tokens = auth::provider(settings, reqwest::Client::new())
             .map_err(|e| CommandError::Auth(e.to_string()))?;
-        let client = pipeline::client_for(endpoints.clone(), tokens, 4)?;
+        let client = pipeline::client_for(endpoints.clone(), tokens.clone(), 4)?;
+        let tenant_id =
+            super::tenant::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
+        let tenant_id = &tenant_id;
         let collection = CollectionArgs {
             perspective: if *kind == "partner" {
                 PerspectiveArg::Partner
@@ -119,7 +122,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             &collection,
             as_of,
             as_of,
-            store.as_ref(),
+            history.as_ref(),
             printer,
         )
         .await?;
@@ -137,7 +140,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             pipeline::write_stdout(&format!("== {} perspective: {} ==\n", kind, title))?;
         }
         let Outcome { exit_code, .. } =
-            pipeline::finish(&snap, &eval, &config, store.as_ref(), printer, fail_on)?;
+            pipeline::finish(&snap, &eval, &config, history.as_mut(), printer, fail_on)?;
         worst = worse(worst, exit_code);
     }
     fake.shutdown();

@@ -12,7 +12,7 @@ use crate::snapshot::Snapshot;
 
 pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
     let d = match (&args.old, &args.new) {
-        (Some(old), Some(new)) => from_files(old, new, printer)?,
+        (Some(old), Some(new)) => from_files(old, new)?,
         (None, None) => from_history(args.history.as_deref(), args.tenant.as_deref(), printer)?,
         _ => return Err(CommandError::Usage(
             "give two snapshot files (OLD NEW), or none to compare the last two runs in history"
@@ -54,17 +54,23 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, CommandError> {
     Snapshot::read(path).map_err(|e| CommandError::Usage(e.to_string()))
 }
 
-fn from_files(old: &Path, new: &Path, printer: &Printer) -> Result<Diff, CommandError> {
+fn from_files(old: &Path, new: &Path) -> Result<Diff, CommandError> {
     let old_snap = read_snapshot(old)?;
     let new_snap = read_snapshot(new)?;
-    if !old_snap.tenant_id.eq_ignore_ascii_case(&new_snap.tenant_id) {
-        printer.warn(format!(
-            "{} is tenant {} and {} is tenant {}: comparing different tenants",
+    // Every relationship and partner of one tenant would look added or removed against another's:
+    // nothing to compare.
+    if !old_snap
+        .tenant_id
+        .trim()
+        .eq_ignore_ascii_case(new_snap.tenant_id.trim())
+    {
+        return Err(CommandError::Usage(format!(
+            "{} is a snapshot of tenant {} and {} of tenant {}: a diff compares two snapshots of the same tenant",
             old.display(),
             old_snap.tenant_id,
             new.display(),
             new_snap.tenant_id
-        ));
+        )));
     }
     let mut d = diff::diff(
         &Inventory::from_snapshot(&old_snap),

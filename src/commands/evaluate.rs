@@ -15,12 +15,12 @@ pub fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     // Offline re-evaluation only touches history when asked to (`--history`): the run was recorded
     // when it was scanned.
-    let store = pipeline::open_history(&args.eval, false)?;
+    let mut history = pipeline::open_history(&args.eval, false)?;
     let Outcome { exit_code, .. } = pipeline::finish(
         &snap,
         &args.eval,
         &config,
-        store.as_ref(),
+        history.as_mut(),
         printer,
         FailOn::High,
     )?;

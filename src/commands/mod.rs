@@ -8,6 +8,7 @@ mod pipeline;
 mod rules;
 mod scan;
 mod schema;
+mod tenant;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -14,8 +15,9 @@ use crate::cli::{ConnectionArgs, EvalArgs, FailOn};
 use crate::collect::SignInSpool;
 use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
-use crate::graph::{ClientSettings, Endpoints, GraphClient};
-use crate::history::HistoryStore;
+use crate::files;
+use crate::graph::{ClientSettings, Endpoints, GraphClient, RetryPolicy};
+use crate::history::{HistoryError, HistoryStore, Recorded};
 use crate::printer::Printer;
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
 use crate::rules::{HistoryView, Severity};
@@ -93,9 +95,13 @@ pub fn auth_settings(
     Ok(s)
 }
 
-/// A Graph client for the tenant, after proving the credentials work: an authentication failure
+/// A Graph client for the audited tenant, and its id: the login endpoint and Graph proved reachable,
+/// the credentials proved to work and to belong to the tenant ([`super::tenant::identify`]). Any failure
 /// stops here with exit 2 and nothing is reported as audited.
-pub async fn connect(conn: &ConnectionArgs) -> Result<(GraphClient, String), CommandError> {
+pub async fn connect(
+    conn: &ConnectionArgs,
+    printer: &Printer,
+) -> Result<(GraphClient, String), CommandError> {
     let endpoints = Endpoints::resolve(
         conn.cloud,
         conn.graph_url.as_deref(),
@@ -106,8 +112,31 @@ pub async fn connect(conn: &ConnectionArgs) -> Result<(GraphClient, String), Com
     let tenant = settings.tenant.clone();
     let tokens = auth::provider(settings, reqwest::Client::new())
         .map_err(|e| CommandError::Auth(e.to_string()))?;
-    let client = client_for(endpoints, tokens, conn.max_in_flight as usize)?;
-    Ok((client, tenant))
+    let client = client_for(
+        endpoints.clone(),
+        tokens.clone(),
+        conn.max_in_flight as usize,
+    )?;
+    let probe = probe_client(endpoints, tokens.clone())?;
+    let tenant_id = super::tenant::identify(tokens.as_ref(), &probe, &tenant, printer).await?;
+    Ok((client, tenant_id))
+}
+
+/// A client for the one reachability request before collecting: a dead endpoint fails in seconds
+/// instead of after the collection's full retry budget.
+pub fn probe_client(
+    endpoints: Endpoints,
+    tokens: Arc<dyn TokenProvider>,
+) -> Result<GraphClient, CommandError> {
+    let mut cs = ClientSettings::new(endpoints);
+    cs.retry = RetryPolicy {
+        max_attempts: 2,
+        max_total: Duration::from_secs(15),
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(5),
+    };
+    GraphClient::new(cs, tokens).map_err(|e| CommandError::Usage(e.to_string()))
 }
 
 pub fn client_for(
@@ -120,19 +149,61 @@ pub fn client_for(
     GraphClient::new(cs, tokens).map_err(|e| CommandError::Usage(e.to_string()))
 }
 
-/// Fetch a token once before collecting: a wrong secret is an error (exit 2), not a report full of gaps.
-pub async fn preflight_client(client: &GraphClient) -> Result<(), CommandError> {
-    client
-        .token_check()
-        .await
-        .map_err(|e| CommandError::Auth(e.to_string()))
+/// The history of an auditing command. The database is opened when it exists (the previous runs feed
+/// the rules and the incremental log plan) and created only when a run is recorded, after its report was
+/// written: a command that fails before that leaves no history behind.
+pub struct History {
+    path: PathBuf,
+    store: Option<HistoryStore>,
 }
 
-/// The history store for `--history` / the default path, or `None` with `--no-history`.
-pub fn open_history(
-    args: &EvalArgs,
-    default_on: bool,
-) -> Result<Option<HistoryStore>, CommandError> {
+impl History {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open database, when the file exists.
+    pub fn store(&self) -> Option<&HistoryStore> {
+        self.store.as_ref()
+    }
+
+    /// Record the run, creating the database if needed.
+    fn record(
+        &mut self,
+        snap: &Snapshot,
+        evaluation: &Evaluation,
+        partner_sign_ins: Option<&mut SignInSpool>,
+    ) -> Result<Recorded, HistoryError> {
+        let store = match self.store.take() {
+            Some(s) => s,
+            None => open_store(&self.path)?,
+        };
+        let store = self.store.insert(store);
+        store.record_evaluated(snap, evaluation, snap.collected_at, partner_sign_ins)
+    }
+}
+
+/// How long a run waits for another gdap-audit writing the same history: long enough for a normal
+/// commit, short enough that a stuck writer is reported in seconds.
+const HISTORY_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn open_store(path: &Path) -> Result<HistoryStore, HistoryError> {
+    let store = HistoryStore::open(path)?;
+    store.set_busy_timeout(HISTORY_BUSY_TIMEOUT)?;
+    Ok(store)
+}
+
+fn history_hint(e: impl std::fmt::Display) -> CommandError {
+    CommandError::History(format!(
+        "{e}\n  hint: choose another file with --history PATH, or run without history with --no-history \
+         (staleness beyond the log retention and \"what changed\" need history)"
+    ))
+}
+
+/// The history for `--history` / the default path, or `None` with `--no-history`. A history that cannot
+/// be written (read-only file or directory) is refused now, before any collecting, and nothing is
+/// created.
+pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>, CommandError> {
     if args.no_history {
         return Ok(None);
     }
@@ -144,64 +215,127 @@ pub fn open_history(
         },
         None => return Ok(None),
     };
-    HistoryStore::open(&path).map(Some).map_err(|e| {
-        CommandError::History(format!(
-            "{e}\n  hint: choose another file with --history PATH, or run without history with --no-history \
-             (staleness beyond the log retention and \"what changed\" need history)"
+    writable(&path).map_err(|detail| {
+        history_hint(format!(
+            "history database {} cannot be written: {detail}",
+            path.display()
         ))
-    })
+    })?;
+    let store = if path.exists() {
+        Some(open_store(&path).map_err(history_hint)?)
+    } else {
+        None
+    };
+    Ok(Some(History { path, store }))
+}
+
+/// Whether a run could be recorded at `path`, without creating or changing anything lasting: an existing
+/// file is opened for writing (not truncated) and its directory probed; for a new file, the nearest
+/// existing ancestor directory is probed (SQLite also writes `-wal` and `-shm` files next to it). The
+/// probe creates an empty file with a unique name and removes it at once: permission bits alone do not
+/// tell (root, ACLs, read-only mounts).
+fn writable(path: &Path) -> Result<(), String> {
+    let dir_of = |p: &Path| -> PathBuf {
+        match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err("it is a directory".into()),
+        Ok(_) => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("the file is not writable ({e})"))?;
+            return probe_dir(&dir_of(path));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let mut dir = dir_of(path);
+    loop {
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => return probe_dir(&dir),
+            Ok(_) => return Err(format!("{} is not a directory", dir.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+                _ => return probe_dir(Path::new(".")),
+            },
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        }
+    }
+}
+
+fn probe_dir(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(
+        ".gdap-audit-probe-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("directory {} is not writable ({e})", dir.display())),
+    }
 }
 
 pub fn history_view(
-    store: Option<&HistoryStore>,
+    history: Option<&History>,
     snap: &Snapshot,
 ) -> Result<HistoryView, CommandError> {
-    match store {
+    match history {
         None => Ok(HistoryView::default()),
-        Some(s) => s
+        // History on, but no run recorded yet: the rules know it is a first run.
+        Some(History { store: None, .. }) => Ok(HistoryView {
+            tracked: true,
+            ..HistoryView::default()
+        }),
+        Some(History { store: Some(s), .. }) => s
             .view(&snap.tenant_id, &snap.perspectives, snap.as_of)
             .map_err(|e| CommandError::History(e.to_string())),
     }
 }
 
-/// Evaluate, record the run, render and write the report; the exit code.
+/// Evaluate, render and write the report, then record the run; the exit code.
 pub fn finish(
     snap: &Snapshot,
     args: &EvalArgs,
     config: &Config,
-    store: Option<&HistoryStore>,
+    history: Option<&mut History>,
     printer: &Printer,
     default_fail_on: FailOn,
 ) -> Result<Outcome, CommandError> {
-    finish_with_logs(snap, args, config, store, None, printer, default_fail_on)
+    finish_with_logs(snap, args, config, history, None, printer, default_fail_on)
 }
 
 /// [`finish`]; with `partner_sign_ins` (the collector's sink), the run also keeps its partner sign-ins
 /// and directory audit events in the history, for the next run's incremental logs.
+///
+/// The run is recorded only after the report was written: a run whose report was lost must not become
+/// the "previous run" the next audit compares against. A history that cannot be written then does not
+/// lose the report: the failure is said on stderr, and the exit code is the audit's own when findings
+/// fail it (1), else 3 (the run is incomplete: it was not recorded).
 pub fn finish_with_logs(
     snap: &Snapshot,
     args: &EvalArgs,
     config: &Config,
-    store: Option<&HistoryStore>,
+    history: Option<&mut History>,
     partner_sign_ins: Option<&mut SignInSpool>,
     printer: &Printer,
     default_fail_on: FailOn,
 ) -> Result<Outcome, CommandError> {
-    let view = history_view(store, snap)?;
+    let view = history_view(history.as_deref(), snap)?;
     let evaluation = evaluate(snap, config, &view, snap.as_of);
     if let Some(e) = partner_sign_ins.as_ref().and_then(|spool| spool.error()) {
         printer.warn(format!(
             "{e}; this run's partner sign-ins are not kept, so the next run reads its whole window"
         ));
-    }
-    if let Some(s) = store {
-        match partner_sign_ins {
-            Some(logs) => {
-                s.record_run_and_logs(snap, &evaluation.findings, snap.collected_at, logs)
-            }
-            None => s.record_run(snap, &evaluation.findings, snap.collected_at),
-        }
-        .map_err(|e| CommandError::History(e.to_string()))?;
     }
     // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
     if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
@@ -216,7 +350,26 @@ pub fn finish_with_logs(
     );
     emit(&report, args.format, args.output.as_deref(), printer)?;
     let fail_on = args.fail_on.unwrap_or(default_fail_on);
-    let exit_code = exit_code(&evaluation, &report, fail_on);
+    let mut exit_code = exit_code(&evaluation, &report, fail_on);
+    if let Some(history) = history {
+        match history.record(snap, &evaluation, partner_sign_ins) {
+            Ok(Recorded::New(id)) => tracing::debug!(run = id, "run recorded"),
+            Ok(Recorded::AlreadyRecorded(id)) => printer.info(format!(
+                "this snapshot is already recorded as run {id} in {}; not recorded again",
+                history.path().display()
+            )),
+            Err(e) => {
+                printer.error(format!(
+                    "the report was written, but the run was not recorded in the history: {e}\n  \
+                     hint: the next run compares against the last recorded one; fix the history (or use \
+                     --history PATH) and run again"
+                ));
+                if exit_code == EXIT_CLEAN {
+                    exit_code = EXIT_INCOMPLETE;
+                }
+            }
+        }
+    }
     Ok(Outcome { report, exit_code })
 }
 
@@ -227,16 +380,17 @@ pub fn emit(
     output: Option<&Path>,
     printer: &Printer,
 ) -> Result<(), CommandError> {
-    let terminal = output.is_none() && std::io::stdout().is_terminal();
+    let to_stdout = output.is_none_or(files::is_stdout);
+    let terminal = to_stdout && std::io::stdout().is_terminal();
     let style = Style {
         color: terminal && std::env::var_os("NO_COLOR").is_none(),
         unicode: terminal,
         width: Some(terminal_width(terminal).unwrap_or(DEFAULT_WIDTH)),
     };
     let text = report::render(report, format, style);
-    match output {
+    match output.filter(|p| !files::is_stdout(p)) {
         Some(path) => {
-            report::write_atomic(path, &text)
+            files::write_atomic(path, &text)
                 .map_err(|e| CommandError::Io(format!("cannot write {}: {e}", path.display())))?;
             printer.info(format!("report written to {}", path.display()));
         }
@@ -296,9 +450,12 @@ pub fn exit_code(evaluation: &Evaluation, report: &ReportV1, fail_on: FailOn) ->
     }
 }
 
-/// Write a snapshot file atomically.
+/// Write a snapshot file (private, atomically; `-` for stdout).
 pub fn save_snapshot(snap: &Snapshot, path: &Path, printer: &Printer) -> Result<(), CommandError> {
-    report::write_atomic(path, &snap.to_json())
+    if files::is_stdout(path) {
+        return write_stdout(&snap.to_json());
+    }
+    files::write_atomic(path, &snap.to_json())
         .map_err(|e| CommandError::Io(format!("cannot write snapshot {}: {e}", path.display())))?;
     printer.info(format!("snapshot written to {}", path.display()));
     Ok(())

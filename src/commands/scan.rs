@@ -5,28 +5,28 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::CommandError;
-use super::pipeline::{self, Outcome};
+use super::pipeline::{self, History, Outcome};
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
 use crate::collect::{
     self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink, SignInSpool,
 };
 use crate::graph::GraphClient;
-use crate::history::{HistoryStore, IncrementalPlan, LogMerge};
+use crate::history::{IncrementalPlan, LogMerge};
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
 pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
-    let store = pipeline::open_history(&args.eval, true)?;
-    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let mut history = pipeline::open_history(&args.eval, true)?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let (snap, mut partner_sign_ins) = run_collection_with_logs(
         &client,
-        &tenant,
+        &tenant_id,
         &args.collection,
         as_of,
         Utc::now(),
-        store.as_ref(),
+        history.as_ref(),
         printer,
     )
     .await?;
@@ -37,7 +37,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
         &snap,
         &args.eval,
         &config,
-        store.as_ref(),
+        history.as_mut(),
         partner_sign_ins.as_mut(),
         printer,
         FailOn::High,
@@ -47,10 +47,10 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
-    let (client, tenant) = pipeline::connect(&args.connection).await?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let snap = run_collection(
         &client,
-        &tenant,
+        &tenant_id,
         &args.collection,
         as_of,
         Utc::now(),
@@ -59,11 +59,9 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
     )
     .await?;
     pipeline::save_snapshot(&snap, &args.out, printer)?;
-    let gaps = snap
-        .coverage
-        .iter()
-        .filter(|c| !c.status.is_complete() && c.status != crate::snapshot::CoverageStatus::Skipped)
-        .count();
+    // The gaps `evaluate` of this snapshot would report (one definition: `CoverageStatus::is_gap`), with
+    // every rule on: `collect` has no configuration.
+    let gaps = crate::evaluate::coverage_gaps(&snap, &crate::config::Config::default());
     Ok(if gaps == 0 {
         super::EXIT_CLEAN
     } else {
@@ -71,25 +69,26 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
     })
 }
 
-/// Authenticate, resolve the tenant id, collect with progress. Shared by scan, collect and demo.
+/// Collect the tenant `tenant_id` (established by [`pipeline::connect`]) with progress. Shared by scan,
+/// collect and demo.
 /// [`run_collection_with_logs`] without the partner sign-ins: a run recorded without them keeps no log
 /// records, so the next run reads its logs in full.
 pub async fn run_collection(
     client: &GraphClient,
-    tenant: &str,
+    tenant_id: &str,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
-    store: Option<&HistoryStore>,
+    history: Option<&History>,
     printer: &Printer,
 ) -> Result<Snapshot, CommandError> {
     run_collection_with_logs(
         client,
-        tenant,
+        tenant_id,
         collection,
         as_of,
         collected_at,
-        store,
+        history,
         printer,
     )
     .await
@@ -98,24 +97,20 @@ pub async fn run_collection(
 
 /// [`run_collection`], with incremental logs when there is a history: the sign-ins and directory audits
 /// are read only after the previous run's watermark (minus the overlap) when the history's kept records
-/// cover the rest of the window ([`HistoryStore::incremental_plan`]), then merged with them
-/// ([`HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
+/// cover the rest of the window ([`crate::history::HistoryStore::incremental_plan`]), then merged with them
+/// ([`crate::history::HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
 /// sign-ins read (with a history, spooled on disk), for [`pipeline::finish_with_logs`] to keep.
 pub async fn run_collection_with_logs(
     client: &GraphClient,
-    tenant: &str,
+    tenant_id: &str,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
-    store: Option<&HistoryStore>,
+    history: Option<&History>,
     printer: &Printer,
 ) -> Result<(Snapshot, Option<SignInSpool>), CommandError> {
-    let spinner = printer.spinner("signing in");
-    pipeline::preflight_client(client)
-        .await
-        .inspect_err(|_| spinner.finish())?;
-    let tenant_id = resolve_tenant_id(client, tenant).await;
-    let mut opts = CollectOptions::new(tenant_id.clone(), as_of, collected_at);
+    let spinner = printer.spinner("collecting");
+    let mut opts = CollectOptions::new(tenant_id.to_owned(), as_of, collected_at);
     opts.perspective = match collection.perspective {
         PerspectiveArg::Partner => PerspectiveMode::Partner,
         PerspectiveArg::Customer => PerspectiveMode::Customer,
@@ -124,14 +119,19 @@ pub async fn run_collection_with_logs(
     opts.since_days = collection.since;
     let history_err = |e: crate::history::HistoryError| CommandError::History(e.to_string());
     let mut plan = IncrementalPlan::default();
-    let sink: Option<SignInSink> = store.map(|_| SignInSink::default());
+    // With history on, the partner sign-ins are kept for the next run even when this is the first one
+    // (the database is created when the run is recorded); only an existing history can plan a read.
+    let sink: Option<SignInSink> = history.map(|_| SignInSink::default());
+    let store = history.and_then(History::store);
+    if let Some(sink) = &sink {
+        opts.partner_sign_ins = Some(sink.clone());
+    }
     if let Some(store) = store {
         plan = store
-            .incremental_plan(&tenant_id, opts.window())
+            .incremental_plan(tenant_id, opts.window())
             .map_err(history_err)?;
         opts.sign_in_watermark = plan.sign_in_watermark;
         opts.audit_watermark = plan.audit_watermark;
-        opts.partner_sign_ins = sink.clone();
     }
     let progress = spinner.clone();
     opts.progress = Some(Arc::new(move |event: ProgressEvent| match event {
@@ -172,22 +172,4 @@ pub async fn run_collection_with_logs(
         Err(shared) => std::mem::take(&mut *shared.lock().unwrap_or_else(|e| e.into_inner())),
     });
     Ok((snap, spool))
-}
-
-/// `--tenant` may be a domain; history and rules key on the tenant GUID, which `/organization` gives.
-async fn resolve_tenant_id(client: &GraphClient, tenant: &str) -> String {
-    if uuid::Uuid::parse_str(tenant).is_ok() {
-        return tenant.to_ascii_lowercase();
-    }
-    #[derive(serde::Deserialize)]
-    struct Org {
-        id: String,
-    }
-    match client
-        .get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id")
-        .await
-    {
-        Ok(page) if page.value.len() == 1 => page.value[0].id.to_ascii_lowercase(),
-        _ => tenant.to_ascii_lowercase(),
-    }
 }

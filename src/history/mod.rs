@@ -22,7 +22,9 @@ use std::path::PathBuf;
 
 pub use logs::{IncrementalPlan, LOG_RETENTION_DAYS, LogCoverage, LogMerge, MergeOutcome};
 pub use schema::SCHEMA_VERSION;
-pub use store::{HistoryStore, RunDetail, RunFinding, RunSummary, TenantSummary, Watermarks};
+pub use store::{
+    HistoryStore, Recorded, RunDetail, RunFinding, RunSummary, TenantSummary, Watermarks,
+};
 
 /// Why the history could not be used. All of them stop the command with exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -27,10 +27,16 @@ pub(super) struct Migration {
 }
 
 /// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The newest schema this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -160,6 +166,15 @@ CREATE TABLE audit_events (
     PRIMARY KEY (tenant_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX audit_events_by_time ON audit_events (tenant_id, activity_at);
+"#;
+
+/// The snapshot's content digest, so recording the same snapshot again is recognised (a no-op) instead
+/// of adding an identical run that the next run would compare against.
+const V2: &str = r#"
+-- From v2 on, runs.coverage_gaps is the count the run's report showed (CoverageStatus::is_gap): a skipped
+-- source a rule needed is a gap too.
+ALTER TABLE runs ADD COLUMN snapshot_digest TEXT;            -- SHA-256 of the snapshot's JSON; NULL before v2
+CREATE INDEX runs_by_digest ON runs (tenant_id, collected_at, snapshot_digest);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

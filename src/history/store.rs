@@ -17,9 +17,10 @@ use super::chain::{WindowRow, evidence_chain};
 use super::schema;
 use crate::collect::SignInSpool;
 use crate::diff::{Inventory, PartnerState, RelationshipState};
+use crate::evaluate::Evaluation;
 use crate::rules::Finding;
 use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
-use crate::snapshot::{Coverage, CoverageStatus, Perspective, Snapshot, Source, Window};
+use crate::snapshot::{Coverage, Perspective, Snapshot, Source, Window};
 
 /// How long a run waits for another run's write to finish before giving up with [`HistoryError::Locked`].
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +33,30 @@ pub struct HistoryStore {
     pub(super) conn: Connection,
     path: PathBuf,
     busy: Cell<Duration>,
+}
+
+/// What [`HistoryStore::record_evaluated`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new run with this id.
+    New(i64),
+    /// The same snapshot was already recorded as this run; nothing was written.
+    AlreadyRecorded(i64),
+}
+
+impl Recorded {
+    pub fn run_id(self) -> i64 {
+        match self {
+            Recorded::New(id) | Recorded::AlreadyRecorded(id) => id,
+        }
+    }
+}
+
+/// SHA-256 of the snapshot's JSON, hex.
+fn snapshot_digest(snapshot: &Snapshot) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(snapshot.to_json().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Incremental-collection starting points: the newest record read by the last run that collected each log.
@@ -64,7 +89,7 @@ pub struct RunSummary {
     pub relationships: u64,
     pub partners: u64,
     pub findings: u64,
-    /// Sources the run tried to read and could not (neither collected nor skipped).
+    /// The run's coverage gaps, as its report counted them (see `CoverageStatus::is_gap`).
     pub coverage_gaps: u64,
 }
 
@@ -124,6 +149,12 @@ pub(super) fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<D
             .map(|d| Some(d.with_timezone(&Utc)))
             .map_err(|e| conversion(idx, e)),
     }
+}
+
+/// A stored count: a negative one is a damaged value, not a huge number.
+fn get_count(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let n: i64 = row.get(idx)?;
+    u64::try_from(n).map_err(|e| conversion(idx, e))
 }
 
 fn get_roles(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
@@ -371,6 +402,29 @@ impl HistoryStore {
         self.record(snapshot, findings, started_at, None, before_commit)
     }
 
+    /// Record the run of an evaluated snapshot, as its report showed it: `coverage_gaps` is the report's
+    /// count ([`Evaluation::coverage_gaps`]), and the partner sign-ins are kept when given. Recording the
+    /// same snapshot again (same tenant, collection time and content) changes nothing and returns
+    /// [`Recorded::AlreadyRecorded`]: a second identical run would become the "previous run" the next
+    /// audit compares against, and hide its changes.
+    pub fn record_evaluated(
+        &self,
+        snapshot: &Snapshot,
+        evaluation: &Evaluation,
+        started_at: DateTime<Utc>,
+        partner_sign_ins: Option<&mut SignInSpool>,
+    ) -> Result<Recorded> {
+        let gaps = evaluation.coverage_gaps() as u64;
+        self.record_counted(
+            snapshot,
+            &evaluation.findings,
+            started_at,
+            partner_sign_ins,
+            gaps,
+            &|| {},
+        )
+    }
+
     fn record(
         &self,
         snapshot: &Snapshot,
@@ -379,11 +433,46 @@ impl HistoryStore {
         logs: Option<&mut SignInSpool>,
         before_commit: &dyn Fn(),
     ) -> Result<i64> {
+        // Without the evaluation, the gaps are those of the default configuration (every rule on).
+        let gaps =
+            crate::evaluate::coverage_gaps(snapshot, &crate::config::Config::default()) as u64;
+        self.record_counted(snapshot, findings, started_at, logs, gaps, before_commit)
+            .map(|r| r.run_id())
+    }
+
+    fn record_counted(
+        &self,
+        snapshot: &Snapshot,
+        findings: &[Finding],
+        started_at: DateTime<Utc>,
+        logs: Option<&mut SignInSpool>,
+        gaps: u64,
+        before_commit: &dyn Fn(),
+    ) -> Result<Recorded> {
+        let digest = snapshot_digest(snapshot);
         let tx = self.write_tx()?;
-        let id = insert_run(&tx, snapshot, findings, started_at, logs).map_err(|e| self.err(e))?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM runs WHERE tenant_id = ?1 AND collected_at = ?2 AND snapshot_digest = ?3
+                 ORDER BY id LIMIT 1",
+                params![
+                    tenant_key(&snapshot.tenant_id),
+                    ts(snapshot.collected_at),
+                    digest
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = existing {
+            tx.finish().map_err(|e| self.err(e))?;
+            return Ok(Recorded::AlreadyRecorded(id));
+        }
+        let id = insert_run(&tx, snapshot, findings, started_at, logs, gaps, &digest)
+            .map_err(|e| self.err(e))?;
         before_commit();
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(id)
+        Ok(Recorded::New(id))
     }
 
     /// What the rules may know from earlier runs of `tenant_id`, as of `now` (runs at or after `now` are
@@ -439,7 +528,7 @@ impl HistoryStore {
                 Ok(TenantSummary {
                     tenant_id: r.get(0)?,
                     tenant_name: r.get(1)?,
-                    runs: r.get::<_, i64>(2)? as u64,
+                    runs: get_count(r, 2)?,
                     last_as_of: get_ts(r, 3)?,
                 })
             })
@@ -513,10 +602,10 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
         perspectives: parse_perspectives(&r.get::<_, String>(5)?),
         relationships_collected: r.get(6)?,
         partners_collected: r.get(7)?,
-        relationships: r.get::<_, i64>(8)? as u64,
-        partners: r.get::<_, i64>(9)? as u64,
-        findings: r.get::<_, i64>(10)? as u64,
-        coverage_gaps: r.get::<_, i64>(11)? as u64,
+        relationships: get_count(r, 8)?,
+        partners: get_count(r, 9)?,
+        findings: get_count(r, 10)?,
+        coverage_gaps: get_count(r, 11)?,
     })
 }
 
@@ -526,6 +615,8 @@ fn insert_run(
     findings: &[Finding],
     started_at: DateTime<Utc>,
     logs: Option<&mut SignInSpool>,
+    gaps: u64,
+    digest: &str,
 ) -> rusqlite::Result<i64> {
     // A spool that failed to write holds only part of the records: keeping them would make the next
     // run's merge miss the rest, so the run is recorded as one that kept none (next run reads in full).
@@ -545,16 +636,6 @@ fn insert_run(
         .as_ref()
         .and_then(|c| c.audits.watermark)
         .filter(|_| audits_collected);
-    let gaps = snap
-        .coverage
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.status,
-                CoverageStatus::Collected | CoverageStatus::Skipped
-            )
-        })
-        .count();
     let as_of = ts(snap.as_of);
     let coverage = serde_json::to_string(&snap.coverage)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
@@ -563,8 +644,8 @@ fn insert_run(
         "INSERT INTO runs (tenant_id, tenant_name, started_at, collected_at, as_of, recorded_at, perspectives, tool_version,
                            snapshot_version, coverage, window_since, window_until, relationships_collected,
                            partners_collected, role_assignments_collected, sign_ins_collected, audits_collected,
-                           sign_ins_watermark, audits_watermark, finding_count, coverage_gaps)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                           sign_ins_watermark, audits_watermark, finding_count, coverage_gaps, snapshot_digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
         params![
             tenant,
             snap.tenant_name,
@@ -585,8 +666,9 @@ fn insert_run(
             audits_collected,
             sign_in_watermark.map(ts),
             audit_watermark.map(ts),
-            findings.len() as i64,
-            gaps as i64,
+            i64::try_from(findings.len()).unwrap_or(i64::MAX),
+            i64::try_from(gaps).unwrap_or(i64::MAX),
+            digest,
         ],
     )?;
     let run_id = tx.last_insert_rowid();

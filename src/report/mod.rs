@@ -7,9 +7,6 @@ mod sarif;
 mod table;
 pub mod v1;
 
-use std::io::Write;
-use std::path::Path;
-
 pub use v1::{ReportHeader, ReportV1, build};
 
 /// An output format (`--format`).
@@ -122,49 +119,8 @@ pub fn report_schema_string() -> String {
     s
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed to disk, then
-/// renamed over `path`. A reader sees the old file or the new one, never half of one; on error the
-/// temporary file is removed and `path` is untouched. When `path` exists its permissions are kept.
-pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} is not a file path", path.display()),
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-    let tmp = dir.join(tmp_name);
-
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable. Best effort: not every platform can open a directory.
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+/// Moved to [`crate::files`]; kept here for callers of the old path.
+pub use crate::files::write_atomic;
 
 pub(crate) use crate::text::one_line;
 

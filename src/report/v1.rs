@@ -376,11 +376,16 @@ impl CoverageEntry {
     /// `failed`), or one `skipped` although a rule of an audited perspective needed it. A `skipped`
     /// source no rule needed (not applicable to this run) is not a gap.
     pub fn is_gap(&self) -> bool {
-        match self.status {
-            CoverageStatus::Collected => false,
-            CoverageStatus::Skipped => !self.rules_not_evaluated.is_empty(),
-            _ => true,
-        }
+        let status = match self.status {
+            CoverageStatus::Collected => snapshot::CoverageStatus::Collected,
+            CoverageStatus::Denied => snapshot::CoverageStatus::Denied,
+            CoverageStatus::Unlicensed => snapshot::CoverageStatus::Unlicensed,
+            CoverageStatus::NotFound => snapshot::CoverageStatus::NotFound,
+            CoverageStatus::Failed => snapshot::CoverageStatus::Failed,
+            CoverageStatus::Skipped => snapshot::CoverageStatus::Skipped,
+        };
+        // The one definition (snapshot::CoverageStatus::is_gap).
+        status.is_gap(!self.rules_not_evaluated.is_empty())
     }
 }
 

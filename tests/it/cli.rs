@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const CLEAN: &str = "c1ea0000-0000-4000-8000-00000000c1ea";
+pub(crate) const CLEAN: &str = "c1ea0000-0000-4000-8000-00000000c1ea";
 
 /// The binary with no ambient credentials, a private HOME and plain output.
-fn bin(dir: &Path) -> Command {
+pub(crate) fn bin(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gdap-audit"));
     for v in [
         "AZURE_TENANT_ID",
@@ -34,24 +34,24 @@ fn bin(dir: &Path) -> Command {
     c
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-async fn run(cmd: Command) -> Output {
+pub(crate) async fn run(cmd: Command) -> Output {
     let mut cmd = cmd;
     tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
         .await
         .unwrap()
 }
 
-fn run_sync(mut cmd: Command) -> Output {
+pub(crate) fn run_sync(mut cmd: Command) -> Output {
     cmd.output().expect("binary runs")
 }
 
 /// A customer tenant with nothing wrong: one service-provider partner with least-privilege
 /// constraints, a Conditional Access policy requiring MFA for service-provider users, MFA sign-ins.
-fn clean_tenant() -> FakeTenant {
+pub(crate) fn clean_tenant() -> FakeTenant {
     let partner = "0a0a0a0a-0000-4000-8000-00000000000a";
     FakeTenant::new(CLEAN)
         .with_route("/v1.0/organization", json!({"value": [{"id": CLEAN, "displayName": "Clean Corp"}]}))
@@ -91,7 +91,7 @@ fn clean_tenant() -> FakeTenant {
         )
 }
 
-fn scan_args(cmd: &mut Command, fake: &FakeGraph, tenant: &str) {
+pub(crate) fn scan_args(cmd: &mut Command, fake: &FakeGraph, tenant: &str) {
     cmd.args([
         "scan",
         "--perspective",

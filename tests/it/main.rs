@@ -18,3 +18,4 @@ mod memory;
 mod report;
 mod rules;
 mod transport;
+mod trust;
