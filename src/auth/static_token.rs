@@ -9,6 +9,10 @@ use super::{AccessToken, AuthError, BoxFuture, TokenProvider};
 /// Lifetime assumed when the token is not a JWT with an `exp` claim.
 pub const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// Longest lifetime believed: Entra tokens live at most about a day, and a claim beyond that (an
+/// `exp` of 1e300) is treated as expiring at the cap rather than overflowing the clock.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// Hands out the one token it was given.
 pub struct StaticToken {
     token: AccessToken,
@@ -41,19 +45,19 @@ impl StaticToken {
             .unwrap_or(0);
         let lifetime = match exp {
             Some(exp) if exp <= now_unix => {
-                let ago = now_unix - exp;
+                let ago = now_unix.saturating_sub(exp);
                 return Err(AuthError::Config(format!(
                     "the token in GRAPH_ACCESS_TOKEN expired {} ago ({}); supply a fresh GRAPH_ACCESS_TOKEN or use another credential",
                     humanize(ago),
                     format_unix(exp)
                 )));
             }
-            Some(exp) => Duration::from_secs(exp - now_unix),
+            Some(exp) => Duration::from_secs(exp.saturating_sub(now_unix)).min(MAX_TOKEN_LIFETIME),
             None => ASSUMED_LIFETIME,
         };
         let token = AccessToken {
             secret: SecretString::from(raw),
-            expires_at: Instant::now() + lifetime,
+            expires_at: expiry(Instant::now(), lifetime),
             generation: 1,
         };
         Ok(StaticToken { token, exp })
@@ -105,7 +109,18 @@ impl TokenProvider for StaticToken {
     }
 }
 
-/// The `exp` claim of a JWT, decoded without verifying the signature (we only want a lifetime).
+/// `now + lifetime` on the monotonic clock, capped at [`MAX_TOKEN_LIFETIME`] and never overflowing.
+pub fn expiry(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    now.checked_add(lifetime)
+        .or_else(|| now.checked_add(Duration::from_secs(60)))
+        .unwrap_or(now)
+}
+
+/// The `exp` claim of a JWT in Unix seconds, decoded without verifying the signature (we only want a
+/// lifetime). A negative or fractional number is read as the second it denotes (clamped at 0, i.e.
+/// long expired; beyond `u64` saturates); a missing or non-numeric `exp` (a string, `null`) is `None`,
+/// as for an opaque token: the token is then assumed to live [`ASSUMED_LIFETIME`] and Graph decides.
 pub fn jwt_exp(token: &str) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct Exp {
@@ -113,15 +128,16 @@ pub fn jwt_exp(token: &str) -> Option<u64> {
     }
     let claims: Exp = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     match claims.exp? {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        // `as` saturates a float (and maps NaN to 0); JSON cannot hold NaN or infinity anyway.
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
         _ => None,
     }
 }
 
 fn format_unix(secs: u64) -> String {
-    chrono::DateTime::from_timestamp(secs as i64, 0)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
         .unwrap_or_else(|| secs.to_string())
 }

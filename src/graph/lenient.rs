@@ -27,11 +27,35 @@ impl<T: DeserializeOwned> Lenient<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
-        Ok(match serde_json::from_str::<T>(raw.get()) {
+        Ok(match from_str::<T>(raw.get()) {
             Ok(t) => Lenient::Item(t),
             Err(e) => Lenient::Invalid(e.to_string()),
         })
     }
+}
+
+/// `serde_json::from_str`, except that an object repeating a key decodes with the last value, as
+/// Microsoft's SDKs do (Graph's own published beta sign-in example repeats `homeTenantId`); serde's
+/// derive refuses such an object with "duplicate field". The fast path is the plain decode; only a
+/// duplicate-field failure takes the slower detour through a `Value`, whose maps keep the last value.
+pub fn from_str<T: DeserializeOwned>(json: &str) -> serde_json::Result<T> {
+    from_slice(json.as_bytes())
+}
+
+/// [`from_str`] over bytes.
+pub fn from_slice<T: DeserializeOwned>(json: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice::<T>(json) {
+        Err(e) if is_duplicate_field(&e) => {
+            let value: serde_json::Value = serde_json::from_slice(json)?;
+            serde_json::from_value(value)
+        }
+        other => other,
+    }
+}
+
+/// serde's derive reports a repeated key as "duplicate field `name`" (a data error).
+fn is_duplicate_field(e: &serde_json::Error) -> bool {
+    e.is_data() && e.to_string().starts_with("duplicate field `")
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << n.saturating_sub(1).min(16));
         let ceiling = exp.min(self.max_delay);
-        let millis = ceiling.as_millis().max(1) as u64;
+        let millis = u64::try_from(ceiling.as_millis().max(1)).unwrap_or(u64::MAX);
         // Half fixed, half random: never zero, never in lockstep with other clients.
         Duration::from_millis(millis / 2 + rand::rng().random_range(0..=millis / 2))
     }
