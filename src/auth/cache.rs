@@ -242,6 +242,27 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 
+    /// #3: an `expires_in` too large for the clock is capped at a day instead of panicking.
+    #[tokio::test]
+    async fn absurd_lifetime_is_capped() {
+        for lifetime in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            let (src, _) = Counting::new(lifetime);
+            let cache = TokenCache::new(src);
+            let t = cache.token(None).await.unwrap();
+            let left = t.expires_at - Instant::now();
+            assert!(left <= MAX_TOKEN_LIFETIME, "{left:?}");
+            assert!(
+                left > MAX_TOKEN_LIFETIME - Duration::from_secs(10),
+                "{left:?}"
+            );
+            assert_eq!(cache.token(None).await.unwrap().generation, 1, "cached");
+        }
+    }
+
     #[tokio::test]
     async fn default_margin_is_five_minutes() {
         let (src, fetches) = Counting::new(Duration::from_secs(3600));

@@ -398,6 +398,42 @@ mod tests {
         provider(s, reqwest::Client::new()).map(|p| p.kind())
     }
 
+    fn jwt(claims: serde_json::Value) -> String {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{h}.{c}.c2lnbmF0dXJl")
+    }
+
+    #[test]
+    fn token_tenant_id_reads_a_guid_tid_lower_cased() {
+        let tid = "8777B240-C6F0-4469-9E98-A3205431B836";
+        let token = jwt(serde_json::json!({"tid": tid, "exp": 1}));
+        assert_eq!(
+            token_tenant_id(&token).as_deref(),
+            Some("8777b240-c6f0-4469-9e98-a3205431b836")
+        );
+        assert_eq!(
+            token_tenant_id(&format!("Bearer {token}\n")).as_deref(),
+            Some("8777b240-c6f0-4469-9e98-a3205431b836")
+        );
+        for claims in [
+            serde_json::json!({}),
+            serde_json::json!({"tid": null}),
+            serde_json::json!({"tid": 5}),
+            serde_json::json!({"tid": "contoso.onmicrosoft.com"}),
+            serde_json::json!({"tid": "8777b240-c6f0-4469-9e98-a3205431b83"}),
+            serde_json::json!({"tid": "8777b240-c6f0-4469-9e98-a3205431b83g"}),
+            serde_json::json!({"tid": "8777b240c6f0-4469-9e98-a3205431b836-"}),
+        ] {
+            assert_eq!(token_tenant_id(&jwt(claims.clone())), None, "{claims}");
+        }
+        for opaque in ["", "opaque-token", "a.b.c", "..", "fake-at-0001"] {
+            assert_eq!(token_tenant_id(opaque), None, "{opaque}");
+        }
+    }
+
     #[test]
     fn debug_redacts_secrets() {
         let mut s = settings();

@@ -233,6 +233,115 @@ mod tests {
         assert_eq!(jwt_exp(&fake_jwt(serde_json::json!({"sub": "x"}))), None);
     }
 
+    /// #3: an `exp` too large for the clock (1e300, u64::MAX, beyond u64) neither panics nor is
+    /// believed beyond [`MAX_TOKEN_LIFETIME`].
+    #[tokio::test]
+    async fn absurd_exp_is_capped_at_a_day() {
+        for exp in [
+            serde_json::json!(1e300),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(1.8e19),
+            serde_json::json!(now() + 10 * 365 * 24 * 3600),
+        ] {
+            let jwt = fake_jwt(serde_json::json!({ "exp": exp }));
+            let p = StaticToken::new(SecretString::from(jwt)).unwrap();
+            let t = p.token(None).await.unwrap();
+            let left = t.expires_at - Instant::now();
+            assert!(
+                left <= MAX_TOKEN_LIFETIME && left > MAX_TOKEN_LIFETIME - Duration::from_secs(10),
+                "{exp}: {left:?}"
+            );
+            assert!(
+                p.rejected_error(true)
+                    .to_string()
+                    .contains("GRAPH_ACCESS_TOKEN")
+            );
+        }
+    }
+
+    /// #3: `exp` in the past or negative is "expired"; a string, null or missing `exp` is read as no
+    /// expiry (the assumed hour, Graph decides); nothing panics.
+    #[tokio::test]
+    async fn odd_exp_claims_have_clear_behaviour() {
+        for exp in [
+            serde_json::json!(-1),
+            serde_json::json!(-1e300),
+            serde_json::json!(0.5),
+        ] {
+            let err = StaticToken::new(SecretString::from(fake_jwt(
+                serde_json::json!({ "exp": exp }),
+            )))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("expired") && err.contains("1970-01-01"),
+                "{exp}: {err}"
+            );
+        }
+        for claims in [
+            serde_json::json!({"exp": "NaN"}),
+            serde_json::json!({"exp": "1700000000"}),
+            serde_json::json!({"exp": null}),
+            serde_json::json!({"exp": [1]}),
+            serde_json::json!({}),
+        ] {
+            let p = StaticToken::new(SecretString::from(fake_jwt(claims.clone()))).unwrap();
+            assert_eq!(p.exp(), None, "{claims}");
+            let left = p.token(None).await.unwrap().expires_at - Instant::now();
+            assert!(
+                left <= ASSUMED_LIFETIME && left > Duration::from_secs(3590),
+                "{claims}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any string as GRAPH_ACCESS_TOKEN: a token with a sane expiry, or a clear error; no panic.
+        #[test]
+        fn any_string_as_token_never_panics(raw in ".{0,200}") {
+            check_token(&raw)?;
+        }
+
+        /// Any JSON claims (numbers of every size and sign, strings, nesting) in a JWT: no panic.
+        #[test]
+        fn any_claims_never_panic(claims in json_value(), exp in json_value()) {
+            check_token(&fake_jwt(serde_json::json!({ "exp": exp, "tid": claims.clone(), "x": claims })))?;
+        }
+    }
+
+    fn check_token(raw: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match StaticToken::new(SecretString::from(raw)) {
+            Ok(p) => {
+                let left = p.token.expires_at.saturating_duration_since(Instant::now());
+                proptest::prop_assert!(left <= MAX_TOKEN_LIFETIME, "{left:?}");
+            }
+            Err(e) => proptest::prop_assert!(e.to_string().contains("GRAPH_ACCESS_TOKEN")),
+        }
+        let _ = super::super::token_tenant_id(raw);
+        Ok(())
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,20}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     #[test]
     fn debug_is_redacted() {
         let p = StaticToken::new(SecretString::from("opaque-token-value")).unwrap();

@@ -197,7 +197,11 @@ impl GraphClient {
     /// ([`GraphError::is_unreachable`], after the short connect budget) or no token could be had
     /// (`GraphError::Auth`; see [`crate::auth::AuthError::is_unreachable`] for a dead token endpoint).
     pub async fn probe(&self) -> Result<(), GraphError> {
-        let url = self.inner.settings.endpoints.url("/v1.0/organization?$select=id");
+        let url = self
+            .inner
+            .settings
+            .endpoints
+            .url("/v1.0/organization?$select=id");
         match self.send(Method::GET, &url, None, &[]).await {
             Ok(_) => Ok(()),
             Err(e) if e.status().is_some() => Ok(()),

@@ -84,6 +84,85 @@ mod tests {
         assert!(matches!(&page.value[1], Lenient::Invalid(e) if e.contains("invalid type")));
     }
 
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    struct SignIn {
+        id: String,
+        home_tenant_id: Option<String>,
+        #[serde(default)]
+        is_tenant_restricted: Option<bool>,
+    }
+
+    /// #5: repeated keys (Microsoft's beta sign-in example repeats `homeTenantId`) decode, last wins,
+    /// at every level: an item, a nested object, and the page itself.
+    #[test]
+    fn repeated_keys_decode_last_value_wins() {
+        let page = r#"{"value":[
+            {"id":"a","homeTenantId":"first","isTenantRestricted":true,"homeTenantId":"last","isTenantRestricted":false},
+            {"id":"b","homeTenantId":"only"},
+            {"id":7}
+        ],"@odata.nextLink":"https://x/1","@odata.nextLink":"https://x/2"}"#;
+        let page: Page<Lenient<SignIn>> = from_str(page).unwrap();
+        assert_eq!(page.next_link.as_deref(), Some("https://x/2"));
+        let items: Vec<&SignIn> = page
+            .value
+            .iter()
+            .filter_map(|l| match l {
+                Lenient::Item(s) => Some(s),
+                Lenient::Invalid(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                &SignIn {
+                    id: "a".into(),
+                    home_tenant_id: Some("last".into()),
+                    is_tenant_restricted: Some(false)
+                },
+                &SignIn {
+                    id: "b".into(),
+                    home_tenant_id: Some("only".into()),
+                    is_tenant_restricted: None
+                },
+            ]
+        );
+        assert!(matches!(&page.value[2], Lenient::Invalid(e) if e.contains("invalid type")));
+        // Other errors are not retried through the slow path and still fail.
+        assert!(from_str::<SignIn>(r#"{"id":1,"id":2}"#).is_err());
+        assert!(from_str::<SignIn>(r#"{"id":"x""#).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Arbitrary bytes as a Graph page: Ok or Err, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&bytes);
+        }
+
+        /// A valid page with one byte replaced, cut short, or a key repeated: Ok or Err, never a panic;
+        /// a repeated key never loses the record.
+        #[test]
+        fn mutated_pages_never_panic(
+            pos in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..400,
+        ) {
+            let page = br#"{"value":[{"id":"a","homeTenantId":"h","isTenantRestricted":true},{"id":"b"}],"@odata.nextLink":"https://graph.microsoft.com/beta/x?$skiptoken=1"}"#;
+            let mut m = page.to_vec();
+            if let Some(b) = m.get_mut(pos % page.len()) {
+                *b = byte;
+            }
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&m);
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&page[..cut % page.len()]);
+            let dup = String::from_utf8_lossy(page).replace(r#""id":"a","#, r#""id":"z","id":"a","#);
+            let decoded = from_str::<Page<Lenient<SignIn>>>(&dup).unwrap();
+            proptest::prop_assert!(matches!(&decoded.value[0], Lenient::Item(s) if s.id == "a"));
+        }
+    }
+
     #[test]
     fn a_truncated_page_is_still_an_error() {
         assert!(

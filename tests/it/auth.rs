@@ -312,7 +312,11 @@ async fn unreachable_token_endpoint_is_a_transport_error_naming_the_url() {
     let started = std::time::Instant::now();
     let err = provider(s).token(None).await.unwrap_err();
     // #1: a dead token endpoint fails within seconds and says it is unreachable.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.is_unreachable(), "{err:?}");
     match &err {
         AuthError::Transport { url, .. } => {
@@ -344,7 +348,10 @@ async fn token_endpoint_429_is_retried_after_retry_after() {
     )
     .await;
     let started = std::time::Instant::now();
-    let t = provider(secret_settings(&fake, TENANT)).token(None).await.unwrap();
+    let t = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert!(!t.secret.expose_secret().is_empty());
     assert_eq!(fake.token_requests().len(), 2);
@@ -376,10 +383,17 @@ async fn token_endpoint_retries_are_bounded() {
         u32::MAX,
     )
     .await;
-    let err = provider(secret_settings(&fake, TENANT)).token(None).await.unwrap_err();
+    let err = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap_err();
     assert!(!err.is_unreachable());
     assert!(err.to_string().contains("AADSTS90033"), "{err}");
-    assert_eq!(fake.token_requests().len(), 6, "the default policy's 6 attempts");
+    assert_eq!(
+        fake.token_requests().len(),
+        6,
+        "the default policy's 6 attempts"
+    );
 }
 
 /// #13: invalid_client is final: one request, no retry.
@@ -394,7 +408,10 @@ async fn token_endpoint_invalid_client_is_not_retried() {
         1,
     )
     .await;
-    let err = provider(secret_settings(&fake, TENANT)).token(None).await.unwrap_err();
+    let err = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::Rejected { .. }), "{err:?}");
     assert_eq!(fake.token_requests().len(), 1);
 }
@@ -405,13 +422,17 @@ async fn absurd_expires_in_is_capped() {
     let fake = secret_fake_with_fault(
         FaultKind::RawBody {
             status: 200,
-            body: r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"tok"}"#
-                .into(),
+            body:
+                r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"tok"}"#
+                    .into(),
         },
         1,
     )
     .await;
-    let t = provider(secret_settings(&fake, TENANT)).token(None).await.unwrap();
+    let t = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap();
     let left = t.expires_at - std::time::Instant::now();
     assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
     assert!(left > Duration::from_secs(23 * 3600), "{left:?}");
