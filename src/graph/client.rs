@@ -610,7 +610,7 @@ impl WithoutUrl for reqwest::Error {
         if self.is_timeout() {
             "timed out".into()
         } else if self.is_connect() {
-            "connection failed".into()
+            "cannot connect".into()
         } else if self.is_body() || self.is_decode() {
             "response body truncated or unreadable".into()
         } else {
