@@ -584,7 +584,7 @@ fn linked_page(id: &str, next: Option<String>) -> FaultKind {
     }
 }
 
-/// Reads a collection page by page until the end or the first error.
+/// Reads a collection page by page until the end or the first error (each page within 20 s).
 async fn read_until_error(
     c: &gdap_audit::graph::GraphClient,
     path: &str,
@@ -592,7 +592,11 @@ async fn read_until_error(
     let mut pages = std::pin::pin!(c.pages::<Item>(path));
     let mut ids = Vec::new();
     loop {
-        match pages.try_next().await {
+        // Paging that never ends is the defect: fail instead of hanging.
+        let next = tokio::time::timeout(Duration::from_secs(20), pages.try_next())
+            .await
+            .expect("paging ends");
+        match next {
             Ok(Some(page)) => ids.extend(page.into_iter().map(|i| i.id)),
             Ok(None) => return (ids, None),
             Err(e) => return (ids, Some(e)),
@@ -743,4 +747,31 @@ async fn single_objects_with_repeated_keys_decode_last_value_wins() {
     let c = client(&fake, TENANT);
     let org: Item = c.get("/v1.0/organization").await.unwrap();
     assert_eq!(org.id, "last");
+}
+
+/// The client hands out its token's tenant id (`tid`): `None` for the fake's opaque tokens, the
+/// lower-cased GUID for a JWT.
+#[tokio::test]
+async fn token_tenant_id_through_the_client() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use gdap_audit::auth::{self, AuthSettings};
+    use gdap_audit::graph::{ClientSettings, GraphClient};
+    let fake = fake(vec![tenant()]).await;
+    assert_eq!(client(&fake, TENANT).token_tenant_id().await.unwrap(), None);
+
+    let claims = json!({"tid": "8777B240-C6F0-4469-9E98-A3205431B836", "exp": 4_000_000_000u64});
+    let jwt = format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut s = AuthSettings::new(TENANT, endpoints(&fake));
+    s.access_token = Some(secrecy::SecretString::from(jwt));
+    let tokens = auth::provider(s, reqwest::Client::new()).unwrap();
+    let c = GraphClient::new(ClientSettings::new(endpoints(&fake)), tokens).unwrap();
+    assert_eq!(
+        c.token_tenant_id().await.unwrap().as_deref(),
+        Some("8777b240-c6f0-4469-9e98-a3205431b836")
+    );
 }
