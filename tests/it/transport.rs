@@ -584,24 +584,26 @@ fn linked_page(id: &str, next: Option<String>) -> FaultKind {
     }
 }
 
-/// Reads a collection page by page until the end or the first error (each page within 20 s).
+/// Reads a collection page by page until the end or the first error, within 20 s: paging that
+/// never ends is the defect, so the test fails instead of hanging.
 async fn read_until_error(
     c: &gdap_audit::graph::GraphClient,
     path: &str,
 ) -> (Vec<String>, Option<GraphError>) {
-    let mut pages = std::pin::pin!(c.pages::<Item>(path));
-    let mut ids = Vec::new();
-    loop {
-        // Paging that never ends is the defect: fail instead of hanging.
-        let next = tokio::time::timeout(Duration::from_secs(20), pages.try_next())
-            .await
-            .expect("paging ends");
-        match next {
-            Ok(Some(page)) => ids.extend(page.into_iter().map(|i| i.id)),
-            Ok(None) => return (ids, None),
-            Err(e) => return (ids, Some(e)),
+    let read = async {
+        let mut pages = std::pin::pin!(c.pages::<Item>(path));
+        let mut ids = Vec::new();
+        loop {
+            match pages.try_next().await {
+                Ok(Some(page)) => ids.extend(page.into_iter().map(|i| i.id)),
+                Ok(None) => return (ids, None),
+                Err(e) => return (ids, Some(e)),
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("paging ends")
 }
 
 /// #10: two nextLinks pointing at each other (A -> B -> A) end the collection with a clear error
