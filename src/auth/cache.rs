@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 
+use super::static_token::{MAX_TOKEN_LIFETIME, expiry};
 use super::{AccessToken, AuthError, BoxFuture, TokenProvider};
 
 /// Default: refresh when less than 5 minutes of life remain.
@@ -93,21 +94,23 @@ impl<S: TokenSource> TokenCache<S> {
         match self.source.fetch().await {
             Ok(fresh) => {
                 let fetched_at = Instant::now();
-                state.generation += 1;
-                let margin = self.refresh_margin.min(fresh.expires_in / 2);
+                state.generation = state.generation.saturating_add(1);
+                // `expires_in` comes from the server: an absurd one is capped, never overflows the clock.
+                let lifetime = fresh.expires_in.min(MAX_TOKEN_LIFETIME);
+                let margin = self.refresh_margin.min(lifetime / 2);
                 let token = AccessToken {
                     secret: fresh.secret,
-                    expires_at: fetched_at + fresh.expires_in,
+                    expires_at: expiry(fetched_at, lifetime),
                     generation: state.generation,
                 };
                 tracing::debug!(
                     credential = kind,
                     generation = token.generation,
-                    expires_in_secs = fresh.expires_in.as_secs(),
+                    expires_in_secs = lifetime.as_secs(),
                     "fetched an access token"
                 );
                 state.cached = Some(Cached {
-                    refresh_at: fetched_at + fresh.expires_in.saturating_sub(margin),
+                    refresh_at: expiry(fetched_at, lifetime.saturating_sub(margin)),
                     token: token.clone(),
                 });
                 Ok(token)
@@ -116,7 +119,9 @@ impl<S: TokenSource> TokenCache<S> {
                 // An early refresh failed but the token still works: keep using it.
                 if let Some(c) = &state.cached
                     && !rejected_current(c)
-                    && Instant::now() + Duration::from_secs(30) < c.token.expires_at
+                    && Instant::now()
+                        .checked_add(Duration::from_secs(30))
+                        .is_some_and(|soon| soon < c.token.expires_at)
                 {
                     tracing::warn!(credential = kind, error = %err, "token refresh failed; using the current token until it expires");
                     return Ok(c.token.clone());
@@ -193,6 +198,7 @@ mod tests {
                     return Err(AuthError::Transport {
                         url: "http://x".into(),
                         detail: "down".into(),
+                        unreachable: false,
                     });
                 }
                 Ok(FreshToken {
@@ -234,6 +240,27 @@ mod tests {
         assert_eq!(b.generation, 2);
         assert_eq!(b.secret.expose_secret(), "token-2");
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    /// #3: an `expires_in` too large for the clock is capped at a day instead of panicking.
+    #[tokio::test]
+    async fn absurd_lifetime_is_capped() {
+        for lifetime in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            let (src, _) = Counting::new(lifetime);
+            let cache = TokenCache::new(src);
+            let t = cache.token(None).await.unwrap();
+            let left = t.expires_at - Instant::now();
+            assert!(left <= MAX_TOKEN_LIFETIME, "{left:?}");
+            assert!(
+                left > MAX_TOKEN_LIFETIME - Duration::from_secs(10),
+                "{left:?}"
+            );
+            assert_eq!(cache.token(None).await.unwrap().generation, 1, "cached");
+        }
     }
 
     #[tokio::test]

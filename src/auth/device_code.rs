@@ -60,6 +60,8 @@ impl std::fmt::Debug for DeviceCodeSource {
 const MIN_SERVER_INTERVAL: Duration = Duration::from_secs(1);
 /// RFC 8628 `slow_down` increment, as applied by oauth2.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// Longest wait between two polls, whatever interval the server asks for.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(60);
 
 impl DeviceCodeSource {
     #[allow(clippy::too_many_arguments)]
@@ -180,9 +182,11 @@ impl DeviceCodeSource {
                 Some(base) => {
                     let steps =
                         wanted.saturating_sub(server).as_secs_f64() / SLOW_DOWN_STEP.as_secs_f64();
-                    base.mul_f64(1.0 + steps)
+                    Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + steps)).unwrap_or(base)
                 }
             };
+            // The interval comes from the server: never park for longer than the cap.
+            let wait = wait.min(MAX_POLL_WAIT);
             tokio::time::sleep(wait)
         };
         let resp = client

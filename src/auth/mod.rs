@@ -84,10 +84,60 @@ pub enum AuthError {
     Config(String),
     /// The token endpoint could not be reached or answered garbage.
     #[error("token endpoint {url}: {detail}")]
-    Transport { url: String, detail: String },
+    Transport {
+        url: String,
+        detail: String,
+        /// No connection could be made at all (refused, DNS, TLS handshake, connect timeout).
+        unreachable: bool,
+    },
     /// Device-code sign-in ended without a token (declined, expired).
     #[error("device code sign-in failed: {0}")]
     DeviceCode(String),
+}
+
+impl AuthError {
+    /// The token endpoint could not be reached at all (after the short connect-retry budget).
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable_url().is_some()
+    }
+
+    /// The token endpoint URL (without query) that could not be reached.
+    pub fn unreachable_url(&self) -> Option<&str> {
+        match self {
+            AuthError::Transport {
+                url,
+                unreachable: true,
+                ..
+            } => Some(url),
+            _ => None,
+        }
+    }
+}
+
+/// The tenant id (`tid` claim) of a JWT access token, read WITHOUT verifying the signature: only to
+/// learn which tenant a token is for, never to trust it. Lower-cased; `None` when the token is not a
+/// JWT or its `tid` is not a GUID (an opaque token, a B2C or consumer token).
+pub fn token_tenant_id(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Tid {
+        tid: Option<serde_json::Value>,
+    }
+    let token = token.trim();
+    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+    let claims: Tid = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    let tid = claims.tid?;
+    let tid = tid.as_str()?;
+    is_guid(tid).then(|| tid.to_ascii_lowercase())
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Shows the device-code sign-in message to the user (the CLI prints it on stderr).
@@ -346,6 +396,42 @@ mod tests {
 
     fn kind_of(s: AuthSettings) -> Result<&'static str, AuthError> {
         provider(s, reqwest::Client::new()).map(|p| p.kind())
+    }
+
+    fn jwt(claims: serde_json::Value) -> String {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{h}.{c}.c2lnbmF0dXJl")
+    }
+
+    #[test]
+    fn token_tenant_id_reads_a_guid_tid_lower_cased() {
+        let tid = "8777B240-C6F0-4469-9E98-A3205431B836";
+        let token = jwt(serde_json::json!({"tid": tid, "exp": 1}));
+        assert_eq!(
+            token_tenant_id(&token).as_deref(),
+            Some("8777b240-c6f0-4469-9e98-a3205431b836")
+        );
+        assert_eq!(
+            token_tenant_id(&format!("Bearer {token}\n")).as_deref(),
+            Some("8777b240-c6f0-4469-9e98-a3205431b836")
+        );
+        for claims in [
+            serde_json::json!({}),
+            serde_json::json!({"tid": null}),
+            serde_json::json!({"tid": 5}),
+            serde_json::json!({"tid": "contoso.onmicrosoft.com"}),
+            serde_json::json!({"tid": "8777b240-c6f0-4469-9e98-a3205431b83"}),
+            serde_json::json!({"tid": "8777b240-c6f0-4469-9e98-a3205431b83g"}),
+            serde_json::json!({"tid": "8777b240c6f0-4469-9e98-a3205431b836-"}),
+        ] {
+            assert_eq!(token_tenant_id(&jwt(claims.clone())), None, "{claims}");
+        }
+        for opaque in ["", "opaque-token", "a.b.c", "..", "fake-at-0001"] {
+            assert_eq!(token_tenant_id(opaque), None, "{opaque}");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@ use super::{AccessToken, AuthError, BoxFuture, TokenProvider};
 /// Lifetime assumed when the token is not a JWT with an `exp` claim.
 pub const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// Longest lifetime believed: Entra tokens live at most about a day, and a claim beyond that (an
+/// `exp` of 1e300) is treated as expiring at the cap rather than overflowing the clock.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// Hands out the one token it was given.
 pub struct StaticToken {
     token: AccessToken,
@@ -41,19 +45,19 @@ impl StaticToken {
             .unwrap_or(0);
         let lifetime = match exp {
             Some(exp) if exp <= now_unix => {
-                let ago = now_unix - exp;
+                let ago = now_unix.saturating_sub(exp);
                 return Err(AuthError::Config(format!(
                     "the token in GRAPH_ACCESS_TOKEN expired {} ago ({}); supply a fresh GRAPH_ACCESS_TOKEN or use another credential",
                     humanize(ago),
                     format_unix(exp)
                 )));
             }
-            Some(exp) => Duration::from_secs(exp - now_unix),
+            Some(exp) => Duration::from_secs(exp.saturating_sub(now_unix)).min(MAX_TOKEN_LIFETIME),
             None => ASSUMED_LIFETIME,
         };
         let token = AccessToken {
             secret: SecretString::from(raw),
-            expires_at: Instant::now() + lifetime,
+            expires_at: expiry(Instant::now(), lifetime),
             generation: 1,
         };
         Ok(StaticToken { token, exp })
@@ -105,7 +109,18 @@ impl TokenProvider for StaticToken {
     }
 }
 
-/// The `exp` claim of a JWT, decoded without verifying the signature (we only want a lifetime).
+/// `now + lifetime` on the monotonic clock, capped at [`MAX_TOKEN_LIFETIME`] and never overflowing.
+pub fn expiry(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    now.checked_add(lifetime)
+        .or_else(|| now.checked_add(Duration::from_secs(60)))
+        .unwrap_or(now)
+}
+
+/// The `exp` claim of a JWT in Unix seconds, decoded without verifying the signature (we only want a
+/// lifetime). A negative or fractional number is read as the second it denotes (clamped at 0, i.e.
+/// long expired; beyond `u64` saturates); a missing or non-numeric `exp` (a string, `null`) is `None`,
+/// as for an opaque token: the token is then assumed to live [`ASSUMED_LIFETIME`] and Graph decides.
 pub fn jwt_exp(token: &str) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct Exp {
@@ -113,15 +128,16 @@ pub fn jwt_exp(token: &str) -> Option<u64> {
     }
     let claims: Exp = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     match claims.exp? {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        // `as` saturates a float (and maps NaN to 0); JSON cannot hold NaN or infinity anyway.
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
         _ => None,
     }
 }
 
 fn format_unix(secs: u64) -> String {
-    chrono::DateTime::from_timestamp(secs as i64, 0)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
         .unwrap_or_else(|| secs.to_string())
 }
@@ -215,6 +231,115 @@ mod tests {
         assert_eq!(jwt_exp("abc"), None);
         assert_eq!(jwt_exp("a.b.c"), None);
         assert_eq!(jwt_exp(&fake_jwt(serde_json::json!({"sub": "x"}))), None);
+    }
+
+    /// #3: an `exp` too large for the clock (1e300, u64::MAX, beyond u64) neither panics nor is
+    /// believed beyond [`MAX_TOKEN_LIFETIME`].
+    #[tokio::test]
+    async fn absurd_exp_is_capped_at_a_day() {
+        for exp in [
+            serde_json::json!(1e300),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(1.8e19),
+            serde_json::json!(now() + 10 * 365 * 24 * 3600),
+        ] {
+            let jwt = fake_jwt(serde_json::json!({ "exp": exp }));
+            let p = StaticToken::new(SecretString::from(jwt)).unwrap();
+            let t = p.token(None).await.unwrap();
+            let left = t.expires_at - Instant::now();
+            assert!(
+                left <= MAX_TOKEN_LIFETIME && left > MAX_TOKEN_LIFETIME - Duration::from_secs(10),
+                "{exp}: {left:?}"
+            );
+            assert!(
+                p.rejected_error(true)
+                    .to_string()
+                    .contains("GRAPH_ACCESS_TOKEN")
+            );
+        }
+    }
+
+    /// #3: `exp` in the past or negative is "expired"; a string, null or missing `exp` is read as no
+    /// expiry (the assumed hour, Graph decides); nothing panics.
+    #[tokio::test]
+    async fn odd_exp_claims_have_clear_behaviour() {
+        for exp in [
+            serde_json::json!(-1),
+            serde_json::json!(-1e300),
+            serde_json::json!(0.5),
+        ] {
+            let err = StaticToken::new(SecretString::from(fake_jwt(
+                serde_json::json!({ "exp": exp }),
+            )))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("expired") && err.contains("1970-01-01"),
+                "{exp}: {err}"
+            );
+        }
+        for claims in [
+            serde_json::json!({"exp": "NaN"}),
+            serde_json::json!({"exp": "1700000000"}),
+            serde_json::json!({"exp": null}),
+            serde_json::json!({"exp": [1]}),
+            serde_json::json!({}),
+        ] {
+            let p = StaticToken::new(SecretString::from(fake_jwt(claims.clone()))).unwrap();
+            assert_eq!(p.exp(), None, "{claims}");
+            let left = p.token(None).await.unwrap().expires_at - Instant::now();
+            assert!(
+                left <= ASSUMED_LIFETIME && left > Duration::from_secs(3590),
+                "{claims}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any string as GRAPH_ACCESS_TOKEN: a token with a sane expiry, or a clear error; no panic.
+        #[test]
+        fn any_string_as_token_never_panics(raw in ".{0,200}") {
+            check_token(&raw)?;
+        }
+
+        /// Any JSON claims (numbers of every size and sign, strings, nesting) in a JWT: no panic.
+        #[test]
+        fn any_claims_never_panic(claims in json_value(), exp in json_value()) {
+            check_token(&fake_jwt(serde_json::json!({ "exp": exp, "tid": claims.clone(), "x": claims })))?;
+        }
+    }
+
+    fn check_token(raw: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match StaticToken::new(SecretString::from(raw)) {
+            Ok(p) => {
+                let left = p.token.expires_at.saturating_duration_since(Instant::now());
+                proptest::prop_assert!(left <= MAX_TOKEN_LIFETIME, "{left:?}");
+            }
+            Err(e) => proptest::prop_assert!(e.to_string().contains("GRAPH_ACCESS_TOKEN")),
+        }
+        let _ = super::super::token_tenant_id(raw);
+        Ok(())
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,20}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

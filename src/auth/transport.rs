@@ -4,18 +4,28 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use oauth2::RequestTokenError;
 use reqwest::StatusCode;
 
 use super::errors::{EntraErrorBody, HintContext};
 use super::{AuthError, BoxFuture};
+use crate::graph::retry::{RetryPolicy, parse_retry_after};
+
+/// Connect-level failures (refused, DNS, TLS handshake, connect timeout) are retried only while this
+/// much time has passed since the first attempt: an endpoint that cannot be reached fails in seconds.
+pub const CONNECT_BUDGET: Duration = Duration::from_secs(3);
+
+/// Timeout of one connection attempt (TCP and TLS).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client for token requests: no redirects (a 307/308 would resend the secret or assertion to the
 /// new location), bounded timeouts, rustls.
 pub fn token_http_client() -> Result<reqwest::Client, AuthError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(15))
+        .connect_timeout(CONNECT_TIMEOUT)
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("gdap-audit/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -36,6 +46,34 @@ pub enum HttpError {
     Redirect(StatusCode),
     #[error("HTTP {0} without an OAuth error body")]
     Status(StatusCode),
+    /// Transient failures until the retry budget ran out; `last` is the final one.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp { attempts: u32, last: Box<HttpError> },
+}
+
+impl HttpError {
+    /// No connection could be made at all: refused, DNS, TLS handshake, connect timeout.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            HttpError::Send(e) => e.is_connect(),
+            HttpError::GaveUp { last, .. } => last.is_unreachable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the same request may succeed later (a redirect or a builder error never will).
+    fn is_transient(&self) -> bool {
+        match self {
+            HttpError::Send(e) => !e.is_builder() && !e.is_redirect(),
+            HttpError::Status(s) => is_transient_status(*s),
+            HttpError::Redirect(_) | HttpError::GaveUp { .. } => false,
+        }
+    }
+}
+
+/// Throttling and server-side failures of the token endpoint; 4xx answers (invalid_client...) are final.
+fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
 /// oauth2 5 on reqwest 0.13: a closure is an `AsyncHttpClient`. It owns a clone of the client and
@@ -54,8 +92,79 @@ pub fn adapter(
     }
 }
 
-/// Send one oauth2 request.
+/// Send one oauth2 request with Graph's retry policy ([`RetryPolicy::default`]) and the short
+/// [`CONNECT_BUDGET`].
 pub async fn send(
+    client: &reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, HttpError> {
+    send_with(client, req, &RetryPolicy::default(), CONNECT_BUDGET).await
+}
+
+/// Send one oauth2 request, repeating it on 429 (honouring `Retry-After`, seconds or date), 5xx,
+/// connection failures, resets and truncated bodies, bounded in attempts and total time. Connect-level
+/// failures stop once `connect_budget` has passed. The request is resent as is: Entra accepts a
+/// client assertion more than once while it is valid (MSAL reuses them too).
+pub async fn send_with(
+    client: &reqwest::Client,
+    req: oauth2::HttpRequest,
+    policy: &RetryPolicy,
+    connect_budget: Duration,
+) -> Result<oauth2::HttpResponse, HttpError> {
+    let (parts, body) = req.into_parts();
+    let started = Instant::now();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let mut copy = http::Request::new(body.clone());
+        *copy.method_mut() = parts.method.clone();
+        *copy.uri_mut() = parts.uri.clone();
+        *copy.headers_mut() = parts.headers.clone();
+        *copy.version_mut() = parts.version;
+        let result = send_once(client, copy).await;
+        let (transient, unreachable, retry_after) = match &result {
+            Ok(resp) => (
+                is_transient_status(resp.status()),
+                false,
+                resp.headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now())),
+            ),
+            Err(e) => (e.is_transient(), e.is_unreachable(), None),
+        };
+        if !transient {
+            return result;
+        }
+        let delay = policy.delay(attempt, retry_after);
+        let budget = if unreachable {
+            connect_budget.min(policy.max_total)
+        } else {
+            policy.max_total
+        };
+        if attempt >= policy.max_attempts || started.elapsed().saturating_add(delay) > budget {
+            return result.map_err(|last| HttpError::GaveUp {
+                attempts: attempt,
+                last: Box::new(last),
+            });
+        }
+        let why = match &result {
+            Ok(resp) => format!("HTTP {}", resp.status().as_u16()),
+            Err(e) => e.to_string(),
+        };
+        tracing::debug!(
+            url = %display_url(&parts.uri.to_string()),
+            attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %why,
+            "retrying the token request"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One attempt: a redirect or a non-OAuth error page is an error, anything else the response.
+async fn send_once(
     client: &reqwest::Client,
     req: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
@@ -74,9 +183,9 @@ pub async fn send(
         // A proxy page, an HTML 5xx...: say the status, never echo the body.
         return Err(HttpError::Status(status));
     }
-    Ok(builder
+    builder
         .body(body)
-        .expect("status and headers come from a valid response"))
+        .map_err(|_| HttpError::Status(StatusCode::BAD_GATEWAY))
 }
 
 /// A reqwest error with its causes, without the URL (the caller names the URL itself).
@@ -133,6 +242,7 @@ where
         RequestTokenError::ServerResponse(e) => (&e).into().into_auth_error(ctx),
         RequestTokenError::Request(e) => AuthError::Transport {
             url: display_url(url),
+            unreachable: e.is_unreachable(),
             detail: e.to_string(),
         },
         RequestTokenError::Parse(e, body) => {
@@ -149,11 +259,13 @@ where
             AuthError::Transport {
                 url: display_url(url),
                 detail: format!("could not read the token response ({category} at `{path}`)"),
+                unreachable: false,
             }
         }
         RequestTokenError::Other(detail) => AuthError::Transport {
             url: display_url(url),
             detail,
+            unreachable: false,
         },
     }
 }

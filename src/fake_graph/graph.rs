@@ -168,6 +168,7 @@ async fn graph_fault(
             body.push_str(r#""}]}"#);
             Reply::raw(200, body.into_bytes())
         }
+        FaultKind::RawBody { status, body } => Reply::raw(status, body.into_bytes()),
     };
     FaultAction::Reply(reply)
 }

@@ -182,6 +182,8 @@ pub enum FaultKind {
     DeeplyNested { depth: usize },
     /// 200 with a collection whose one item has a `displayName` of `bytes` bytes.
     HugeString { bytes: usize },
+    /// This status and body, byte for byte (duplicate keys, hand-made nextLinks, absurd numbers).
+    RawBody { status: u16, body: String },
 }
 
 /// One Graph request the fake received. Inner `$batch` requests are logged too (with `in_batch`),

@@ -208,6 +208,11 @@ fn login_fault(shared: &Shared, kind: FaultKind, ids: &ReqIds) -> Option<Reply> 
             body.push_str("\"}");
             Reply::raw(200, body.into_bytes())
         }
+        FaultKind::RawBody { status, body } => {
+            let mut r = Reply::raw(status, body.into_bytes());
+            r.content_type = LOGIN_JSON;
+            r
+        }
     })
 }
 

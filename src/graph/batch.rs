@@ -131,7 +131,7 @@ impl GraphClient {
             if retry.is_empty() {
                 return;
             }
-            if started.elapsed() + wait > policy.max_total {
+            if started.elapsed().saturating_add(wait) > policy.max_total {
                 for (req, error) in retry {
                     results.insert(
                         req.id,
@@ -145,7 +145,7 @@ impl GraphClient {
             }
             tracing::debug!(
                 count = retry.len(),
-                wait_ms = wait.as_millis() as u64,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 "retrying throttled $batch items"
             );
             tokio::time::sleep(wait).await;

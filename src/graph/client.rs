@@ -32,6 +32,16 @@ pub struct ClientSettings {
     /// Graph's identity reports limit (sign-ins, directory audits): at most this many requests per
     /// window per app and tenant. `None` turns the pacing off (benchmarks of our own throughput).
     pub log_rate: Option<(usize, Duration)>,
+    /// Timeout of one connection attempt (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Connect-level failures (refused, DNS, TLS handshake, connect timeout) are retried only while
+    /// less than this has passed since the first attempt: a dead endpoint fails in seconds, and the
+    /// error says [`GraphError::is_unreachable`].
+    pub connect_budget: Duration,
+    /// Pages one collection may have before paging stops with an error: a server that keeps handing
+    /// out new nextLinks must not keep us reading forever (a 1,000-record log page times this is far
+    /// beyond any tenant's 30 days of sign-ins).
+    pub max_pages: u64,
 }
 
 impl ClientSettings {
@@ -44,6 +54,9 @@ impl ClientSettings {
             max_body_bytes: 32 * 1024 * 1024,
             user_agent: format!("gdap-audit/{}", env!("CARGO_PKG_VERSION")),
             log_rate: Some((5, Duration::from_secs(10))),
+            connect_timeout: crate::auth::transport::CONNECT_TIMEOUT,
+            connect_budget: crate::auth::transport::CONNECT_BUDGET,
+            max_pages: 100_000,
         }
     }
 }
@@ -54,6 +67,30 @@ pub struct Page<T> {
     pub value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     pub next_link: Option<String>,
+}
+
+/// Where paging of one collection stands.
+struct Paging {
+    next: Option<String>,
+    seen: LinkSet,
+    pages: u64,
+}
+
+/// The links already read in one collection, kept as 64-bit keyed hashes: a log of 100,000 pages
+/// with kilobyte-long skiptokens would otherwise hold 100 MB of links. A collision (odds 2^-64 per
+/// pair) would only end paging early with an error, never loop.
+#[derive(Default)]
+struct LinkSet {
+    hasher: std::hash::RandomState,
+    seen: std::collections::HashSet<u64>,
+}
+
+impl LinkSet {
+    /// False when `link` was seen before.
+    fn insert(&mut self, link: &str) -> bool {
+        use std::hash::BuildHasher;
+        self.seen.insert(self.hasher.hash_one(link))
+    }
 }
 
 /// Counters for benchmarks and diagnostics.
@@ -109,7 +146,7 @@ impl GraphClient {
             reqwest::Client::builder()
                 .user_agent(settings.user_agent.clone())
                 .timeout(settings.request_timeout)
-                .connect_timeout(Duration::from_secs(20))
+                .connect_timeout(settings.connect_timeout)
                 // Graph never redirects API calls; following one could carry the bearer token elsewhere.
                 .redirect(reqwest::redirect::Policy::none())
         };
@@ -144,6 +181,32 @@ impl GraphClient {
     /// Obtain a token without calling Graph: proves the credentials before any collection.
     pub async fn token_check(&self) -> Result<(), crate::auth::AuthError> {
         self.inner.tokens.token(None).await.map(|_| ())
+    }
+
+    /// The tenant id (`tid` claim) of the current token, decoded without verification from the
+    /// cached token (fetched first if need be). `Ok(None)` for a token that is not a JWT with a GUID
+    /// `tid` (an opaque token, like the fake Graph's). Errors only when no token can be obtained.
+    pub async fn token_tenant_id(&self) -> Result<Option<String>, crate::auth::AuthError> {
+        let token = self.inner.tokens.token(None).await?;
+        Ok(crate::auth::token_tenant_id(token.secret.expose_secret()))
+    }
+
+    /// One cheap GET (`/v1.0/organization?$select=id`) proving that Graph answers, for commands to
+    /// call before collecting: `Ok(())` whenever Graph answered at all, even with an error status
+    /// (a missing permission is recorded per source later). `Err` when it cannot be reached
+    /// ([`GraphError::is_unreachable`], after the short connect budget) or no token could be had
+    /// (`GraphError::Auth`; see [`crate::auth::AuthError::is_unreachable`] for a dead token endpoint).
+    pub async fn probe(&self) -> Result<(), GraphError> {
+        let url = self
+            .inner
+            .settings
+            .endpoints
+            .url("/v1.0/organization?$select=id");
+        match self.send(Method::GET, &url, None, &[]).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
@@ -210,30 +273,53 @@ impl GraphClient {
     {
         let client = self.clone();
         let first = self.inner.settings.endpoints.url(path);
-        futures::stream::try_unfold((Some(first), None::<String>), move |(next, previous)| {
+        let state = Paging {
+            next: Some(first),
+            seen: LinkSet::default(),
+            pages: 0,
+        };
+        futures::stream::try_unfold(state, move |mut state| {
             let client = client.clone();
             let headers = headers.clone();
             async move {
-                let Some(url) = next else { return Ok(None) };
-                if previous.as_deref() == Some(url.as_str()) {
-                    return Err(GraphError::Decode {
-                        url,
-                        detail: "@odata.nextLink points to the page just read (paging loop)".into(),
-                        request_id: None,
-                    });
-                }
+                let Some(url) = state.next.take() else {
+                    return Ok(None);
+                };
+                client.check_paging(&url, &mut state)?;
                 let refs: Vec<(&str, &str)> = headers
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
                 let raw = client.send(Method::GET, &url, None, &refs).await?;
                 let page: Page<T> = decode(&url, &raw)?;
-                let next = match page.next_link {
+                state.next = match page.next_link {
                     Some(link) => Some(client.check_next_link(&url, &link)?),
                     None => None,
                 };
-                Ok(Some((page.value, (next, Some(url)))))
+                Ok(Some((page.value, state)))
             }
+        })
+    }
+
+    /// Before reading page `url`: a link already read means the server's nextLinks go round in a
+    /// circle (A -> B -> A), and more than `max_pages` pages means they never end. Either way the
+    /// collection is incomplete, and the caller records it as failed.
+    fn check_paging(&self, url: &str, state: &mut Paging) -> Result<(), GraphError> {
+        let max = self.inner.settings.max_pages;
+        let detail = if !state.seen.insert(url) {
+            "@odata.nextLink points back to a page already read (paging loop); the collection is incomplete".to_owned()
+        } else if state.pages >= max {
+            format!(
+                "more than {max} pages: the server keeps returning @odata.nextLink; stopped reading, the collection is incomplete"
+            )
+        } else {
+            state.pages = state.pages.saturating_add(1);
+            return Ok(());
+        };
+        Err(GraphError::Decode {
+            url: url.to_owned(),
+            detail,
+            request_id: None,
         })
     }
 
@@ -289,7 +375,7 @@ impl GraphClient {
         let mut refreshed = false;
         let mut new_connection = false;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             self.wait_for_throttle().await;
             self.pace_logs(url).await;
             let token = self.inner.tokens.token(None).await?;
@@ -333,7 +419,13 @@ impl GraphClient {
             }
             new_connection = !error.is_throttled();
             let delay = policy.delay(attempt, retry_after);
-            if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
+            // A dead endpoint is not worth minutes of backoff: connect failures get a short budget.
+            let budget = if error.is_unreachable() {
+                self.inner.settings.connect_budget.min(policy.max_total)
+            } else {
+                policy.max_total
+            };
+            if attempt >= policy.max_attempts || started.elapsed().saturating_add(delay) > budget {
                 return Err(GraphError::RetriesExhausted {
                     attempts: attempt,
                     last: Box::new(error),
@@ -346,7 +438,7 @@ impl GraphClient {
                 }
             }
             self.inner.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            tracing::debug!(url, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
             tokio::time::sleep(delay).await;
         }
     }
@@ -372,15 +464,22 @@ impl GraphClient {
             starts.pop_front();
         }
         if starts.len() >= max {
-            let oldest = starts[starts.len() - max];
-            tokio::time::sleep_until(oldest + window).await;
+            if let Some(oldest) = starts.get(starts.len() - max) {
+                // A window too large to add to the clock means "never again"; wait its length instead.
+                match oldest.checked_add(window) {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => tokio::time::sleep(window).await,
+                }
+            }
             starts.pop_front();
         }
         starts.push_back(Instant::now());
     }
 
     async fn pause_all(&self, delay: Duration) {
-        let until = Instant::now() + delay;
+        let Some(until) = Instant::now().checked_add(delay) else {
+            return;
+        };
         let mut guard = self.inner.not_before.lock().await;
         if guard.is_none_or(|t| t < until) {
             *guard = Some(until);
@@ -416,6 +515,7 @@ impl GraphClient {
                 url: url.to_owned(),
                 detail: describe_reqwest(&e),
                 retryable: e.is_timeout() || e.is_connect() || e.is_request(),
+                unreachable: e.is_connect(),
             },
             retry_after: None,
         })?;
@@ -440,6 +540,7 @@ impl GraphClient {
                         url: url.to_owned(),
                         detail,
                         retryable,
+                        unreachable: false,
                     }
                 } else {
                     GraphError::Decode {
@@ -509,7 +610,7 @@ impl WithoutUrl for reqwest::Error {
         if self.is_timeout() {
             "timed out".into()
         } else if self.is_connect() {
-            "connection failed".into()
+            "cannot connect".into()
         } else if self.is_body() || self.is_decode() {
             "response body truncated or unreadable".into()
         } else {
@@ -521,7 +622,7 @@ impl WithoutUrl for reqwest::Error {
 /// Read the body, refusing more than `max` bytes. Err((detail, retryable)).
 async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, (String, bool)> {
     if let Some(len) = resp.content_length()
-        && len as usize > max
+        && usize::try_from(len).map_or(true, |len| len > max)
     {
         return Err((
             format!("response of {len} bytes exceeds the {max}-byte limit"),
@@ -532,7 +633,7 @@ async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > max {
+                if buf.len().saturating_add(chunk.len()) > max {
                     return Err((format!("response exceeds the {max}-byte limit"), false));
                 }
                 buf.extend_from_slice(&chunk);
@@ -553,7 +654,7 @@ async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>
 }
 
 fn decode<T: DeserializeOwned>(url: &str, raw: &RawResponse) -> Result<T, GraphError> {
-    serde_json::from_slice(&raw.body).map_err(|e| GraphError::Decode {
+    super::lenient::from_slice(&raw.body).map_err(|e| GraphError::Decode {
         url: url.to_owned(),
         detail: format!("not the expected JSON ({e})"),
         request_id: raw.request_id.clone(),

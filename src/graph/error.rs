@@ -28,6 +28,9 @@ pub enum GraphError {
         url: String,
         detail: String,
         retryable: bool,
+        /// No connection could be made at all (refused, DNS, TLS handshake, connect timeout): the
+        /// endpoint is unreachable rather than flaky, so retrying is cut short.
+        unreachable: bool,
     },
     /// The body arrived but is not the JSON we expected (truncated, hostile, wrong shape).
     #[error("{url}: invalid response body: {detail}{}", fmt_request_id(request_id))]
@@ -122,6 +125,33 @@ impl GraphError {
 
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// The Graph endpoint itself could not be reached (connection refused, DNS or TLS failure,
+    /// connect timeout), after the short connect-retry budget. Commands turn this into "cannot reach
+    /// Microsoft Graph at URL" instead of recording empty coverage. A token endpoint that cannot be
+    /// reached is `GraphError::Auth(e)` with [`AuthError::is_unreachable`].
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self.root(),
+            GraphError::Transport {
+                unreachable: true,
+                ..
+            }
+        )
+    }
+
+    /// The URL that could not be reached: the Graph URL, or the token endpoint's (through `Auth`).
+    pub fn unreachable_url(&self) -> Option<&str> {
+        match self.root() {
+            GraphError::Transport {
+                url,
+                unreachable: true,
+                ..
+            } => Some(url),
+            GraphError::Auth(e) => e.unreachable_url(),
+            _ => None,
+        }
     }
 
     pub fn is_throttled(&self) -> bool {

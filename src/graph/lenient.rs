@@ -27,11 +27,35 @@ impl<T: DeserializeOwned> Lenient<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
-        Ok(match serde_json::from_str::<T>(raw.get()) {
+        Ok(match from_str::<T>(raw.get()) {
             Ok(t) => Lenient::Item(t),
             Err(e) => Lenient::Invalid(e.to_string()),
         })
     }
+}
+
+/// `serde_json::from_str`, except that an object repeating a key decodes with the last value, as
+/// Microsoft's SDKs do (Graph's own published beta sign-in example repeats `homeTenantId`); serde's
+/// derive refuses such an object with "duplicate field". The fast path is the plain decode; only a
+/// duplicate-field failure takes the slower detour through a `Value`, whose maps keep the last value.
+pub fn from_str<T: DeserializeOwned>(json: &str) -> serde_json::Result<T> {
+    from_slice(json.as_bytes())
+}
+
+/// [`from_str`] over bytes.
+pub fn from_slice<T: DeserializeOwned>(json: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice::<T>(json) {
+        Err(e) if is_duplicate_field(&e) => {
+            let value: serde_json::Value = serde_json::from_slice(json)?;
+            serde_json::from_value(value)
+        }
+        other => other,
+    }
+}
+
+/// serde's derive reports a repeated key as "duplicate field `name`" (a data error).
+fn is_duplicate_field(e: &serde_json::Error) -> bool {
+    e.is_data() && e.to_string().starts_with("duplicate field `")
 }
 
 #[cfg(test)]
@@ -58,6 +82,85 @@ mod tests {
             .collect();
         assert_eq!(ok, vec![1, 3]);
         assert!(matches!(&page.value[1], Lenient::Invalid(e) if e.contains("invalid type")));
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    struct SignIn {
+        id: String,
+        home_tenant_id: Option<String>,
+        #[serde(default)]
+        is_tenant_restricted: Option<bool>,
+    }
+
+    /// #5: repeated keys (Microsoft's beta sign-in example repeats `homeTenantId`) decode, last wins,
+    /// at every level: an item, a nested object, and the page itself.
+    #[test]
+    fn repeated_keys_decode_last_value_wins() {
+        let page = r#"{"value":[
+            {"id":"a","homeTenantId":"first","isTenantRestricted":true,"homeTenantId":"last","isTenantRestricted":false},
+            {"id":"b","homeTenantId":"only"},
+            {"id":7}
+        ],"@odata.nextLink":"https://x/1","@odata.nextLink":"https://x/2"}"#;
+        let page: Page<Lenient<SignIn>> = from_str(page).unwrap();
+        assert_eq!(page.next_link.as_deref(), Some("https://x/2"));
+        let items: Vec<&SignIn> = page
+            .value
+            .iter()
+            .filter_map(|l| match l {
+                Lenient::Item(s) => Some(s),
+                Lenient::Invalid(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                &SignIn {
+                    id: "a".into(),
+                    home_tenant_id: Some("last".into()),
+                    is_tenant_restricted: Some(false)
+                },
+                &SignIn {
+                    id: "b".into(),
+                    home_tenant_id: Some("only".into()),
+                    is_tenant_restricted: None
+                },
+            ]
+        );
+        assert!(matches!(&page.value[2], Lenient::Invalid(e) if e.contains("invalid type")));
+        // Other errors are not retried through the slow path and still fail.
+        assert!(from_str::<SignIn>(r#"{"id":1,"id":2}"#).is_err());
+        assert!(from_str::<SignIn>(r#"{"id":"x""#).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Arbitrary bytes as a Graph page: Ok or Err, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&bytes);
+        }
+
+        /// A valid page with one byte replaced, cut short, or a key repeated: Ok or Err, never a panic;
+        /// a repeated key never loses the record.
+        #[test]
+        fn mutated_pages_never_panic(
+            pos in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..400,
+        ) {
+            let page = br#"{"value":[{"id":"a","homeTenantId":"h","isTenantRestricted":true},{"id":"b"}],"@odata.nextLink":"https://graph.microsoft.com/beta/x?$skiptoken=1"}"#;
+            let mut m = page.to_vec();
+            if let Some(b) = m.get_mut(pos % page.len()) {
+                *b = byte;
+            }
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&m);
+            let _ = from_slice::<Page<Lenient<SignIn>>>(&page[..cut % page.len()]);
+            let dup = String::from_utf8_lossy(page).replace(r#""id":"a","#, r#""id":"z","id":"a","#);
+            let decoded = from_str::<Page<Lenient<SignIn>>>(&dup).unwrap();
+            proptest::prop_assert!(matches!(&decoded.value[0], Lenient::Item(s) if s.id == "a"));
+        }
     }
 
     #[test]

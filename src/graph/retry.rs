@@ -39,7 +39,7 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << n.saturating_sub(1).min(16));
         let ceiling = exp.min(self.max_delay);
-        let millis = ceiling.as_millis().max(1) as u64;
+        let millis = u64::try_from(ceiling.as_millis().max(1)).unwrap_or(u64::MAX);
         // Half fixed, half random: never zero, never in lockstep with other clients.
         Duration::from_millis(millis / 2 + rand::rng().random_range(0..=millis / 2))
     }
@@ -94,6 +94,52 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// #3: any Retry-After text (huge numbers, fractions, odd dates) parses or not, never panics,
+        /// and the resulting wait is always capped by the policy.
+        #[test]
+        fn any_retry_after_is_safe(value in proptest::prop_oneof![
+            ".{0,40}",
+            "[0-9]{1,30}",
+            "-?[0-9]{0,400}\\.?[0-9]{0,5}(e[0-9]{1,4})?",
+            "(Mon|Tue|Fri), [0-9]{1,2} (Jan|Nov|Dec) [0-9]{1,6} [0-9]{2}:[0-9]{2}:[0-9]{2} (GMT|\\+9999|-0000)",
+        ], attempt in proptest::prelude::any::<u32>()) {
+            let now = Utc::now();
+            let parsed = parse_retry_after(&value, now);
+            let p = RetryPolicy::default();
+            let d = p.delay(attempt, parsed);
+            proptest::prop_assert!(d <= p.max_retry_after.max(p.max_delay), "{d:?}");
+        }
+
+        /// Backoff with any base and cap never panics.
+        #[test]
+        fn any_backoff_is_safe(base in proptest::prelude::any::<u64>(), cap in proptest::prelude::any::<u64>(), n in proptest::prelude::any::<u32>()) {
+            let p = RetryPolicy {
+                base_delay: Duration::from_millis(base),
+                max_delay: Duration::from_millis(cap),
+                ..Default::default()
+            };
+            proptest::prop_assert!(p.backoff(n) <= p.max_delay.max(Duration::from_millis(1)));
+        }
+    }
+
+    #[test]
+    fn huge_retry_after_is_capped() {
+        let now = Utc::now();
+        let p = RetryPolicy::default();
+        for v in [
+            "18446744073709551616",
+            "99999999999999999999999",
+            "1e308",
+            "1e400",
+        ] {
+            let d = p.delay(1, parse_retry_after(v, now));
+            assert!(d <= p.max_retry_after, "{v}: {d:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gdap_audit::auth::{self, AssertionAlg, AuthError, AuthSettings, TokenProvider};
-use gdap_audit::fake_graph::{FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant};
+use gdap_audit::fake_graph::{
+    FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant, Fault, FaultKind,
+};
 use gdap_audit::graph::Endpoints;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -307,7 +309,15 @@ async fn unreachable_token_endpoint_is_a_transport_error_naming_the_url() {
     );
     s.client_id = Some(CLIENT_ID.into());
     s.client_secret = Some(SecretString::from(SECRET));
+    let started = std::time::Instant::now();
     let err = provider(s).token(None).await.unwrap_err();
+    // #1: a dead token endpoint fails within seconds and says it is unreachable.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_unreachable(), "{err:?}");
     match &err {
         AuthError::Transport { url, .. } => {
             assert_eq!(url, &format!("{login}/{TENANT}/oauth2/v2.0/token"))
@@ -315,6 +325,117 @@ async fn unreachable_token_endpoint_is_a_transport_error_naming_the_url() {
         other => panic!("{other:?}"),
     }
     assert!(!err.to_string().contains(SECRET));
+}
+
+// ---- #13: the token endpoint is retried like Graph ----
+
+const TOKEN_PATH: &str = "/oauth2/v2.0/token";
+
+async fn secret_fake_with_fault(kind: FaultKind, times: u32) -> FakeGraph {
+    let fake = fake_with(FakeApp::with_secret(CLIENT_ID, SECRET), |_| {}).await;
+    fake.push_fault(Fault::new(TOKEN_PATH, times, kind));
+    fake
+}
+
+/// #13: a 429 with `Retry-After: 1` is waited out and retried.
+#[tokio::test]
+async fn token_endpoint_429_is_retried_after_retry_after() {
+    let fake = secret_fake_with_fault(
+        FaultKind::TooManyRequests {
+            retry_after: Some("1".into()),
+        },
+        1,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let t = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(!t.secret.expose_secret().is_empty());
+    assert_eq!(fake.token_requests().len(), 2);
+}
+
+/// #13: a 503 and a truncated answer are retried; the token arrives.
+#[tokio::test]
+async fn token_endpoint_503_and_truncated_body_are_retried() {
+    for kind in [
+        FaultKind::ServiceUnavailable { retry_after: None },
+        FaultKind::TruncatedBody,
+    ] {
+        let fake = secret_fake_with_fault(kind.clone(), 2).await;
+        provider(secret_settings(&fake, TENANT))
+            .token(None)
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(fake.token_requests().len(), 3, "{kind:?}");
+    }
+}
+
+/// #13: an answer that stays transient gives up (bounded) with the last answer's error.
+#[tokio::test]
+async fn token_endpoint_retries_are_bounded() {
+    let fake = secret_fake_with_fault(
+        FaultKind::ServiceUnavailable {
+            retry_after: Some("0".into()),
+        },
+        u32::MAX,
+    )
+    .await;
+    let err = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap_err();
+    assert!(!err.is_unreachable());
+    assert!(err.to_string().contains("AADSTS90033"), "{err}");
+    assert_eq!(
+        fake.token_requests().len(),
+        6,
+        "the default policy's 6 attempts"
+    );
+}
+
+/// #13: invalid_client is final: one request, no retry.
+#[tokio::test]
+async fn token_endpoint_invalid_client_is_not_retried() {
+    let fake = secret_fake_with_fault(
+        FaultKind::Status {
+            status: 401,
+            code: "invalid_client".into(),
+            message: "AADSTS7000215: Invalid client secret provided.".into(),
+        },
+        1,
+    )
+    .await;
+    let err = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Rejected { .. }), "{err:?}");
+    assert_eq!(fake.token_requests().len(), 1);
+}
+
+/// #3: an absurd `expires_in` from the token endpoint neither panics nor is believed beyond a day.
+#[tokio::test]
+async fn absurd_expires_in_is_capped() {
+    let fake = secret_fake_with_fault(
+        FaultKind::RawBody {
+            status: 200,
+            body:
+                r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"tok"}"#
+                    .into(),
+        },
+        1,
+    )
+    .await;
+    let t = provider(secret_settings(&fake, TENANT))
+        .token(None)
+        .await
+        .unwrap();
+    let left = t.expires_at - std::time::Instant::now();
+    assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
+    assert!(left > Duration::from_secs(23 * 3600), "{left:?}");
 }
 
 // ---- Device-code error paths the fake does not produce: a scripted token endpoint. ----

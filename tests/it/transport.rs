@@ -489,3 +489,291 @@ async fn the_token_never_goes_to_a_url_off_the_graph_endpoint() {
         "refused before a token was even fetched"
     );
 }
+
+// ---- Trustworthy under dead endpoints and hostile paging ----
+
+/// A port nothing listens on: bind, read the port, drop the listener.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client with a ready token (no token endpoint involved) and the default retry policy.
+fn ready_token_client(graph: &str) -> gdap_audit::graph::GraphClient {
+    use gdap_audit::auth::{self, AuthSettings};
+    use gdap_audit::graph::{ClientSettings, Endpoints, GraphClient};
+    let endpoints = Endpoints::resolve(Default::default(), Some(graph), Some(graph)).unwrap();
+    let mut s = AuthSettings::new(TENANT, endpoints.clone());
+    s.access_token = Some(secrecy::SecretString::from("opaque-ready-token"));
+    let tokens = auth::provider(s, reqwest::Client::new()).unwrap();
+    GraphClient::new(ClientSettings::new(endpoints), tokens).unwrap()
+}
+
+/// #1: a Graph endpoint that refuses connections fails within seconds (not 86 s of backoff), with an
+/// error that says so and names the URL; `probe()` reports it the same way.
+#[tokio::test]
+async fn unreachable_graph_fails_fast_naming_the_url() {
+    let graph = format!("http://127.0.0.1:{}", closed_port());
+    let c = ready_token_client(&graph);
+    let started = Instant::now();
+    let err = c
+        .get::<Value>("/v1.0/tenantRelationships/delegatedAdminRelationships")
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(err.is_unreachable(), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "{graph}/v1.0/tenantRelationships/delegatedAdminRelationships"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("opaque-ready-token"), "{text}");
+    assert_eq!(
+        err.unreachable_url(),
+        Some(format!("{graph}/v1.0/tenantRelationships/delegatedAdminRelationships").as_str())
+    );
+
+    let started = Instant::now();
+    let err = c.probe().await.unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// #1: `probe()` succeeds whenever Graph answers, even with an error status; other failures (a 503
+/// that stays) are not mistaken for an unreachable endpoint.
+#[tokio::test]
+async fn probe_passes_when_graph_answers() {
+    let fake = fake(vec![tenant()]).await;
+    let c = client(&fake, TENANT);
+    c.probe().await.unwrap();
+    fake.push_fault(Fault::new(
+        "/v1.0/organization",
+        1,
+        FaultKind::Status {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges.".into(),
+        },
+    ));
+    c.probe().await.unwrap();
+    fake.push_fault(Fault::new(
+        "/v1.0/contracts",
+        10,
+        FaultKind::ServiceUnavailable { retry_after: None },
+    ));
+    let err = c.get::<Value>("/v1.0/contracts").await.unwrap_err();
+    assert!(!err.is_unreachable(), "{err:?}");
+    assert_eq!(err.status(), Some(503));
+}
+
+/// A page of one item whose nextLink is `next` (absolute), served verbatim.
+fn linked_page(id: &str, next: Option<String>) -> FaultKind {
+    let mut body = json!({"value": [{"id": id}]});
+    if let Some(next) = next {
+        body["@odata.nextLink"] = json!(next);
+    }
+    FaultKind::RawBody {
+        status: 200,
+        body: body.to_string(),
+    }
+}
+
+/// Reads a collection page by page until the end or the first error, within 20 s: paging that
+/// never ends is the defect, so the test fails instead of hanging.
+async fn read_until_error(
+    c: &gdap_audit::graph::GraphClient,
+    path: &str,
+) -> (Vec<String>, Option<GraphError>) {
+    let read = async {
+        let mut pages = std::pin::pin!(c.pages::<Item>(path));
+        let mut ids = Vec::new();
+        loop {
+            match pages.try_next().await {
+                Ok(Some(page)) => ids.extend(page.into_iter().map(|i| i.id)),
+                Ok(None) => return (ids, None),
+                Err(e) => return (ids, Some(e)),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("paging ends")
+}
+
+/// #10: two nextLinks pointing at each other (A -> B -> A) end the collection with a clear error
+/// after two requests, instead of paging forever.
+#[tokio::test]
+async fn cyclic_next_links_end_with_an_error() {
+    let fake = fake(vec![tenant()]).await;
+    let base = fake.url();
+    fake.push_fault(Fault::new(
+        "/v1.0/loopA",
+        u32::MAX,
+        linked_page("a", Some(format!("{base}/v1.0/loopB"))),
+    ));
+    fake.push_fault(Fault::new(
+        "/v1.0/loopB",
+        u32::MAX,
+        linked_page("b", Some(format!("{base}/v1.0/loopA"))),
+    ));
+    let c = client(&fake, TENANT);
+    let started = Instant::now();
+    let (ids, err) = read_until_error(&c, "/v1.0/loopA").await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(ids, vec!["a", "b"]);
+    let err = err.expect("the loop is an error");
+    assert!(matches!(err, GraphError::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("paging loop"), "{err}");
+    assert_eq!(fake.requests().len(), 2);
+    // The default page bound is finite.
+    assert_eq!(
+        gdap_audit::graph::ClientSettings::new(endpoints(&fake)).max_pages,
+        100_000
+    );
+}
+
+/// #10: a chain of ever-new nextLinks stops at `max_pages` with a clear error.
+#[tokio::test]
+async fn endless_next_links_stop_at_the_page_bound() {
+    let fake = fake(vec![tenant()]).await;
+    let base = fake.url();
+    for i in 0..30 {
+        fake.push_fault(Fault::new(
+            format!("/v1.0/grow/p{i:03}"),
+            1,
+            linked_page(
+                &format!("p{i:03}"),
+                Some(format!("{base}/v1.0/grow/p{:03}", i + 1)),
+            ),
+        ));
+    }
+    let c = client_with(&fake, TENANT, |s| s.max_pages = 20);
+    let (ids, err) = read_until_error(&c, "/v1.0/grow/p000").await;
+    assert_eq!(ids.len(), 20);
+    let err = err.expect("the bound is an error");
+    assert!(err.to_string().contains("more than 20 pages"), "{err}");
+    assert_eq!(fake.requests().len(), 20);
+}
+
+/// Microsoft's published beta sign-in example repeats keys (`homeTenantId`, `uniqueTokenIdentifier`,
+/// `isTenantRestricted`).
+const SIGN_IN_WITH_REPEATED_KEYS: &str = r#"{
+  "@odata.context": "https://graph.microsoft.com/beta/$metadata#auditLogs/signIns",
+  "value": [
+    {
+      "id": "66ea54eb-6301-4ee5-be62-ff5a759b0100",
+      "createdDateTime": "2026-08-15T19:15:41Z",
+      "userPrincipalName": "alex@northwindcsp.onmicrosoft.com",
+      "userId": "26be570a-ae82-4189-b4e2-a37c6808512d",
+      "appDisplayName": "Azure Portal",
+      "ipAddress": "131.107.159.37",
+      "isInteractive": true,
+      "signInEventTypes": ["interactiveUser"],
+      "crossTenantAccessType": "serviceProvider",
+      "homeTenantId": "52eaad04-13a2-4a2f-9ce8-93a294fadf36",
+      "uniqueTokenIdentifier": "ZTE0OTk3YTQtZjg5Mi00YjBiLWIwNTEtZmI3MTM1ZDhjNzM2",
+      "isTenantRestricted": false,
+      "homeTenantId": "8777b240-c6f0-4469-9e98-a3205431b836",
+      "homeTenantName": "",
+      "resourceTenantId": "52eaad04-13a2-4a2f-9ce8-93a294fadf36",
+      "uniqueTokenIdentifier": "ZTE0OTk3YTQtZjg5Mi00YjBiLWIwNTEtZmI3MTM1ZDhjNzM2",
+      "isTenantRestricted": false,
+      "incomingTokenType": "none",
+      "authenticationRequirement": "multiFactorAuthentication",
+      "status": { "errorCode": 0, "failureReason": "Other.", "additionalDetails": null },
+      "location": { "city": "Redmond", "state": "Washington", "countryOrRegion": "US" }
+    },
+    {
+      "id": "second",
+      "createdDateTime": "2026-08-15T19:16:41Z",
+      "homeTenantId": "8777b240-c6f0-4469-9e98-a3205431b836",
+      "resourceTenantId": "52eaad04-13a2-4a2f-9ce8-93a294fadf36"
+    }
+  ]
+}"#;
+
+/// #5: a sign-in repeating keys is kept (last value wins, as in Microsoft's SDKs), not lost as
+/// "duplicate field", through the real client and `Lenient`.
+#[tokio::test]
+async fn sign_ins_with_repeated_keys_are_kept_last_value_wins() {
+    use gdap_audit::graph::Lenient;
+    use gdap_audit::model::logs::SignIn;
+    let fake = fake(vec![tenant()]).await;
+    fake.push_fault(Fault::new(
+        "/beta/auditLogs/signIns",
+        1,
+        FaultKind::RawBody {
+            status: 200,
+            body: SIGN_IN_WITH_REPEATED_KEYS.into(),
+        },
+    ));
+    let c = client(&fake, TENANT);
+    let items: Vec<Lenient<SignIn>> = c.collect_all("/beta/auditLogs/signIns").await.unwrap();
+    let signs: Vec<&SignIn> = items
+        .iter()
+        .map(|l| match l {
+            Lenient::Item(s) => s,
+            Lenient::Invalid(e) => panic!("record lost: {e}"),
+        })
+        .collect();
+    assert_eq!(signs.len(), 2);
+    assert_eq!(
+        signs[0].home_tenant_id.as_deref(),
+        Some("8777b240-c6f0-4469-9e98-a3205431b836")
+    );
+    assert_eq!(
+        signs[0].cross_tenant_access_type.as_deref(),
+        Some("serviceProvider")
+    );
+    assert_eq!(signs[1].id, "second");
+}
+
+/// #5: a plain (non-lenient) decode accepts repeated keys too, last value wins.
+#[tokio::test]
+async fn single_objects_with_repeated_keys_decode_last_value_wins() {
+    let fake = fake(vec![tenant()]).await;
+    fake.push_fault(Fault::new(
+        "/v1.0/organization",
+        1,
+        FaultKind::RawBody {
+            status: 200,
+            body: r#"{"id":"first","id":"last"}"#.into(),
+        },
+    ));
+    let c = client(&fake, TENANT);
+    let org: Item = c.get("/v1.0/organization").await.unwrap();
+    assert_eq!(org.id, "last");
+}
+
+/// The client hands out its token's tenant id (`tid`): `None` for the fake's opaque tokens, the
+/// lower-cased GUID for a JWT.
+#[tokio::test]
+async fn token_tenant_id_through_the_client() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use gdap_audit::auth::{self, AuthSettings};
+    use gdap_audit::graph::{ClientSettings, GraphClient};
+    let fake = fake(vec![tenant()]).await;
+    assert_eq!(client(&fake, TENANT).token_tenant_id().await.unwrap(), None);
+
+    let claims = json!({"tid": "8777B240-C6F0-4469-9E98-A3205431B836", "exp": 4_000_000_000u64});
+    let jwt = format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut s = AuthSettings::new(TENANT, endpoints(&fake));
+    s.access_token = Some(secrecy::SecretString::from(jwt));
+    let tokens = auth::provider(s, reqwest::Client::new()).unwrap();
+    let c = GraphClient::new(ClientSettings::new(endpoints(&fake)), tokens).unwrap();
+    assert_eq!(
+        c.token_tenant_id().await.unwrap().as_deref(),
+        Some("8777b240-c6f0-4469-9e98-a3205431b836")
+    );
+}
