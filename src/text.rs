@@ -60,6 +60,28 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
+/// Like `one_line` but keeping line breaks and tabs (for CSV cells, whose quoting holds them): a
+/// carriage return, alone or before a line feed, becomes a line feed (a lone one would move the cursor
+/// back over what was printed), other control characters become spaces, hidden characters are dropped.
+/// Nothing else changes.
+pub fn multi_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\n' | '\t' => out.push(c),
+            c if is_hidden(c) => {}
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `s` when it has at most `max` bytes; otherwise its longest prefix that ends on a character boundary
 /// and, with the marker "… [truncated, N bytes]" (N: the original length) appended, fits in `max`
 /// bytes. The result never exceeds `max` bytes unless `max` is smaller than the marker itself, in which
@@ -93,9 +115,8 @@ pub fn cap_owned(s: String, max: usize) -> String {
 /// cannot be reordered or driven by what Graph returned. (serde_json already escapes C0 controls.)
 pub fn json_escape_hidden(json: String) -> String {
     // DEL and C1 controls (serde_json escapes only C0), hidden characters, Unicode line separators.
-    let unsafe_char = |c: char| {
-        is_hidden(c) || (c >= '\u{7f}' && (c.is_control() || c.is_whitespace()))
-    };
+    let unsafe_char =
+        |c: char| is_hidden(c) || (c >= '\u{7f}' && (c.is_control() || c.is_whitespace()));
     if !json.chars().any(unsafe_char) {
         return json;
     }
@@ -130,6 +151,14 @@ mod tests {
         );
     }
 
+    #[test]
+    fn multi_line_keeps_lines_and_tabs_only() {
+        assert_eq!(
+            multi_line("a\r\nb\rc\n\td\u{1b}[2J\u{202e}e\u{7}"),
+            "a\nb\nc\n\td [2Je "
+        );
+    }
+
     /// #17: a long string is cut on a character boundary, within the bound, and says so.
     #[test]
     fn cap_cuts_within_the_bound_and_says_so() {
@@ -147,7 +176,10 @@ mod tests {
     fn json_escaping_keeps_the_value() {
         let v = serde_json::json!({"name": "a\u{202e}b\u{9b}c\u{2028}d\u{e0041}\u{1b}é"});
         let s = json_escape_hidden(serde_json::to_string(&v).unwrap());
-        assert!(s.is_ascii() || s.chars().all(|c| c == 'é' || c.is_ascii()), "{s}");
+        assert!(
+            s.is_ascii() || s.chars().all(|c| c == 'é' || c.is_ascii()),
+            "{s}"
+        );
         assert!(s.contains("\\u202e") && s.contains("\\udb40\\udc41"), "{s}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&s).unwrap(), v);
     }
@@ -172,6 +204,16 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// #18: only line feeds and tabs survive among the control characters.
+        #[test]
+        fn multi_line_output_is_clean(s in unicode()) {
+            let out = multi_line(&s);
+            prop_assert!(
+                !out.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_hidden(c)),
+                "{out:?}"
+            );
+        }
 
         /// #18: whatever Unicode comes in, no control or hidden character comes out, on one line.
         #[test]
