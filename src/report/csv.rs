@@ -61,12 +61,8 @@ fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {
 /// One cell, sanitised, neutralised and quoted when needed.
 pub(super) fn cell_text(value: &str) -> String {
     let clean = text::multi_line(&text::cap(value, text::MAX_TEXT));
-    // Spreadsheets skip leading whitespace before a formula.
-    let value = if clean.starts_with(['\t', '\r'])
-        || clean
-            .trim_start()
-            .starts_with(['=', '+', '-', '@', '\t', '\r'])
-    {
+    // Spreadsheets skip leading whitespace before a formula. (`multi_line` leaves no carriage return.)
+    let value = if clean.starts_with('\t') || clean.trim_start().starts_with(['=', '+', '-', '@']) {
         format!("'{clean}")
     } else {
         clean
