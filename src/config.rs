@@ -82,9 +82,19 @@ fn render(
     out
 }
 
+/// `offset` clamped to the text and moved back to a character boundary (a span is never trusted to
+/// index the text).
+fn floor(text: &str, offset: usize) -> usize {
+    let mut i = offset.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let offset = floor(text, offset);
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -93,12 +103,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn snippet(text: &str, span: &Range<usize>) -> String {
-    let start = span.start.min(text.len());
+    let start = floor(text, span.start);
     let (line, col) = line_col(text, start);
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let src = text[line_start..line_end].trim_end_matches('\r');
-    let width = text[start..span.end.min(line_end).max(start)]
+    let width = text[start..floor(text, span.end.min(line_end)).max(start)]
         .chars()
         .count()
         .max(1);
@@ -229,18 +239,13 @@ fn known_rules() -> String {
 fn validate(config: &Config) -> Vec<Problem> {
     let catalog = RoleCatalog::default();
     let mut problems = Vec::new();
-    let t = &config.thresholds;
-    for (name, v) in [
-        ("stale_after_days", t.stale_after_days),
-        ("expiring_within_days", t.expiring_within_days),
-        ("new_within_days", t.new_within_days),
-        ("max_duration_days", t.max_duration_days),
-    ] {
-        if v == 0 {
+    // A loaded file is range-checked as it is parsed; this catches a configuration built in code.
+    for (name, v) in config.thresholds.values() {
+        if let Err(message) = Thresholds::check(name, i64::from(v)) {
             problems.push(problem(
                 vec![key("thresholds"), key(name)],
                 Target::Value,
-                format!("thresholds.{name} must be at least 1 day"),
+                message,
             ));
         }
     }
@@ -461,6 +466,219 @@ mod tests {
         assert!(is_tenant_id("8777b240-c6f0-4469-9e98-a3205431b836"));
         assert!(!is_tenant_id("contoso.onmicrosoft.com"));
         assert!(!is_tenant_id("8777b240-c6f0-4469-9e98-a3205431b83"));
+    }
+
+    /// #3: `stale_after_days = 4000000000` made the stale rule panic; every threshold out of its range
+    /// (or not a number, or beyond u32) is refused with the key, the line and the range.
+    #[test]
+    fn thresholds_out_of_range_are_refused_at_their_line() {
+        for (text, line, expected) in [
+            (
+                "# audit\n[thresholds]\nstale_after_days = 4000000000\n",
+                3,
+                "thresholds.stale_after_days = 4000000000: must be between 1 and 3650 (days)",
+            ),
+            (
+                "[thresholds]\nexpiring_within_days = 0\n",
+                2,
+                "thresholds.expiring_within_days = 0: must be between 1 and 730 (days)",
+            ),
+            (
+                "[thresholds]\nnew_within_days = -1\n",
+                2,
+                "thresholds.new_within_days = -1: must be between 1 and 365 (days)",
+            ),
+            (
+                "[thresholds]\nmax_duration_days = 99999999999\n",
+                2,
+                "thresholds.max_duration_days = 99999999999: must be between 1 and 730 (days)",
+            ),
+            (
+                "[thresholds]\nmax_duration_days = 1.5\n",
+                2,
+                "thresholds.max_duration_days must be a whole number of days between 1 and 730, not a float",
+            ),
+            (
+                "thresholds = { stale_after_days = \"90\" }\n",
+                1,
+                "thresholds.stale_after_days must be a whole number of days between 1 and 3650, not a string",
+            ),
+        ] {
+            let err = Config::from_toml_str(text, "gdap-audit.toml").unwrap_err();
+            assert_eq!(err.message(), expected, "{text}");
+            assert_eq!(err.position().map(|p| p.0), Some(line), "{err}");
+        }
+        let shown =
+            Config::from_toml_str("[thresholds]\nstale_after_days = 4000000000\n", "c.toml")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            shown.starts_with("c.toml:2:20: thresholds.stale_after_days = 4000000000"),
+            "{shown}"
+        );
+        // The bounds themselves are accepted.
+        let ok = "[thresholds]\nstale_after_days = 3650\nexpiring_within_days = 730\n\
+                  new_within_days = 365\nmax_duration_days = 1\n";
+        assert!(Config::from_toml_str(ok, "x").is_ok());
+        // A configuration built in code is checked too.
+        let mut c = Config::default();
+        c.thresholds.stale_after_days = 4_000_000_000;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("must be between 1 and 3650")
+        );
+    }
+
+    /// #3: the schema carries the same ranges as the loader (docs/config.schema.json is checked against
+    /// the schema by the `cli` tests).
+    #[test]
+    fn schema_ranges_match_the_loader() {
+        let s = config_schema();
+        let props = &s["$defs"]["Thresholds"]["properties"];
+        for (key, min, max) in Thresholds::RANGES {
+            assert_eq!(props[key]["minimum"], min, "{key}: {props}");
+            assert_eq!(props[key]["maximum"], max, "{key}: {props}");
+        }
+        let defaults = Thresholds::default();
+        for (key, v) in defaults.values() {
+            assert!(Thresholds::check(key, i64::from(v)).is_ok(), "{key}");
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A configuration using every table, to mutate.
+        const SAMPLE: &str = r#"
+[thresholds]
+stale_after_days = 90
+expiring_within_days = 30
+new_within_days = 7
+max_duration_days = 365
+
+allowed_privileged_roles = ["Helpdesk Administrator"]
+approved_indirect_providers = ["8777b240-c6f0-4469-9e98-a3205431b836"]
+
+[approved_roles]
+default = ["Helpdesk Administrator", "729827e3-9c14-49f7-bb1b-9608f156bbb8"]
+
+[approved_roles.partners."8777b240-c6f0-4469-9e98-a3205431b836"]
+roles = ["Helpdesk Administrator"]
+
+[partners."8777b240-c6f0-4469-9e98-a3205431b836"]
+name = "Fabrikam"
+allowed_countries = ["US", "GB"]
+
+[rules.legacy-dap]
+enabled = false
+severity = "low"
+
+[[suppressions]]
+rule = "legacy-dap"
+subject = "8777b240-c6f0-4469-9e98-a3205431b836"
+reason = "accepted"
+expires = 2026-12-31
+"#;
+
+        /// Pieces that make TOML and the checks interesting.
+        const TOKENS: &[&str] = &[
+            "[",
+            "]",
+            "\"",
+            "'",
+            "=",
+            "\n",
+            "#",
+            ",",
+            "{",
+            "}",
+            ".",
+            "-",
+            "é",
+            "\u{202e}",
+            "0",
+            "4000000000",
+            "99999999999999999999",
+            "-1",
+            "1.5",
+            "true",
+            "[[suppressions]]\n",
+            "[thresholds]\n",
+            "\"\"\"",
+            "\r",
+            "\t",
+            "\u{0}",
+        ];
+
+        fn mutated() -> impl Strategy<Value = String> {
+            let edit = (
+                0usize..SAMPLE.len(),
+                0u8..3,
+                prop::sample::select(TOKENS),
+                0usize..40,
+            );
+            proptest::collection::vec(edit, 1..6).prop_map(|edits| {
+                let mut text = SAMPLE.to_owned();
+                for (at, op, token, len) in edits {
+                    let at = floor(&text, at);
+                    match op {
+                        0 => text.insert_str(at, token),
+                        1 => {
+                            let end = floor(&text, at.saturating_add(len));
+                            text.replace_range(at..end, "");
+                        }
+                        _ => {
+                            let end = floor(&text, at.saturating_add(len));
+                            text.replace_range(at..end, token);
+                        }
+                    }
+                }
+                text
+            })
+        }
+
+        fn arbitrary_text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    any::<char>(),
+                    prop::sample::select(&['[', ']', '=', '"', '\n', 'a'][..])
+                ],
+                0..64,
+            )
+            .prop_map(|v| v.into_iter().collect())
+        }
+
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            match Config::from_toml_str(text, "p.toml") {
+                Ok(c) => prop_assert!(c.validate().is_ok(), "loaded but invalid: {text:?}"),
+                Err(e) => {
+                    let shown = e.to_string();
+                    prop_assert!(e.position().is_some(), "no line: {shown}\n---\n{text}");
+                    prop_assert!(shown.starts_with("p.toml:"), "{shown}");
+                    prop_assert!(!e.message().is_empty());
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// The loader never panics on mutated configuration text; it loads a valid configuration
+            /// or gives an error naming the file and the line.
+            #[test]
+            fn mutated_configurations_load_or_name_a_line(text in mutated()) {
+                check(&text)?;
+            }
+
+            #[test]
+            fn arbitrary_text_loads_or_names_a_line(text in arbitrary_text()) {
+                check(&text)?;
+            }
+        }
     }
 
     #[test]

@@ -532,4 +532,146 @@ mod tests {
         }
         assert_eq!(Source::ALL.len(), 18);
     }
+
+    mod props {
+        use super::*;
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+
+        /// A snapshot with both perspectives and a record in most lists, serialized, to mutate.
+        fn sample() -> String {
+            let t = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+            let mut sign_ins = SignInSummary::default();
+            sign_ins.partners.insert(
+                "p".into(),
+                PartnerSignIns {
+                    examples: vec![SignInExample {
+                        at: t,
+                        ..SignInExample::default()
+                    }],
+                    ..PartnerSignIns::default()
+                },
+            );
+            Snapshot {
+                snapshot_version: SNAPSHOT_VERSION,
+                tool_version: "0.0.0".into(),
+                tenant_id: "11111111-1111-4111-8111-111111111111".into(),
+                tenant_name: Some("Contoso".into()),
+                collected_at: t,
+                as_of: t,
+                window: Window { since: t, until: t },
+                perspectives: vec![Perspective::Partner, Perspective::Customer],
+                partner: Some(PartnerData {
+                    relationships: vec![RelationshipRecord::default()],
+                    ..PartnerData::default()
+                }),
+                customer: Some(CustomerData {
+                    partners: vec![PartnerRecord::default()],
+                    foreign_role_assignments: vec![ForeignRoleAssignment::default()],
+                    service_principals: vec![ServicePrincipalRecord::default()],
+                    sign_ins,
+                    ..CustomerData::default()
+                }),
+                coverage: vec![Coverage {
+                    source: Source::ALL[0],
+                    status: CoverageStatus::Collected,
+                    detail: None,
+                    graph_code: None,
+                    request_id: None,
+                    permission: None,
+                    items: Some(1),
+                }],
+            }
+            .to_json()
+        }
+
+        const TOKENS: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            ",",
+            ":",
+            "null",
+            "-1",
+            "1e400",
+            "18446744073709551616",
+            "\"\\u0000\"",
+            "\"\\ud800\"",
+            "\"x\"",
+            "[]",
+            "{}",
+            "\u{202e}",
+            "é",
+            "99",
+            "\"9999-99-99T99:99:99Z\"",
+            "true",
+        ];
+
+        fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let text = sample();
+            let len = text.len();
+            let edit = (0..len, 0u8..3, prop::sample::select(TOKENS), 0usize..60);
+            proptest::collection::vec(edit, 1..5).prop_map(move |edits| {
+                let mut text = text.clone();
+                for (at, op, token, n) in edits {
+                    let at = floor(&text, at);
+                    let end = floor(&text, at.saturating_add(n));
+                    match op {
+                        0 => text.insert_str(at, token),
+                        1 => text.replace_range(at..end, ""),
+                        _ => text.replace_range(at..end, token),
+                    }
+                }
+                text.into_bytes()
+            })
+        }
+
+        fn floor(text: &str, i: usize) -> usize {
+            let mut i = i.min(text.len());
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        }
+
+        fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+            match Snapshot::from_slice(bytes, "s.json") {
+                Ok(s) => {
+                    let again = Snapshot::from_slice(s.to_json().as_bytes(), "s.json").ok();
+                    prop_assert_eq!(again, Some(s));
+                }
+                Err(e) => {
+                    let shown = e.to_string();
+                    prop_assert!(shown.contains("s.json"), "{shown}");
+                    if let SnapshotError::Invalid { detail, .. } = &e {
+                        prop_assert!(detail.contains(" line "), "no position: {shown}");
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        #[test]
+        fn the_sample_parses() {
+            assert!(Snapshot::from_slice(sample().as_bytes(), "s.json").is_ok());
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A mutated snapshot file parses, or is refused with an error naming the file and the
+            /// position; it never panics.
+            #[test]
+            fn mutated_snapshots_parse_or_are_refused(bytes in mutated()) {
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn arbitrary_bytes_are_refused_clearly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                check(&bytes)?;
+            }
+        }
+    }
 }

@@ -2,8 +2,6 @@
 //! History and every fingerprint are keyed by that id, so it comes from the token's `tid` claim or from
 //! `/organization`, never from a guess: when neither gives a GUID the command stops.
 
-use base64::Engine;
-
 use super::CommandError;
 use crate::auth::{AuthError, TokenProvider};
 use crate::graph::{GraphClient, GraphError};
@@ -34,10 +32,9 @@ async fn identify_inner(
     tenant: &str,
 ) -> Result<String, CommandError> {
     let token = tokens.token(None).await.map_err(auth_error)?;
-    // TODO(lead): use `auth::token_tenant_id` / `GraphClient::token_tenant_id` once merged.
     let tid = {
         use secrecy::ExposeSecret;
-        token_tenant_id(token.secret.expose_secret())
+        crate::auth::token_tenant_id(token.secret.expose_secret())
     };
     let graph = probe.endpoints().graph.clone();
 
@@ -115,21 +112,14 @@ fn guid(s: &str) -> Option<String> {
         .map(|u| u.hyphenated().to_string())
 }
 
-/// The `tid` claim of a JWT access token, when it is one and the claim is a GUID. The signature is not
-/// checked: the token came from the login endpoint over TLS, and the id is only compared and keyed on.
-pub(super) fn token_tenant_id(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    guid(claims.get("tid")?.as_str()?)
-}
-
 /// The token endpoint could not be reached: name it and say what to check.
 fn auth_error(e: AuthError) -> CommandError {
     match e {
-        AuthError::Transport { url, detail } => CommandError::Auth(format!(
+        AuthError::Transport {
+            url,
+            detail,
+            unreachable: true,
+        } => CommandError::Auth(format!(
             "cannot reach the login endpoint {url}: {detail}\n  hint: check --login-url / --cloud and the network \
              (proxy, firewall, DNS)"
         )),
@@ -144,12 +134,15 @@ fn unreachable(e: &GraphError, graph: &str) -> Option<CommandError> {
             "cannot reach Microsoft Graph at {graph}: {detail}\n  hint: check --graph-url / --cloud and the network \
              (proxy, firewall, DNS)"
         ))),
-        GraphError::Auth(AuthError::Transport { url, detail }) => {
-            Some(auth_error(AuthError::Transport {
-                url: url.clone(),
-                detail: detail.clone(),
-            }))
-        }
+        GraphError::Auth(AuthError::Transport {
+            url,
+            detail,
+            unreachable: true,
+        }) => Some(auth_error(AuthError::Transport {
+            url: url.clone(),
+            detail: detail.clone(),
+            unreachable: true,
+        })),
         _ => None,
     }
 }
@@ -157,6 +150,8 @@ fn unreachable(e: &GraphError, graph: &str) -> Option<CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::token_tenant_id;
+    use base64::Engine;
 
     const A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
     const B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";

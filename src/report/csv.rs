@@ -1,8 +1,13 @@
-//! CSV: a header and one row per finding (RFC 4180 quoting, `\n` line ends), with spreadsheet formula
-//! injection neutralised: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
-//! `'` so that a display name chosen by a third party cannot run as a formula.
+//! CSV: a header and one row per finding (RFC 4180 quoting, `\n` line ends). Every cell is capped and
+//! sanitised (`text::multi_line`: line breaks and tabs stay inside the quoted cell, other control
+//! characters become spaces, hidden and bidirectional characters are dropped) so that `cat report.csv`
+//! cannot drive the terminal, and
+//! spreadsheet formula injection is neutralised: a cell starting with `=`, `+`, `-`, `@`, tab or
+//! carriage return gets a leading `'` so that a display name chosen by a third party cannot run as a
+//! formula.
 
 use super::v1::ReportV1;
+use crate::text;
 
 const HEADER: [&str; 10] = [
     "severity",
@@ -53,18 +58,18 @@ fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {
     out.push('\n');
 }
 
-/// One cell, neutralised and quoted when needed.
+/// One cell, sanitised, neutralised and quoted when needed.
 pub(super) fn cell_text(value: &str) -> String {
-    let neutral;
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        neutral = format!("'{value}");
-        neutral.as_str()
+    let clean = text::multi_line(&text::cap(value, text::MAX_TEXT));
+    // Spreadsheets skip leading whitespace before a formula. (`multi_line` leaves no carriage return.)
+    let value = if clean.starts_with('\t') || clean.trim_start().starts_with(['=', '+', '-', '@']) {
+        format!("'{clean}")
     } else {
-        value
+        clean
     };
     if value.contains([',', '"', '\n', '\r']) || value.starts_with(' ') || value.ends_with(' ') {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
-        value.to_owned()
+        value
     }
 }

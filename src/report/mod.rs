@@ -7,6 +7,8 @@ mod sarif;
 mod table;
 pub mod v1;
 
+use crate::text::json_escape_hidden;
+
 pub use v1::{ReportHeader, ReportV1, build};
 
 /// An output format (`--format`).
@@ -78,14 +80,15 @@ impl Style {
 }
 
 /// Renders the report in a format. Every format ends with a newline, except `jsonl` and `csv` with no
-/// findings, which are empty and header-only respectively.
+/// findings, which are empty and header-only respectively. No format lets Graph text drive a terminal:
+/// the human formats and CSV drop control and hidden characters, the JSON formats escape them.
 pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
     match format {
         Format::Table => table::render(report, style),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(report).expect("the report always serializes");
             s.push('\n');
-            s
+            json_escape_hidden(s)
         }
         Format::Jsonl => {
             let mut s = String::new();
@@ -93,9 +96,9 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
                 s.push_str(&serde_json::to_string(f).expect("a finding always serializes"));
                 s.push('\n');
             }
-            s
+            json_escape_hidden(s)
         }
-        Format::Sarif => sarif::render(report),
+        Format::Sarif => json_escape_hidden(sarif::render(report)),
         Format::Csv => csv::render(report),
         Format::Markdown => markdown::render(report),
     }
@@ -122,7 +125,12 @@ pub fn report_schema_string() -> String {
 /// Moved to [`crate::files`]; kept here for callers of the old path.
 pub use crate::files::write_atomic;
 
-pub(crate) use crate::text::one_line;
+/// Graph text for a human format: capped at `text::MAX_TEXT` bytes first (so every renderer stays
+/// linear and bounded even on a report that was not made by `build`), then on one line without control
+/// or hidden characters.
+pub(crate) fn one_line(s: &str) -> String {
+    crate::text::one_line(&crate::text::cap(s, crate::text::MAX_TEXT))
+}
 
 /// Joins words as "a, b and c".
 /// "customer perspective", "customer and partner perspectives", or None.

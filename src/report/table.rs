@@ -31,12 +31,11 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
             for f in report.findings.iter().filter(|f| f.severity == severity) {
                 table.add_row(vec![
                     severity_cell(style, severity),
-                    Cell::new(format!(
-                        "{}\n{}",
-                        one_line(&f.rule_id),
-                        one_line(f.subject.label())
-                    )),
-                    Cell::new(one_line(&f.message)),
+                    text_cell(
+                        style,
+                        format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label())),
+                    ),
+                    text_cell(style, one_line(&f.message)),
                 ]);
             }
         }
@@ -87,10 +86,10 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
                 one_line(&c.rules_not_evaluated.join(", "))
             };
             table.add_row(vec![
-                Cell::new(one_line(&c.source)),
+                text_cell(style, one_line(&c.source)),
                 Cell::new(c.status.as_str()),
-                Cell::new(detail),
-                Cell::new(rules),
+                text_cell(style, detail),
+                text_cell(style, rules),
             ]);
         }
         out.push_str(&table.to_string());
@@ -201,6 +200,30 @@ fn new_table(style: Style) -> Table {
         }
     }
     table
+}
+
+/// The longest word (in bytes) a wrapping table is given. comfy-table splits a word longer than its
+/// column by re-measuring the whole remainder at every split, which is quadratic in the word's length
+/// (an unbroken 100 KB display name took seconds); a longer word is cut here first, with the
+/// `text::cap` marker. Entra display names are at most 256 characters, so only hostile or broken text
+/// is cut. Without wrapping nothing is split and nothing is cut.
+const MAX_WORD: usize = 256;
+
+/// A cell of sanitised text (`one_line` already applied; `\n` separates lines of the cell).
+fn text_cell(style: Style, text: String) -> Cell {
+    if style.width.is_none() || !text.split(['\n', ' ']).any(|w| w.len() > MAX_WORD) {
+        return Cell::new(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            line.split(' ')
+                .map(|w| crate::text::cap(w, MAX_WORD))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    Cell::new(lines.join("\n"))
 }
 
 fn header_row(style: Style, names: &[&str]) -> Vec<Cell> {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::evaluate::{CoverageOutcome, Evaluation, NotEvaluated, SuppressedFinding};
 use crate::rules::finding::{self, Finding};
 use crate::snapshot::{self, Snapshot};
+use crate::text;
 
 /// The value of `schema_version` for this contract.
 pub const SCHEMA_VERSION: &str = "1";
@@ -279,25 +280,53 @@ impl From<finding::SubjectKind> for SubjectKind {
 }
 
 impl From<&Finding> for FindingV1 {
+    /// Every string is capped (`text::cap`): a hostile 50 MB display name must not make a 50 MB report.
     fn from(f: &Finding) -> Self {
         FindingV1 {
-            rule_id: f.rule_id.clone(),
+            rule_id: name(&f.rule_id),
             severity: f.severity.into(),
-            title: f.title.clone(),
-            message: f.message.clone(),
+            title: long(&f.title),
+            message: long(&f.message),
             subject: SubjectV1 {
                 kind: f.subject.kind.into(),
-                id: f.subject.id.clone(),
-                display_name: f.subject.display_name.clone(),
+                id: name(&f.subject.id),
+                display_name: f.subject.display_name.as_deref().map(name),
             },
-            partner_tenant_id: f.partner_tenant_id.clone(),
-            customer_tenant_id: f.customer_tenant_id.clone(),
-            evidence: f.evidence.clone(),
-            remediation: f.remediation.clone(),
-            references: f.references.clone(),
-            fingerprint: f.fingerprint.clone(),
+            partner_tenant_id: f.partner_tenant_id.as_deref().map(name),
+            customer_tenant_id: f.customer_tenant_id.as_deref().map(name),
+            evidence: f
+                .evidence
+                .iter()
+                .map(|(k, v)| (name(k), capped_value(v)))
+                .collect(),
+            remediation: long(&f.remediation),
+            references: f.references.iter().map(|r| long(r)).collect(),
+            fingerprint: name(&f.fingerprint),
             first_seen: f.first_seen,
         }
+    }
+}
+
+/// A name or an id, capped at `text::MAX_NAME` bytes.
+fn name(s: &str) -> String {
+    text::cap(s, text::MAX_NAME).into_owned()
+}
+
+/// Any other text, capped at `text::MAX_TEXT` bytes.
+fn long(s: &str) -> String {
+    text::cap(s, text::MAX_TEXT).into_owned()
+}
+
+/// Evidence with every string and key capped (its structure is the rule's, and bounded by it).
+fn capped_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(long(s)),
+        Value::Array(a) => Value::Array(a.iter().map(capped_value).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (name(k), capped_value(v))).collect())
+        }
+        other => other.clone(),
     }
 }
 
@@ -395,11 +424,11 @@ impl From<&CoverageOutcome> for CoverageEntry {
         CoverageEntry {
             source: c.source.as_str().to_owned(),
             status: c.status.into(),
-            detail: c.detail.clone(),
-            rules_not_evaluated: o.rules_not_evaluated.clone(),
-            graph_code: c.graph_code.clone(),
-            request_id: c.request_id.clone(),
-            permission: c.permission.clone(),
+            detail: c.detail.as_deref().map(long),
+            rules_not_evaluated: o.rules_not_evaluated.iter().map(|r| name(r)).collect(),
+            graph_code: c.graph_code.as_deref().map(name),
+            request_id: c.request_id.as_deref().map(name),
+            permission: c.permission.as_deref().map(name),
             items: c.items,
         }
     }
@@ -416,8 +445,8 @@ pub struct NotEvaluatedEntry {
 impl From<&NotEvaluated> for NotEvaluatedEntry {
     fn from(n: &NotEvaluated) -> Self {
         NotEvaluatedEntry {
-            rule_id: n.rule_id.clone(),
-            reason: n.reason.clone(),
+            rule_id: name(&n.rule_id),
+            reason: long(&n.reason),
         }
     }
 }
@@ -437,7 +466,7 @@ impl From<&SuppressedFinding> for SuppressedEntry {
     fn from(s: &SuppressedFinding) -> Self {
         SuppressedEntry {
             finding: FindingV1::from(&s.finding),
-            reason: s.reason.clone(),
+            reason: long(&s.reason),
             expires: s.expires,
         }
     }
@@ -464,7 +493,9 @@ impl ReportHeader {
 }
 
 /// Builds the report. `generated_at` is passed in so that the same input gives the same bytes. The
-/// evaluator's order of findings, coverage and suppressions is kept.
+/// evaluator's order of findings, coverage and suppressions is kept. Every string from the evaluation
+/// is capped (names and ids at `text::MAX_NAME` bytes, other text at `text::MAX_TEXT`) with a
+/// "… [truncated, N bytes]" marker.
 pub fn build(
     header: &ReportHeader,
     evaluation: &Evaluation,
@@ -505,8 +536,8 @@ pub fn build(
         },
         generated_at,
         as_of: header.as_of,
-        tenant_id: header.tenant_id.clone(),
-        tenant_name: header.tenant_name.clone(),
+        tenant_id: name(&header.tenant_id),
+        tenant_name: header.tenant_name.as_deref().map(name),
         perspectives,
         summary,
         findings,
@@ -521,7 +552,7 @@ pub fn build(
             .map(NotEvaluatedEntry::from)
             .collect(),
         suppressed,
-        warnings: evaluation.warnings.clone(),
+        warnings: evaluation.warnings.iter().map(|w| long(w)).collect(),
     }
 }
 

@@ -41,18 +41,31 @@ pub struct Config {
     pub suppressions: Vec<Suppression>,
 }
 
-/// `[thresholds]`.
+/// `[thresholds]`, in whole days. A value outside its range is refused.
+// The ranges are `Thresholds::RANGES`: a loaded file is checked as it is parsed (the error points at the
+// line), a configuration built in code by `Config::validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// `stale-partner-access`: days without a successful partner sign-in before access is stale.
+    /// `stale-partner-access`: days without a successful partner sign-in before access is stale
+    /// (1 to 3650).
+    #[serde(deserialize_with = "stale_after_days")]
+    #[schemars(range(min = 1, max = 3650))]
     pub stale_after_days: u32,
-    /// `expiring-soon`: a live relationship that ends in fewer days than this is reported.
+    /// `expiring-soon`: a live relationship that ends in fewer days than this is reported (1 to 730, the
+    /// longest GDAP relationship).
+    #[serde(deserialize_with = "expiring_within_days")]
+    #[schemars(range(min = 1, max = 730))]
     pub expiring_within_days: u32,
     /// `new-partner-access` and `roles-added`: how recent a dated signal (creation, audit event) must
-    /// be to count as new.
+    /// be to count as new (1 to 365).
+    #[serde(deserialize_with = "new_within_days")]
+    #[schemars(range(min = 1, max = 365))]
     pub new_within_days: u32,
-    /// `duration-exceeds-policy`: the longest relationship duration your policy accepts.
+    /// `duration-exceeds-policy`: the longest relationship duration your policy accepts (1 to 730, the
+    /// longest Graph allows).
+    #[serde(deserialize_with = "max_duration_days")]
+    #[schemars(range(min = 1, max = 730))]
     pub max_duration_days: u32,
 }
 
@@ -65,6 +78,79 @@ impl Default for Thresholds {
             max_duration_days: 365,
         }
     }
+}
+
+impl Thresholds {
+    /// The allowed values of each threshold, inclusive: (key, min, max). The schema's ranges repeat
+    /// these (a test keeps them equal). Beyond them date arithmetic would overflow or a rule could never
+    /// fire.
+    pub const RANGES: [(&'static str, u32, u32); 4] = [
+        ("stale_after_days", 1, 3650),
+        ("expiring_within_days", 1, 730),
+        ("new_within_days", 1, 365),
+        ("max_duration_days", 1, 730),
+    ];
+
+    /// Every threshold with its value, in `RANGES` order.
+    pub fn values(&self) -> [(&'static str, u32); 4] {
+        [
+            ("stale_after_days", self.stale_after_days),
+            ("expiring_within_days", self.expiring_within_days),
+            ("new_within_days", self.new_within_days),
+            ("max_duration_days", self.max_duration_days),
+        ]
+    }
+
+    /// The (min, max) of a threshold key.
+    fn range(key: &str) -> (u32, u32) {
+        Self::RANGES
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or((1, u32::MAX), |&(_, min, max)| (min, max))
+    }
+
+    /// The value as a `u32`, or why it is outside the range of `key` (with the key and the range).
+    pub fn check(key: &str, value: i64) -> Result<u32, String> {
+        let (min, max) = Self::range(key);
+        u32::try_from(value)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| {
+                format!("thresholds.{key} = {value}: must be between {min} and {max} (days)")
+            })
+    }
+}
+
+/// A threshold from the file: any TOML value, so that a wrong type or an out-of-range number (even one
+/// beyond `u32`) gets the key and the allowed range rather than "expected u32".
+fn days<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<u32, D::Error> {
+    use serde::de::Error;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Integer(i) => Thresholds::check(key, i).map_err(D::Error::custom),
+        other => {
+            let (min, max) = Thresholds::range(key);
+            Err(D::Error::custom(format!(
+                "thresholds.{key} must be a whole number of days between {min} and {max}, not a {}",
+                other.type_str()
+            )))
+        }
+    }
+}
+
+fn stale_after_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    days(d, "stale_after_days")
+}
+
+fn expiring_within_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    days(d, "expiring_within_days")
+}
+
+fn new_within_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    days(d, "new_within_days")
+}
+
+fn max_duration_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    days(d, "max_duration_days")
 }
 
 /// `[approved_roles]`: a default set and per-customer / per-partner overrides. An override replaces the

@@ -720,3 +720,305 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     assert!(report::write_atomic(&missing, "x").is_err());
     assert!(!missing.exists());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Hostile and huge Graph text (#17, #18)
+
+/// A report whose first finding carries `name` as display name, in its message and in its evidence.
+fn report_with_name(name: &str) -> ReportV1 {
+    let mut eval = evaluation();
+    let f = &mut eval.findings[0];
+    f.subject.display_name = Some(name.to_owned());
+    f.message = format!("{name} can act as Global Administrator in this tenant.");
+    f.evidence.insert("partner_name".into(), json!([name]));
+    eval.warnings.push(format!("Odd name {name}"));
+    report::build(&header(), &eval, at(2026, 3, 1, 12))
+}
+
+fn every_format_and_style() -> Vec<(Format, Style)> {
+    let mut all = vec![];
+    for format in [
+        Format::Table,
+        Format::Json,
+        Format::Jsonl,
+        Format::Sarif,
+        Format::Csv,
+        Format::Markdown,
+    ] {
+        all.push((format, Style::plain()));
+        all.push((
+            format,
+            Style {
+                color: true,
+                unicode: true,
+                width: Some(100),
+            },
+        ));
+    }
+    all
+}
+
+/// #17: a 200 KB and a 5 MB unbroken display name are cut in the report and in every format, which
+/// says so, and the output stays small (the table renderer was quadratic in an unbroken word: 200 KB
+/// took 34 s, 5 MB would not finish).
+#[test]
+fn huge_display_names_are_cut_in_every_format() {
+    for size in [200 * 1024, 5 * 1024 * 1024] {
+        let name = "N".repeat(size);
+        let r = report_with_name(&name);
+        let dto = &r
+            .findings
+            .iter()
+            .find(|f| f.fingerprint == "fp-0001")
+            .unwrap();
+        let shown = dto.subject.display_name.as_deref().unwrap();
+        assert!(shown.len() <= gdap_audit::text::MAX_NAME, "{}", shown.len());
+        assert!(shown.ends_with(&format!("… [truncated, {size} bytes]")));
+        assert!(dto.message.len() <= gdap_audit::text::MAX_TEXT);
+        assert!(
+            dto.evidence["partner_name"][0].as_str().unwrap().len() <= gdap_audit::text::MAX_TEXT
+        );
+        for (format, style) in every_format_and_style() {
+            let out = report::render(&r, format, style);
+            // Uncut, the name alone appears three times (name, message, warning): 600 KB.
+            assert!(out.len() < 192 * 1024, "{format}: {} bytes", out.len());
+            assert!(
+                out.contains("truncated"),
+                "{format} does not say the name was cut"
+            );
+        }
+    }
+}
+
+/// #17: the renderers cap on their own, so a report not made by `build` (e.g. read back from JSON)
+/// still renders in linear time and bounded size in the human formats and CSV.
+#[test]
+fn renderers_cap_text_of_a_report_not_made_by_build() {
+    let mut r = sample();
+    let name = "N".repeat(200 * 1024);
+    r.findings[0].subject.display_name = Some(name.clone());
+    r.findings[0].message = name.clone();
+    r.warnings.push(name);
+    for (format, style) in every_format_and_style() {
+        if matches!(format, Format::Json | Format::Jsonl | Format::Sarif) {
+            continue; // exact data formats: serialized as given, linear in it
+        }
+        let out = report::render(&r, format, style);
+        assert!(out.len() < 192 * 1024, "{format}: {} bytes", out.len());
+        assert!(out.contains("truncated"), "{format}");
+    }
+}
+
+const HOSTILE: &str =
+    "Evil\x1b]0;pwned\x07\x1b[2J\u{9b}31m MSP\r\u{202e}gnp.exe\u{2066}\u{200b}\u{e0041}\x7f";
+
+/// #18: CSV passed ESC, BEL, OSC, C1 controls and bidi overrides through: `cat report.csv` cleared the
+/// terminal. Every cell is sanitised and the CSV stays valid.
+#[test]
+fn csv_cells_carry_no_terminal_control_or_bidi_characters() {
+    let out = report::render(&report_with_name(HOSTILE), Format::Csv, Style::plain());
+    for bad in [
+        '\x1b',
+        '\x07',
+        '\u{9b}',
+        '\r',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{200b}',
+        '\u{e0041}',
+        '\x7f',
+    ] {
+        assert!(!out.contains(bad), "{bad:?} in {out:?}");
+    }
+    assert!(
+        out.contains("Evil ]0;pwned  [2J 31m MSP\ngnp.exe"),
+        "{out:?}"
+    );
+    let rows = parse_csv(&out);
+    assert!(rows.iter().all(|r| r.len() == 10), "{rows:?}");
+}
+
+/// #18: a formula behind leading whitespace is neutralised too.
+#[test]
+fn csv_neutralises_formulas_behind_whitespace() {
+    let out = report::render(
+        &report_with_name(" =cmd|' /C calc'!A0"),
+        Format::Csv,
+        Style::plain(),
+    );
+    assert!(out.contains(",' =cmd|' /C calc'!A0,"), "{out}");
+}
+
+/// #18: every other renderer is clean too: the human formats drop the characters, the JSON formats
+/// escape them (the data stays exact).
+#[test]
+fn no_format_passes_terminal_control_or_bidi_characters() {
+    let r = report_with_name(HOSTILE);
+    for (format, style) in every_format_and_style() {
+        let out = report::render(&r, format, style);
+        // The table's own colours are the only escape sequences allowed.
+        let out = if style.color {
+            out.replace("\x1b[0m", "")
+                .replace("\x1b[1m", "")
+                .replace("\x1b[22m", "")
+                .replace("\x1b[39m", "")
+                .replace("\x1b[32m", "")
+                .replace("\x1b[33m", "")
+                .replace("\x1b[38;5;9m", "")
+                .replace("\x1b[38;5;11m", "")
+                .replace("\x1b[38;5;14m", "")
+                .replace("\x1b[38;5;12m", "")
+        } else {
+            out
+        };
+        let bad: Vec<char> = out
+            .chars()
+            .filter(|&c| {
+                (c.is_control() && c != '\n' && c != '\t') || gdap_audit::text::is_hidden(c)
+            })
+            .collect();
+        assert!(bad.is_empty(), "{format} {style:?}: {bad:?}");
+    }
+    let json = report::render(&r, Format::Json, Style::plain());
+    let back: ReportV1 = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r, "escaping changed the data");
+}
+
+/// A minimal RFC 4180 reader (`\n` line ends), to check that CSV output parses back.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut row = vec![];
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') if cell.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    assert!(!quoted, "unterminated quoted cell");
+    assert!(cell.is_empty() && row.is_empty(), "no final line end");
+    rows
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn unicode() -> impl Strategy<Value = String> {
+        let nasty = prop_oneof![
+            Just('\x1b'),
+            Just('\x07'),
+            Just('\u{9b}'),
+            Just('\n'),
+            Just('\r'),
+            Just('"'),
+            Just(','),
+            Just('='),
+            Just('|'),
+            Just('`'),
+            Just('\u{202e}'),
+            Just('\u{e0041}'),
+            Just(' '),
+        ];
+        proptest::collection::vec(prop_oneof![any::<char>(), nasty], 0..24)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// #17/#18: every renderer takes any strings without panicking; CSV parses back, one row per
+        /// finding plus the header, ten cells each; JSON parses back to the same report.
+        #[test]
+        fn every_renderer_takes_any_strings(
+            name in unicode(),
+            id in unicode(),
+            message in unicode(),
+            detail in unicode(),
+            warning in unicode(),
+            tenant_name in unicode(),
+        ) {
+            let mut eval = evaluation();
+            for f in &mut eval.findings {
+                f.subject.display_name = Some(name.clone());
+                f.subject.id = id.clone();
+                f.message = message.clone();
+                f.evidence.insert("x".into(), json!({"k": name.clone()}));
+            }
+            eval.coverage[0].coverage.detail = Some(detail.clone());
+            eval.warnings.push(warning);
+            let mut h = header();
+            h.tenant_name = Some(tenant_name);
+            let r = report::build(&h, &eval, at(2026, 3, 1, 12));
+            for (format, style) in every_format_and_style() {
+                let out = report::render(&r, format, style);
+                match format {
+                    Format::Csv => {
+                        let rows = parse_csv(&out);
+                        prop_assert_eq!(rows.len(), r.findings.len() + 1);
+                        prop_assert!(rows.iter().all(|row| row.len() == 10));
+                    }
+                    Format::Json => {
+                        let back: ReportV1 = serde_json::from_str(&out).unwrap();
+                        prop_assert_eq!(&back, &r);
+                    }
+                    Format::Sarif | Format::Jsonl => {
+                        for line in out.lines().filter(|_| format == Format::Jsonl) {
+                            serde_json::from_str::<Value>(line).unwrap();
+                        }
+                        if format == Format::Sarif {
+                            serde_json::from_str::<Value>(&out).unwrap();
+                        }
+                    }
+                    Format::Table | Format::Markdown => {}
+                }
+            }
+        }
+    }
+}
+
+/// #17: comfy-table is quadratic in an unbroken word it has to wrap (it re-measures the remainder at
+/// every split: 200 findings with a 4 KB word took 13 s); a wrapping table cuts such a word first and
+/// says so, so its size (and time) stays linear in the findings. Without wrapping nothing is cut.
+#[test]
+fn wrapping_table_cuts_unbroken_words_first() {
+    let mut eval = clean_evaluation();
+    for i in 0..50 {
+        eval.findings.push(finding(
+            "partner-owned-app",
+            Severity::Medium,
+            "t",
+            &format!("Owned by {} today.", "M".repeat(4000)),
+            SubjectKind::ServicePrincipal,
+            &format!("sp-{i}"),
+            Some(&"N".repeat(1000)),
+            None,
+            json!({}),
+            &format!("fp-{i}"),
+            None,
+        ));
+    }
+    let r = report::build(&header(), &eval, at(2026, 3, 1, 12));
+    let out = report::render(&r, Format::Table, plain(100));
+    assert!(out.contains("[truncated, 4000 bytes]"), "{out}");
+    assert!(
+        out.contains("today."),
+        "the words after the cut one are kept"
+    );
+    assert!(out.len() < 50 * 3 * 1024, "{} bytes", out.len());
+    let unwrapped = report::render(&r, Format::Table, Style::plain());
+    assert!(unwrapped.contains(&"M".repeat(4000)));
+}

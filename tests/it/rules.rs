@@ -1417,7 +1417,7 @@ fn config_errors_point_at_the_line() {
     assert!(e.message().contains("cannot be suppressed"), "{e}");
 
     let e = config_err("[thresholds]\nstale_after_days = 0\n");
-    assert!(e.message().contains("at least 1"), "{e}");
+    assert!(e.message().contains("between 1 and 3650"), "{e}");
 }
 
 #[test]
