@@ -431,6 +431,10 @@ impl Config {
 }
 
 /// The JSON Schema of the configuration file (for editors and `gdap-audit schema`).
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 pub fn config_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Config)).expect("the config schema serializes")
 }

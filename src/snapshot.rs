@@ -512,6 +512,10 @@ impl Snapshot {
         })
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+    )]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("snapshots always serialize")
     }

@@ -139,7 +139,14 @@ impl CertificateCredential {
                     "certificate file {file}: the private key does not belong to the certificate (their public keys differ)"
                 )));
             }
-            None => certs[0].to_vec(),
+            None => match certs.first() {
+                Some(der) => der.to_vec(),
+                None => {
+                    return Err(AuthError::Config(format!(
+                        "certificate file {file}: no certificate found"
+                    )));
+                }
+            },
         };
         Ok(CertificateCredential {
             path: path.to_owned(),

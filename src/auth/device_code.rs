@@ -97,7 +97,7 @@ impl DeviceCodeSource {
 
     fn keep_refresh_token(&self, resp: &BasicTokenResponse) {
         if let Some(rt) = resp.refresh_token() {
-            *self.refresh_token.lock().expect("refresh token lock") =
+            *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(SecretString::from(rt.secret().as_str()));
         }
     }
@@ -106,7 +106,7 @@ impl DeviceCodeSource {
         let saved = self
             .refresh_token
             .lock()
-            .expect("refresh token lock")
+            .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(rt) = saved {
             match self.refresh(&rt).await {
@@ -116,7 +116,7 @@ impl DeviceCodeSource {
                         aadsts = aadsts.as_deref(),
                         "refresh token refused; signing in again with a device code"
                     );
-                    *self.refresh_token.lock().expect("refresh token lock") = None;
+                    *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
                 Err(e) => return Err(e),
             }

@@ -299,8 +299,11 @@ pub fn provider_with_client(
     .collect();
     tracing::debug!(credential = kind, ignored = ?ignored, "choosing the credential");
 
-    if kind == "access token" {
-        let token = settings.access_token.expect("checked by credential_kind");
+    if let Some(token) = settings
+        .access_token
+        .clone()
+        .filter(|_| kind == "access token")
+    {
         return Ok(Arc::new(StaticToken::new(token)?));
     }
 
@@ -337,12 +340,10 @@ pub fn provider_with_client(
         ClientCredential::Certificate(Box::new(cert))
     } else if let Some(secret) = &settings.client_secret {
         ClientCredential::Secret(secret.clone())
+    } else if let Some(path) = &settings.federated_token_file {
+        ClientCredential::FederatedTokenFile(path.clone())
     } else {
-        let path = settings
-            .federated_token_file
-            .clone()
-            .expect("checked by credential_kind");
-        ClientCredential::FederatedTokenFile(path)
+        return Err(AuthError::Config(NO_CREDENTIALS.into()));
     };
     let source =
         ClientCredentialsSource::new(token_http, client_id, token_url, scope, credential, hints);

@@ -56,6 +56,10 @@ pub fn run(args: HistoryArgs, printer: &Printer) -> Result<u8, CommandError> {
     Ok(0)
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 fn json(value: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("history records serialize");
     s.push('\n');

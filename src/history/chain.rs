@@ -29,7 +29,7 @@ pub(super) struct Chain {
 /// or there is no run.
 pub(super) fn evidence_chain(rows: &[WindowRow]) -> Option<Chain> {
     let newest = rows.len().checked_sub(1)?;
-    let last = rows[newest];
+    let last = *rows.get(newest)?;
     if !last.collected {
         return None;
     }
@@ -38,8 +38,7 @@ pub(super) fn evidence_chain(rows: &[WindowRow]) -> Option<Chain> {
         until: last.until,
         oldest: newest,
     };
-    for i in (0..newest).rev() {
-        let r = rows[i];
+    for (i, &r) in rows.iter().enumerate().take(newest).rev() {
         if !r.collected || chain.since > r.until {
             break;
         }

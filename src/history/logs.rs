@@ -452,7 +452,10 @@ impl HistoryStore {
                         })
                         .map_err(|e| self.err(e.into_sql()))?;
                     let partners = agg.finish().partners;
-                    let si = &mut snap.customer.as_mut().expect("checked").sign_ins;
+                    let Some(customer) = snap.customer.as_mut() else {
+                        return Ok(outcome);
+                    };
+                    let si = &mut customer.sign_ins;
                     si.partners = partners;
                     si.watermark = si.watermark.max(Some(w));
                     let read = si.scanned;
@@ -492,7 +495,10 @@ impl HistoryStore {
                 LogMerge::NotCollected
             } else {
                 let stored = stored_audits(&tx, &tenant, window).map_err(|e| self.err(e))?;
-                let audits = &mut snap.customer.as_mut().expect("checked").audits;
+                let Some(customer) = snap.customer.as_mut() else {
+                    return Ok(outcome);
+                };
+                let audits = &mut customer.audits;
                 let fresh: HashSet<String> = audits.events.iter().map(audit_key).collect();
                 let from_history = stored
                     .iter()

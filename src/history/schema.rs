@@ -192,16 +192,18 @@ pub(super) fn inspect(path: &Path, busy: std::time::Duration) -> Result<(), Hist
     if header.is_empty() {
         return Ok(()); // an empty file is an empty database
     }
-    if header.len() < 100 || &header[..16] != SQLITE_MAGIC {
+    if header.len() < 100 || header.get(..16) != Some(&SQLITE_MAGIC[..]) {
         return Err(HistoryError::Corrupt {
             path: path.to_owned(),
             detail: "no SQLite header".into(),
         });
     }
     // The header's user_version (bytes 60..64), before SQLite even opens the file.
-    let header_version = i64::from(u32::from_be_bytes([
-        header[60], header[61], header[62], header[63],
-    ]));
+    let version_bytes: [u8; 4] = header
+        .get(60..64)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default();
+    let header_version = i64::from(u32::from_be_bytes(version_bytes));
     if header_version > SCHEMA_VERSION {
         return Err(HistoryError::TooNew {
             path: path.to_owned(),
@@ -238,7 +240,7 @@ pub(super) fn inspect(path: &Path, busy: std::time::Duration) -> Result<(), Hist
         rows.collect::<Result<_, _>>()
             .map_err(|e| map_err(path, busy, e))?
     };
-    if problems.len() != 1 || problems[0] != "ok" {
+    if problems.len() != 1 || problems.first().map(String::as_str) != Some("ok") {
         return Err(HistoryError::Corrupt {
             path: path.to_owned(),
             detail: format!("quick_check: {}", problems.join("; ")),

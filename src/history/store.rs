@@ -171,6 +171,10 @@ fn get_opt_roles(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Vec<Strin
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 fn roles_json(roles: &[String]) -> String {
     serde_json::to_string(roles).expect("strings serialize")
 }
@@ -1097,7 +1101,7 @@ fn prune_in(tx: &Transaction<'_>, keep: u32) -> rusqlite::Result<usize> {
             None => rows.len().checked_sub(1),
         };
         let Some(sentinel) = sentinel else { continue };
-        for (row_id, run_id, _) in &windows[..sentinel] {
+        for (row_id, run_id, _) in windows.iter().take(sentinel) {
             if !run_id.is_some_and(|r| live.contains(&r)) {
                 tx.execute("DELETE FROM sign_in_windows WHERE id = ?1", [row_id])?;
             }

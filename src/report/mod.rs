@@ -82,6 +82,10 @@ impl Style {
 /// Renders the report in a format. Every format ends with a newline, except `jsonl` and `csv` with no
 /// findings, which are empty and header-only respectively. No format lets Graph text drive a terminal:
 /// the human formats and CSV drop control and hidden characters, the JSON formats escape them.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
     match format {
         Format::Table => table::render(report, style),
@@ -106,6 +110,10 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
 
 /// The JSON Schema (draft 2020-12) of `ReportV1` as it is *written* (fields always present are
 /// required). Committed as `docs/report.schema.json`; `gdap-audit schema` prints it.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 pub fn report_schema() -> serde_json::Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
@@ -115,6 +123,10 @@ pub fn report_schema() -> serde_json::Value {
 }
 
 /// `report_schema()` pretty-printed with a trailing newline, as committed in `docs/report.schema.json`.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 pub fn report_schema_string() -> String {
     let mut s =
         serde_json::to_string_pretty(&report_schema()).expect("the schema always serializes");
@@ -142,7 +154,7 @@ pub(crate) fn perspective_phrase(report: &ReportV1) -> Option<String> {
         .collect();
     match names.len() {
         0 => None,
-        1 => Some(format!("{} perspective", names[0])),
+        1 => names.first().map(|n| format!("{n} perspective")),
         _ => Some(format!("{} perspectives", join_list(&names))),
     }
 }

@@ -141,6 +141,10 @@ fn security_severity(severity: Severity) -> Option<&'static str> {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
 pub(super) fn render(report: &ReportV1) -> String {
     // One descriptor per rule id, in order of first appearance (findings are sorted, so the rule list
     // is deterministic); its level is the highest severity the rule reported.
@@ -148,7 +152,11 @@ pub(super) fn render(report: &ReportV1) -> String {
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &report.findings {
         match index.get(f.rule_id.as_str()) {
-            Some(&i) => rules[i].1 = rules[i].1.max(f.severity),
+            Some(&i) => {
+                if let Some(rule) = rules.get_mut(i) {
+                    rule.1 = rule.1.max(f.severity);
+                }
+            }
             None => {
                 index.insert(&f.rule_id, rules.len());
                 rules.push((f, f.severity));
@@ -182,7 +190,8 @@ pub(super) fn render(report: &ReportV1) -> String {
         .iter()
         .map(|f| SarifResult {
             rule_id: &f.rule_id,
-            rule_index: index[f.rule_id.as_str()],
+            // Every finding's rule was indexed in the loop above.
+            rule_index: index.get(f.rule_id.as_str()).copied().unwrap_or_default(),
             level: level(f.severity),
             message: Message { text: &f.message },
             locations: [Location {
