@@ -377,7 +377,7 @@ impl AuditCollector {
         self.compact();
         AuditSummary {
             scanned: self.scanned,
-            dropped: self.kept_total - self.events.len() as u64,
+            dropped: self.kept_total.saturating_sub(self.events.len() as u64),
             events: self.events,
             watermark: self.watermark,
         }
@@ -454,7 +454,7 @@ fn log_range(
     let mut since = window.since;
     let mut note = None;
     if let Some(w) = watermark {
-        let from = w - Duration::minutes(WATERMARK_OVERLAP_MINUTES);
+        let from = overlap_start(w);
         if from > since {
             since = from;
             note = Some(incremental_note(w));
@@ -463,11 +463,18 @@ fn log_range(
     (since, window.until, note)
 }
 
+/// The watermark minus the overlap; a watermark at the earliest representable instant (history is
+/// outside input) stays where it is instead of overflowing.
+fn overlap_start(w: DateTime<Utc>) -> DateTime<Utc> {
+    w.checked_sub_signed(Duration::minutes(WATERMARK_OVERLAP_MINUTES))
+        .unwrap_or(w)
+}
+
 /// The coverage note of a read that started at the watermark `w` minus the overlap.
 pub(crate) fn incremental_note(w: DateTime<Utc>) -> String {
     format!(
         "Incremental read: records since {} (the previous watermark {} minus {WATERMARK_OVERLAP_MINUTES} minutes).",
-        odata_time(w - Duration::minutes(WATERMARK_OVERLAP_MINUTES)),
+        odata_time(overlap_start(w)),
         odata_time(w)
     )
 }

@@ -130,10 +130,15 @@ impl CollectOptions {
         }
     }
 
-    /// The log window `[as_of - since_days, as_of]`.
+    /// The log window `[as_of - since_days, as_of]`. The start is checked: a lookback reaching before
+    /// the Unix epoch (no log is older; `since_days` can be any number) starts at the epoch.
     pub fn window(&self) -> Window {
+        let floor = DateTime::<Utc>::UNIX_EPOCH.min(self.as_of);
+        let since = Duration::try_days(i64::from(self.since_days))
+            .and_then(|d| self.as_of.checked_sub_signed(d))
+            .map_or(floor, |s| s.max(floor));
         Window {
-            since: self.as_of - Duration::days(i64::from(self.since_days)),
+            since,
             until: self.as_of,
         }
     }

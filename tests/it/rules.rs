@@ -1628,3 +1628,69 @@ fn microsoft_support_entry_is_not_an_unknown_csp() {
         });
     assert!(named);
 }
+
+// ----------------------------------------------------------------------------------------------------
+// Robustness: thresholds and durations from outside never panic
+
+/// #3: `stale_after_days = 4000000000` panicked (unchecked `Duration::days` and `now - days`); every day
+/// threshold at `u32::MAX` now evaluates, the stale rule as a clear "not evaluated".
+#[test]
+fn huge_day_thresholds_never_panic() {
+    let customer_snap = customer_without_recent_additions();
+    let partner_snap = partner();
+    let history = history_seen_everything(&customer_snap, days_ago(10), Some(days_ago(120)));
+    for n in [4_000_000_000u32, u32::MAX] {
+        let mut config = Config::default();
+        config.thresholds.stale_after_days = n;
+        config.thresholds.expiring_within_days = n;
+        config.thresholds.new_within_days = n;
+        config.thresholds.max_duration_days = n;
+        let ev = run(&customer_snap, &config, &history);
+        assert!(subjects(&ev, "stale-partner-access").is_empty());
+        let why = not_evaluated(&ev, "stale-partner-access");
+        assert!(
+            why.iter()
+                .any(|w| w.contains("thresholds.stale_after_days") && w.contains(&n.to_string())),
+            "{why:?}"
+        );
+        let ev = run(&partner_snap, &config, &HistoryView::default());
+        // Every live relationship with an end date ends within a window that long.
+        assert!(!subjects(&ev, "expiring-soon").is_empty());
+        assert!(subjects(&ev, "duration-exceeds-policy").is_empty());
+    }
+}
+
+/// #3: durations Graph could send out of range (`P99999999999D`, beyond `i64` days) never panic: a huge
+/// one is simply longer than the policy, an unreadable one is not judged.
+#[test]
+fn out_of_range_relationship_durations_never_panic() {
+    let mut snap = partner();
+    let ids: Vec<String> = snap
+        .partner
+        .as_ref()
+        .unwrap()
+        .relationships
+        .iter()
+        .map(|r| r.relationship.id.clone())
+        .collect();
+    let durations = [
+        "P99999999999D",
+        "P99999999999999999999D",
+        "P9223372036854775807DT86400S",
+        "P-5D",
+        "",
+    ];
+    for (id, d) in ids.iter().zip(durations.iter().cycle()) {
+        let rel = &mut rel_mut(&mut snap, id).relationship;
+        rel.duration = Some((*d).to_owned());
+        rel.auto_extend_duration = Some((*d).to_owned());
+        rel.end_date_time = Some(DateTime::<Utc>::MAX_UTC);
+        rel.created_date_time = Some(DateTime::<Utc>::MIN_UTC);
+    }
+    let ev = first_run(&snap);
+    let long: Vec<String> = of(&ev, "duration-exceeds-policy")
+        .iter()
+        .map(|f| f.evidence["duration"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(long.iter().all(|d| d == "P99999999999D"), "{long:?}");
+}
