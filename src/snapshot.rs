@@ -86,6 +86,7 @@ macro_rules! sources {
 }
 
 sources! {
+    Organization => "organization",
     GdapRelationships => "gdap.relationships",
     GdapAccessAssignments => "gdap.access_assignments",
     GdapRequests => "gdap.requests",
@@ -130,6 +131,7 @@ impl Source {
             | Source::GdapOperations
             | Source::GdapCustomers => "DelegatedAdminRelationship.Read.All",
             Source::Contracts => "Directory.Read.All",
+            Source::Organization => "Organization.Read.All",
             Source::LighthouseMyRoles => "ManagedTenants.Read.All (delegated sign-in only)",
             Source::RoleDefinitions | Source::RoleAssignments => "RoleManagement.Read.Directory",
             Source::XtapPartners | Source::XtapDefault | Source::XtapServiceProviderConstraints => {
@@ -515,6 +517,6 @@ mod tests {
             );
             assert!(i == 0 || Source::ALL[i - 1] < *s);
         }
-        assert_eq!(Source::ALL.len(), 18);
+        assert_eq!(Source::ALL.len(), 19);
     }
 }

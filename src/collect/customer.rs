@@ -12,7 +12,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{
-    Ctx, PartialFailures, collected, coverage_from_error, describe, encode, logs, skipped,
+    Ctx, Items, PartialFailures, collected, coverage_from_error, describe, duplicates_note, encode,
+    logs, skipped,
 };
 use crate::graph::{GraphError, Page};
 use crate::model::customer::{
@@ -21,8 +22,8 @@ use crate::model::customer::{
     TenantInformation,
 };
 use crate::snapshot::{
-    AppRoleGrant, CustomerData, ForeignRoleAssignment, PartnerRecord, ServicePrincipalRecord,
-    Source,
+    AppRoleGrant, CoverageStatus, CustomerData, ForeignRoleAssignment, PartnerRecord,
+    ServicePrincipalRecord, Source,
 };
 
 /// The GDAP first-party apps Microsoft creates in a customer tenant (research §2.3).
@@ -43,8 +44,12 @@ const PER_PARTNER_CONCURRENCY: usize = 4;
 const MAX_RESOLVE: usize = 2000;
 const GET_BY_IDS_CHUNK: usize = 1000;
 
-/// A service-principal query's owner (None: the first-party query) and its answer.
-type OwnerQueryResult = (Option<String>, Result<Vec<ServicePrincipal>, GraphError>);
+/// A service-principal query's owner (None: the first-party query), its path and its answer.
+type OwnerQueryResult = (
+    Option<String>,
+    String,
+    Result<Items<ServicePrincipal>, GraphError>,
+);
 
 const SP_SELECT: &str =
     "id,appId,displayName,appOwnerOrganizationId,accountEnabled,servicePrincipalType";
@@ -76,9 +81,9 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
         tenant_names(ctx, &partner_ids, partners_read),
         default_policy(ctx),
         role_assignments(ctx),
-        service_principals(ctx, &partner_ids),
+        service_principals(ctx, &partner_ids, partners_read),
         conditional_access(ctx),
-        logs::sign_ins(ctx, &service_providers),
+        logs::sign_ins(ctx, &service_providers, partners_read),
         logs::directory_audits(ctx),
     );
 
@@ -446,7 +451,11 @@ pub fn foreign_assignment(
 // ----------------------------------------------------------------------------------------------------
 // Service principals: GDAP first-party apps and apps owned by partner tenants
 
-async fn service_principals(ctx: &Ctx<'_>, partner_ids: &[String]) -> Vec<ServicePrincipalRecord> {
+async fn service_principals(
+    ctx: &Ctx<'_>,
+    partner_ids: &[String],
+    partners_read: bool,
+) -> Vec<ServicePrincipalRecord> {
     let source = Source::ServicePrincipals;
     ctx.started(source);
     let owners: Vec<String> = partner_ids
@@ -485,58 +494,87 @@ async fn service_principals(ctx: &Ctx<'_>, partner_ids: &[String]) -> Vec<Servic
     }
     let results: Vec<OwnerQueryResult> = futures::stream::iter(queries)
         .map(|(owner, path)| async move {
-            let r = ctx
-                .read_all::<ServicePrincipal>(source, &path)
-                .await
-                .map(|i| i.values);
-            (owner, r)
+            let r = ctx.read_all::<ServicePrincipal>(source, &path).await;
+            (owner, path, r)
         })
         .buffer_unordered(PER_PARTNER_CONCURRENCY)
         .collect()
         .await;
 
     let mut failures = PartialFailures::new(source);
+    let mut duplicates = 0u64;
     let mut by_id: BTreeMap<String, ServicePrincipal> = BTreeMap::new();
-    for (owner, r) in results {
+    for (owner, path, r) in results {
         let subject = match &owner {
             Some(o) => format!("apps owned by {o}"),
             None => "GDAP first-party apps".to_owned(),
         };
-        match r {
-            Ok(sps) => {
-                failures.ok();
-                for sp in sps {
-                    let keep = match &owner {
-                        None => GDAP_FIRST_PARTY_APP_IDS
-                            .iter()
-                            .any(|a| a.eq_ignore_ascii_case(&sp.app_id)),
-                        Some(o) => sp
-                            .app_owner_organization_id
-                            .as_deref()
-                            .is_some_and(|x| x.trim().eq_ignore_ascii_case(o)),
-                    };
-                    if keep && !sp.id.is_empty() {
-                        by_id.insert(sp.id.clone(), sp);
-                    }
-                }
+        let items = match r {
+            Ok(items) => items,
+            Err(e) => {
+                failures.fail(&subject, &e);
+                continue;
             }
-            Err(e) => failures.fail(&subject, &e),
+        };
+        // An undecodable service principal may be exactly the partner's app: the query failed.
+        match items.decode_error(&path) {
+            Some(e) => failures.fail(&subject, &e),
+            None => failures.ok(),
+        }
+        duplicates += items.duplicates;
+        for sp in items.values {
+            let keep = match &owner {
+                None => GDAP_FIRST_PARTY_APP_IDS
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&sp.app_id)),
+                Some(o) => sp
+                    .app_owner_organization_id
+                    .as_deref()
+                    .is_some_and(|x| x.trim().eq_ignore_ascii_case(o)),
+            };
+            if keep && !sp.id.is_empty() {
+                by_id.insert(sp.id.to_ascii_lowercase(), sp);
+            }
         }
     }
-    ctx.record(failures.coverage(
+    let mut coverage = failures.coverage(
         "service principals",
         &format!("queries ({} partner tenants)", owners.len()),
         by_id.len() as u64,
-        None,
-    ));
+        duplicates_note(duplicates),
+    );
+    if !partners_read {
+        // Only the first-party query could be asked: partner-owned apps were never looked for.
+        coverage.status = CoverageStatus::Failed;
+        coverage.permission = None;
+        let mut detail = "Apps owned by partner tenants were not looked for: they are found by the cross-tenant access partners (xtap.partners), which could not be listed; only the GDAP first-party apps were read.".to_owned();
+        if let Some(d) = coverage.detail.take() {
+            detail = format!("{detail} {d}");
+        }
+        coverage.detail = Some(detail);
+    }
+    let listed = coverage.status.is_complete();
+    ctx.record(coverage);
 
-    app_roles(ctx, by_id.into_values().collect()).await
+    app_roles(ctx, by_id.into_values().collect(), listed).await
 }
 
 /// The app roles each service principal holds, resolved to permission names through the resource
-/// service principal's `appRoles` (read once per resource).
-async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrincipalRecord> {
+/// service principal's `appRoles` (read once per resource). `listed`: the service principals were all
+/// listed; otherwise this source is incomplete too, whatever it reads.
+async fn app_roles(
+    ctx: &Ctx<'_>,
+    sps: Vec<ServicePrincipal>,
+    listed: bool,
+) -> Vec<ServicePrincipalRecord> {
     let source = Source::AppRoleAssignments;
+    if !listed && sps.is_empty() {
+        ctx.record(skipped(
+            source,
+            "Not read: the service principals they belong to could not be listed (see service_principals).",
+        ));
+        return Vec::new();
+    }
     ctx.started(source);
     let assignments: Vec<(usize, Result<Vec<AppRoleAssignment>, GraphError>)> =
         futures::stream::iter(sps.iter().enumerate())
@@ -545,10 +583,14 @@ async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrin
                     "/v1.0/servicePrincipals/{}/appRoleAssignments",
                     encode(&sp.id)
                 );
+                // One undecodable grant may be the sensitive one: the whole list is unknown then.
                 let r = ctx
                     .read_all::<AppRoleAssignment>(source, &path)
                     .await
-                    .map(|i| i.values);
+                    .and_then(|items| match items.decode_error(&path) {
+                        Some(e) => Err(e),
+                        None => Ok(items.values),
+                    });
                 (i, r)
             })
             .buffer_unordered(PER_PARTNER_CONCURRENCY)
@@ -631,6 +673,15 @@ async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrin
             Some("Their grants are listed by app role id.".to_owned()),
         );
         coverage = c;
+    }
+    if !listed {
+        coverage.status = CoverageStatus::Failed;
+        coverage.permission = None;
+        let mut detail = "Read only for the service principals that could be listed: service_principals is incomplete, so app roles of the others are unknown.".to_owned();
+        if let Some(d) = coverage.detail.take() {
+            detail = format!("{detail} {d}");
+        }
+        coverage.detail = Some(detail);
     }
     ctx.record(coverage);
     records
