@@ -383,10 +383,9 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
-        let read = page.value.len() as u64;
         match page.value.into_iter().next() {
             Some(Lenient::Item(org)) => {
-                self.record(collected(source, read, None));
+                self.record(collected(source, 1, None));
                 Some(org)
             }
             Some(Lenient::Invalid(e)) => {

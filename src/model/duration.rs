@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(iso_days("P99999999999D"), Some(99_999_999_999));
         assert_eq!(iso_days(&format!("P{}DT86400S", i64::MAX)), None);
         assert_eq!(iso_days(&format!("P{}DT86399S", i64::MAX)), Some(i64::MAX));
-        assert_eq!(iso_days(&format!("PT{}S", i64::MAX)), Some(i64::MAX / 86_400));
+        assert_eq!(
+            iso_days(&format!("PT{}S", i64::MAX)),
+            Some(i64::MAX / 86_400)
+        );
         assert_eq!(iso_days(&format!("P{}Y", i64::MAX / 365 + 1)), None);
     }
 

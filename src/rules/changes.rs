@@ -186,7 +186,10 @@ impl Rule for PendingApproval {
                     .ev("age_days", json!(age))
                     .ev(
                         "expires_in_days",
-                        json!(age.filter(|_| awaiting_customer).map(|a| 90i64.saturating_sub(a).max(0))),
+                        json!(
+                            age.filter(|_| awaiting_customer)
+                                .map(|a| 90i64.saturating_sub(a).max(0))
+                        ),
                     )
                     .ev("roles", roles_json(&ctx.roles, &roles)),
             );

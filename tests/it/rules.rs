@@ -1690,7 +1690,12 @@ fn out_of_range_relationship_durations_never_panic() {
     let ev = first_run(&snap);
     let long: Vec<String> = of(&ev, "duration-exceeds-policy")
         .iter()
-        .map(|f| f.evidence["duration"].as_str().unwrap_or_default().to_owned())
+        .map(|f| {
+            f.evidence["duration"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert!(long.iter().all(|d| d == "P99999999999D"), "{long:?}");
 }
