@@ -399,13 +399,16 @@ pub struct CustomerData {
 }
 
 impl PartnerRecord {
-    /// The entry Microsoft adds while a support case is open (allowed the Microsoft 365 Support Engineer role).
+    /// The entry Microsoft adds while a support case is open: the Microsoft Support tenant, or an entry
+    /// allowed the Microsoft 365 Support Engineer role (which only Microsoft Support is allowed).
     pub fn is_microsoft_support(&self) -> bool {
-        self.allowed_roles.as_ref().is_some_and(|roles| {
-            roles
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(crate::model::customer::MICROSOFT_SUPPORT_ROLE))
-        })
+        use crate::model::customer::{MICROSOFT_SUPPORT_ROLE, MICROSOFT_SUPPORT_TENANT};
+        self.tenant_id.trim().eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT)
+            || self.allowed_roles.as_ref().is_some_and(|roles| {
+                roles
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(MICROSOFT_SUPPORT_ROLE))
+            })
     }
 }
 

@@ -10,6 +10,7 @@ use super::common::*;
 use super::context::Ctx;
 use super::finding::{Finding, Severity, SubjectKind};
 use super::meta::{Note, Rule, RuleMeta, refs};
+use crate::model::customer::MICROSOFT_SUPPORT_LOCKOUT_ROLES;
 use crate::model::gdap::DelegatedAdminRelationship;
 use crate::model::roles::GLOBAL_ADMIN;
 use crate::snapshot::{CustomerData, PartnerData, Perspective, Snapshot, Source};
@@ -62,7 +63,9 @@ pub static PRIVILEGED_ROLE_GRANTED: RuleMeta = RuleMeta {
     fires_when: "As global-admin-granted, for privileged roles other than Global Administrator \
         (isPrivileged from beta role definitions, else the built-in list) that are not in \
         allowed_privileged_roles. One finding per relationship (partner side) or partner (customer side), \
-        listing the roles.",
+        listing the roles. Microsoft Support's support-case entry is reported when it allows roles beyond \
+        Microsoft 365 Support Engineer (its lock-out flow adds Domain Name, Privileged Authentication, \
+        Privileged Role and Authentication Policy Administrator).",
     rationale: "Privileged roles (Privileged Role Administrator, Security Administrator, User \
         Administrator, Application Administrator, Conditional Access Administrator...) can each lead to \
         full control of the tenant. Every privileged role a partner holds widens what a compromised partner \
@@ -456,7 +459,23 @@ impl Rule for PrivilegedRoleGranted {
         if let Some(c) = ctx.customer(snap) {
             for sp in service_providers(snap, c) {
                 let roles = partner_roles(c, &sp.tenant_id);
-                let privileged = unapproved_privileged(ctx, &roles);
+                let support = sp.is_microsoft_support();
+                let mut privileged = unapproved_privileged(ctx, &roles);
+                if support {
+                    // Microsoft Support's lock-out roles are reported whatever their privileged flag.
+                    let allowed = allowed_privileged(ctx);
+                    privileged.extend(
+                        roles
+                            .iter()
+                            .filter(|r| {
+                                MICROSOFT_SUPPORT_LOCKOUT_ROLES
+                                    .iter()
+                                    .any(|l| l.eq_ignore_ascii_case(r))
+                                    && !allowed.contains(*r)
+                            })
+                            .cloned(),
+                    );
+                }
                 if privileged.is_empty() {
                     continue;
                 }
@@ -466,12 +485,20 @@ impl Rule for PrivilegedRoleGranted {
                     .filter(|a| privileged.contains(&a.role_id.to_ascii_lowercase()))
                     .map(|a| assignment_json(&ctx.roles, a))
                     .collect();
-                let msg = format!(
-                    "The {} can hold {} in this tenant: {}.",
-                    partner_label(Some(c), ctx, &sp.tenant_id),
-                    plural(privileged.len(), "privileged role", "privileged roles"),
-                    role_names(&ctx.roles, &privileged)
-                );
+                let msg = if support {
+                    format!(
+                        "Microsoft Support's support-case access to this tenant allows {} beyond the Microsoft 365 Support Engineer role: {}. Microsoft adds these only for a lock-out (account recovery) support case; confirm that such a case is open. The access ends when the case closes or after 30 days at most; without such a case, remove the Microsoft Support entry from cross-tenant access settings.",
+                        plural(privileged.len(), "privileged role", "privileged roles"),
+                        role_names(&ctx.roles, &privileged)
+                    )
+                } else {
+                    format!(
+                        "The {} can hold {} in this tenant: {}.",
+                        partner_label(Some(c), ctx, &sp.tenant_id),
+                        plural(privileged.len(), "privileged role", "privileged roles"),
+                        role_names(&ctx.roles, &privileged)
+                    )
+                };
                 out.push(
                     partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
                         .ev("privileged_roles", roles_json(&ctx.roles, &privileged))

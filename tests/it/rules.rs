@@ -1699,3 +1699,84 @@ fn out_of_range_relationship_durations_never_panic() {
         .collect();
     assert!(long.iter().all(|d| d == "P99999999999D"), "{long:?}");
 }
+
+/// #6: Microsoft Support is recognised by its documented tenant (Office365ConciergeSupport) as well as by
+/// the Microsoft 365 Support Engineer role: never a new, stale or leftover partner. The extra roles its
+/// lock-out flow allows are reported with wording that names Microsoft Support, even the one the
+/// built-in table does not mark privileged (Authentication Policy Administrator).
+#[test]
+fn microsoft_support_is_recognised_by_tenant_and_its_lockout_roles_are_reported() {
+    const SUPPORT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
+    const SUPPORT_ENGINEER: &str = "00cf5c54-4693-4f59-a0ac-ab79ef0a974d";
+    const LOCKOUT: [(&str, &str); 4] = [
+        ("8329153b-31d0-4727-b945-745eb3bc5f31", "Domain Name Administrator"),
+        (
+            "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+            "Privileged Authentication Administrator",
+        ),
+        (
+            "e8611ab8-c189-46e8-94e1-60213ab1f814",
+            "Privileged Role Administrator",
+        ),
+        (
+            "0526716b-113d-4c15-b2c8-68e3c22b9f80",
+            "Authentication Policy Administrator",
+        ),
+    ];
+    let base = customer_without_recent_additions();
+    // The previous run did not list Microsoft Support: it would be "new" if taken for a partner.
+    let history = history_seen_everything(&base, days_ago(10), Some(days_ago(120)));
+    let quiet = [
+        "new-partner-access",
+        "stale-partner-access",
+        "orphaned-partner-entry",
+    ];
+    for (roles, lockout) in [
+        (Some(vec![]), false),
+        (None, false),
+        (Some(vec![SUPPORT_ENGINEER.to_owned()]), false),
+        (
+            Some(
+                std::iter::once(SUPPORT_ENGINEER)
+                    .chain(LOCKOUT.iter().map(|(id, _)| *id))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            true,
+        ),
+    ] {
+        let mut snap = base.clone();
+        snap.customer
+            .as_mut()
+            .unwrap()
+            .partners
+            .push(gdap_audit::snapshot::PartnerRecord {
+                tenant_id: SUPPORT.to_owned(),
+                is_service_provider: true,
+                allowed_roles: roles.clone(),
+                ..Default::default()
+            });
+        let ev = run(&snap, &Config::default(), &history);
+        for rule in quiet {
+            assert!(
+                !subjects(&ev, rule).contains(&SUPPORT.to_owned()),
+                "{rule} with roles {roles:?}"
+            );
+        }
+        let privileged = subjects(&ev, "privileged-role-granted").contains(&SUPPORT.to_owned());
+        assert_eq!(privileged, lockout, "roles {roles:?}");
+        if lockout {
+            let f = one(&ev, "privileged-role-granted", SUPPORT);
+            assert!(
+                f.message.starts_with("Microsoft Support's support-case access")
+                    && f.message.contains("lock-out"),
+                "{}",
+                f.message
+            );
+            for (_, name) in LOCKOUT {
+                assert!(f.message.contains(name), "{name}: {}", f.message);
+            }
+            assert!(!f.message.contains("Microsoft 365 Support Engineer:"));
+        }
+    }
+}
