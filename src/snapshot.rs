@@ -403,7 +403,9 @@ impl PartnerRecord {
     /// allowed the Microsoft 365 Support Engineer role (which only Microsoft Support is allowed).
     pub fn is_microsoft_support(&self) -> bool {
         use crate::model::customer::{MICROSOFT_SUPPORT_ROLE, MICROSOFT_SUPPORT_TENANT};
-        self.tenant_id.trim().eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT)
+        self.tenant_id
+            .trim()
+            .eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT)
             || self.allowed_roles.as_ref().is_some_and(|roles| {
                 roles
                     .iter()

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{
-    Ctx, Items, PartialFailures, collected, coverage_from_error, describe, duplicates_note, encode,
-    logs, skipped,
+    Ctx, Items, PartialFailures, collected, coverage_from_error, depends_on, describe,
+    duplicates_note, encode, logs, skipped,
 };
 use crate::graph::{GraphError, Page};
 use crate::model::customer::{
@@ -22,8 +22,8 @@ use crate::model::customer::{
     TenantInformation,
 };
 use crate::snapshot::{
-    AppRoleGrant, CoverageStatus, CustomerData, ForeignRoleAssignment, PartnerRecord,
-    ServicePrincipalRecord, Source,
+    AppRoleGrant, CustomerData, ForeignRoleAssignment, PartnerRecord, ServicePrincipalRecord,
+    Source,
 };
 
 /// The GDAP first-party apps Microsoft creates in a customer tenant (research §2.3).
@@ -54,10 +54,15 @@ type OwnerQueryResult = (
 const SP_SELECT: &str =
     "id,appId,displayName,appOwnerOrganizationId,accountEnabled,servicePrincipalType";
 
+/// Said of every source that depends on a partner list that was only partly decoded.
+const PARTNERS_PARTIAL: &str = "Read only for the cross-tenant access partners that could be decoded (xtap.partners is incomplete).";
+
 pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     let partners = xtap_partners(ctx).await;
     let partners_read = partners.is_some();
-    let partners = partners.unwrap_or_default();
+    // Every partner decoded: sources derived from the list are complete only then.
+    let partners_complete = partners.as_ref().is_some_and(|(_, complete)| *complete);
+    let partners = partners.map(|(p, _)| p).unwrap_or_default();
 
     let service_providers: BTreeSet<String> = partners
         .iter()
@@ -77,13 +82,13 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     let sp_ids: Vec<String> = service_providers.iter().cloned().collect();
 
     let (constraints, names, default_policy, foreign, apps, ca, sign_ins, audits) = futures::join!(
-        constraints(ctx, &sp_ids, partners_read),
-        tenant_names(ctx, &partner_ids, partners_read),
+        constraints(ctx, &sp_ids, partners_read, partners_complete),
+        tenant_names(ctx, &partner_ids, partners_read, partners_complete),
         default_policy(ctx),
         role_assignments(ctx),
-        service_principals(ctx, &partner_ids, partners_read),
+        service_principals(ctx, &partner_ids, partners_read, partners_complete),
         conditional_access(ctx),
-        logs::sign_ins(ctx, &service_providers, partners_read),
+        logs::sign_ins(ctx, &service_providers, partners_complete),
         logs::directory_audits(ctx),
     );
 
@@ -124,8 +129,9 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     }
 }
 
-/// Cross-tenant access partners, tenant ids lower-cased. `None` when they could not be read.
-async fn xtap_partners(ctx: &Ctx<'_>) -> Option<Vec<CrossTenantPartner>> {
+/// Cross-tenant access partners, tenant ids lower-cased, and whether every entry could be decoded.
+/// `None` when they could not be read.
+async fn xtap_partners(ctx: &Ctx<'_>) -> Option<(Vec<CrossTenantPartner>, bool)> {
     let source = Source::XtapPartners;
     ctx.started(source);
     match ctx
@@ -134,11 +140,12 @@ async fn xtap_partners(ctx: &Ctx<'_>) -> Option<Vec<CrossTenantPartner>> {
     {
         Ok(items) => {
             ctx.record(items.coverage(source, "cross-tenant access partners"));
+            let complete = items.undecodable == 0;
             let mut partners = items.values;
             for p in &mut partners {
                 p.tenant_id = p.tenant_id.trim().to_ascii_lowercase();
             }
-            Some(partners)
+            Some((partners, complete))
         }
         Err(e) => {
             ctx.record(coverage_from_error(
@@ -159,6 +166,7 @@ async fn constraints(
     ctx: &Ctx<'_>,
     sp_ids: &[String],
     partners_read: bool,
+    partners_complete: bool,
 ) -> BTreeMap<String, Constraint> {
     let source = Source::XtapServiceProviderConstraints;
     if !partners_read {
@@ -220,12 +228,16 @@ async fn constraints(
     }
     let note = (none > 0)
         .then(|| format!("{none} service-provider partner(s) have no constraints (404)."));
-    ctx.record(failures.coverage(
+    let mut coverage = failures.coverage(
         "serviceProviderConstraints",
         "service-provider partners",
         sp_ids.len() as u64,
         note,
-    ));
+    );
+    if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
+    }
+    ctx.record(coverage);
     out
 }
 
@@ -234,6 +246,7 @@ async fn tenant_names(
     ctx: &Ctx<'_>,
     partner_ids: &[String],
     partners_read: bool,
+    partners_complete: bool,
 ) -> HashMap<String, TenantInformation> {
     let source = Source::TenantInformation;
     if !partners_read {
@@ -268,7 +281,11 @@ async fn tenant_names(
             Err(e) => failures.fail(&format!("tenant {tid}"), &e),
         }
     }
-    ctx.record(failures.coverage("tenant names", "partners", out.len() as u64, None));
+    let mut coverage = failures.coverage("tenant names", "partners", out.len() as u64, None);
+    if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
+    }
+    ctx.record(coverage);
     out
 }
 
@@ -455,6 +472,7 @@ async fn service_principals(
     ctx: &Ctx<'_>,
     partner_ids: &[String],
     partners_read: bool,
+    partners_complete: bool,
 ) -> Vec<ServicePrincipalRecord> {
     let source = Source::ServicePrincipals;
     ctx.started(source);
@@ -545,13 +563,12 @@ async fn service_principals(
     );
     if !partners_read {
         // Only the first-party query could be asked: partner-owned apps were never looked for.
-        coverage.status = CoverageStatus::Failed;
-        coverage.permission = None;
-        let mut detail = "Apps owned by partner tenants were not looked for: they are found by the cross-tenant access partners (xtap.partners), which could not be listed; only the GDAP first-party apps were read.".to_owned();
-        if let Some(d) = coverage.detail.take() {
-            detail = format!("{detail} {d}");
-        }
-        coverage.detail = Some(detail);
+        depends_on(
+            &mut coverage,
+            "Apps owned by partner tenants were not looked for: they are found by the cross-tenant access partners (xtap.partners), which could not be listed; only the GDAP first-party apps were read.",
+        );
+    } else if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
     }
     let listed = coverage.status.is_complete();
     ctx.record(coverage);
@@ -675,13 +692,10 @@ async fn app_roles(
         coverage = c;
     }
     if !listed {
-        coverage.status = CoverageStatus::Failed;
-        coverage.permission = None;
-        let mut detail = "Read only for the service principals that could be listed: service_principals is incomplete, so app roles of the others are unknown.".to_owned();
-        if let Some(d) = coverage.detail.take() {
-            detail = format!("{detail} {d}");
-        }
-        coverage.detail = Some(detail);
+        depends_on(
+            &mut coverage,
+            "Read only for the service principals that could be listed: service_principals is incomplete, so app roles of the others are unknown.",
+        );
     }
     ctx.record(coverage);
     records

@@ -564,7 +564,7 @@ fn decode_note(undecodable: u64, read: u64, first: &Option<String>) -> Option<(b
 }
 
 /// Beta sign-ins in the window, reduced to per-partner aggregates, each record once. `providers_known`:
-/// the cross-tenant access partners were listed; otherwise sign-ins attributed by home tenant may be
+/// every cross-tenant access partner was read; otherwise sign-ins attributed by home tenant may be
 /// missing and the source is `failed`.
 pub(crate) async fn sign_ins(
     ctx: &Ctx<'_>,
@@ -657,7 +657,7 @@ pub(crate) async fn sign_ins(
                 }
             }
             if !providers_known {
-                notes.insert(0, "Partner sign-ins are recognised by crossTenantAccessType only: the cross-tenant access partners (xtap.partners) could not be listed, so sign-ins attributed by home tenant may be missing.".to_owned());
+                notes.insert(0, "Partner sign-ins are recognised by crossTenantAccessType only: the cross-tenant access partners (xtap.partners) were not all read, so sign-ins attributed by home tenant may be missing.".to_owned());
                 status = CoverageStatus::Failed;
             }
             Coverage {

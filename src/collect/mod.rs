@@ -618,6 +618,19 @@ pub(crate) fn duplicates_note(duplicates: u64) -> Option<String> {
     })
 }
 
+/// Marks a coverage entry incomplete because an input it depends on was not fully read: `failed` (when
+/// it was otherwise `collected`), with `why` leading the detail.
+pub(crate) fn depends_on(c: &mut Coverage, why: &str) {
+    if c.status.is_complete() {
+        c.status = CoverageStatus::Failed;
+        c.permission = None;
+    }
+    c.detail = Some(match c.detail.take() {
+        Some(d) => format!("{why} {d}"),
+        None => why.to_owned(),
+    });
+}
+
 /// Appends `note` to a coverage entry's detail.
 pub(crate) fn add_note(c: &mut Coverage, note: Option<String>) {
     if let Some(note) = note {

@@ -88,7 +88,10 @@ fn json() -> impl Strategy<Value = Value> {
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             proptest::collection::vec(
                 (
-                    prop_oneof![proptest::sample::select(KEYS).prop_map(str::to_owned), "[a-z]{1,6}"],
+                    prop_oneof![
+                        proptest::sample::select(KEYS).prop_map(str::to_owned),
+                        "[a-z]{1,6}"
+                    ],
                     inner
                 ),
                 0..8

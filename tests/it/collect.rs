@@ -1406,3 +1406,79 @@ async fn an_undecodable_app_role_grant_fails_its_source() {
     assert_eq!(rec.app_roles, None);
     partner_owned_app_not_evaluated(&snap);
 }
+
+/// #1: a cross-tenant access partner list that was only partly decoded leaves every source derived from
+/// it (constraints, names, partner-owned apps, sign-in attribution) incomplete, naming xtap.partners.
+#[tokio::test]
+async fn sources_derived_from_a_partly_decoded_partner_list_are_not_collected() {
+    let path = "/v1.0/policies/crossTenantAccessPolicy/partners";
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/test/collect-customer/xtap.json")).unwrap(),
+    )
+    .unwrap();
+    let mut partners = body["routes"][path].clone();
+    partners["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"tenantId": {"unexpected": true}, "isServiceProvider": true}));
+    let fake = fake(vec![customer_tenant().with_route(path, partners)]).await;
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    assert_eq!(status(&snap, Source::XtapPartners), CoverageStatus::Failed);
+    for source in [
+        Source::XtapServiceProviderConstraints,
+        Source::TenantInformation,
+        Source::ServicePrincipals,
+        Source::SignIns,
+    ] {
+        assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
+        assert!(
+            detail(&snap, source).contains("xtap.partners"),
+            "{source}: {}",
+            detail(&snap, source)
+        );
+    }
+    // What could be read is kept.
+    assert!(!snap.customer.as_ref().unwrap().partners.is_empty());
+}
+
+/// #1: a relationship that could not be decoded had its access assignments, requests and operations
+/// never asked for: those sources are not `collected`.
+#[tokio::test]
+async fn sub_collections_of_an_undecodable_relationship_are_not_collected() {
+    let base = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/test/collect-partner/relationships.json")).unwrap(),
+    )
+    .unwrap();
+    let mut rels = body["routes"][base].clone();
+    rels["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "broken", "status": ["not", "a", "status"], "displayName": 5}));
+    let fake = fake(vec![partner_tenant().with_route(base, rels)]).await;
+    let snap = collect::collect(
+        &client(&fake, PARTNER),
+        &options(PARTNER, PerspectiveMode::Partner),
+    )
+    .await;
+    assert_eq!(
+        status(&snap, Source::GdapRelationships),
+        CoverageStatus::Failed
+    );
+    for source in [
+        Source::GdapAccessAssignments,
+        Source::GdapRequests,
+        Source::GdapOperations,
+    ] {
+        assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
+        assert!(
+            detail(&snap, source).contains("gdap.relationships"),
+            "{source}: {}",
+            detail(&snap, source)
+        );
+    }
+}

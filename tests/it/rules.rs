@@ -1709,7 +1709,10 @@ fn microsoft_support_is_recognised_by_tenant_and_its_lockout_roles_are_reported(
     const SUPPORT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
     const SUPPORT_ENGINEER: &str = "00cf5c54-4693-4f59-a0ac-ab79ef0a974d";
     const LOCKOUT: [(&str, &str); 4] = [
-        ("8329153b-31d0-4727-b945-745eb3bc5f31", "Domain Name Administrator"),
+        (
+            "8329153b-31d0-4727-b945-745eb3bc5f31",
+            "Domain Name Administrator",
+        ),
         (
             "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
             "Privileged Authentication Administrator",
@@ -1768,7 +1771,8 @@ fn microsoft_support_is_recognised_by_tenant_and_its_lockout_roles_are_reported(
         if lockout {
             let f = one(&ev, "privileged-role-granted", SUPPORT);
             assert!(
-                f.message.starts_with("Microsoft Support's support-case access")
+                f.message
+                    .starts_with("Microsoft Support's support-case access")
                     && f.message.contains("lock-out"),
                 "{}",
                 f.message
