@@ -249,8 +249,7 @@ impl Rule for StalePartnerAccess {
                 .partners
                 .iter()
                 .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .map(|(_, ps)| ps.failures)
-                .sum::<u64>();
+                .fold(0u64, |acc, (_, ps)| acc.saturating_add(ps.failures));
             let when = match last {
                 Some(l) => format!(
                     "its last successful sign-in was on {} ({} days ago)",
@@ -375,8 +374,7 @@ impl Rule for OrphanedPartnerEntry {
                 .partners
                 .iter()
                 .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .map(|(_, ps)| ps.successes)
-                .sum();
+                .fold(0, |acc, (_, ps)| acc.saturating_add(ps.successes));
             if successes > 0 {
                 continue;
             }

@@ -1784,3 +1784,38 @@ fn microsoft_support_is_recognised_by_tenant_and_its_lockout_roles_are_reported(
         }
     }
 }
+
+/// #3: sign-in counts in a snapshot are outside input (`evaluate FILE`): counters at `u64::MAX`, also
+/// under two spellings of the same partner, are summed saturating instead of overflowing.
+#[test]
+fn huge_sign_in_counts_in_a_snapshot_never_panic() {
+    let mut snap = customer_without_recent_additions();
+    {
+        let sign_ins = &mut snap.customer.as_mut().unwrap().sign_ins;
+        let copies: Vec<(String, gdap_audit::snapshot::PartnerSignIns)> = sign_ins
+            .partners
+            .iter()
+            .map(|(k, v)| (k.to_ascii_uppercase(), v.clone()))
+            .collect();
+        sign_ins.partners.extend(copies);
+        for ps in sign_ins.partners.values_mut() {
+            ps.total = u64::MAX;
+            ps.failures = u64::MAX;
+            ps.successes_without_mfa = ps.successes_without_mfa.max(1).saturating_mul(u64::MAX);
+            for n in ps.countries.values_mut() {
+                *n = u64::MAX;
+            }
+        }
+    }
+    let mut history = history_seen_everything(&snap, days_ago(10), Some(days_ago(120)));
+    history
+        .last_partner_activity
+        .insert(FABRIKAM_PARTNER.into(), days_ago(91));
+    let config = toml(&format!(
+        "[partners.\"{NORTHWIND}\"]\nallowed_countries = [\"ZZ\"]\n[partners.\"{FABRIKAM_PARTNER}\"]\nallowed_countries = [\"ZZ\"]"
+    ));
+    let ev = run(&snap, &config, &history);
+    let f = one(&ev, "stale-partner-access", FABRIKAM_PARTNER);
+    assert_eq!(f.evidence["failed_sign_ins_in_window"], u64::MAX);
+    assert!(!subjects(&ev, "partner-signin-unexpected-location").is_empty());
+}
