@@ -1100,4 +1100,77 @@ mod tests {
             .with_timezone(&Utc);
         assert_eq!(ceil_second(t), t);
     }
+
+    /// #11: ids are compared trimmed and without case; an empty id is never a duplicate.
+    #[test]
+    fn seen_ids_count_repeats_once() {
+        let mut seen = SeenIds::new();
+        assert!(seen.first_time("A-1"));
+        assert!(!seen.first_time(" a-1 "));
+        assert!(seen.first_time("a-2"));
+        assert!(seen.first_time(""));
+        assert!(seen.first_time(""));
+        assert_eq!(seen.duplicates(), 1);
+    }
+
+    /// #3: a watermark at the earliest instant chrono represents does not overflow the overlap.
+    #[test]
+    fn overlap_of_an_extreme_watermark_does_not_overflow() {
+        assert_eq!(
+            overlap_start(DateTime::<Utc>::MIN_UTC),
+            DateTime::<Utc>::MIN_UTC
+        );
+        let _ = incremental_note(DateTime::<Utc>::MIN_UTC);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// #11: a stream where records repeat (any order, any number of times) aggregates exactly
+            /// like the stream of its distinct records.
+            #[test]
+            fn repeated_sign_ins_aggregate_once(
+                picks in proptest::collection::vec((0usize..12, 0usize..4), 0..60)
+            ) {
+                let sp = sps();
+                let record = |i: usize| {
+                    let requirement = if i % 3 == 0 { "singleFactorAuthentication" } else { "multiFactorAuthentication" };
+                    sign_in(
+                        &format!("id-{i}"),
+                        &format!("2026-08-{:02}T10:00:00Z", i + 1),
+                        Some("serviceProvider"),
+                        if i % 2 == 0 { P1 } else { P2 },
+                        if i % 5 == 0 { 50126 } else { 0 },
+                        requirement,
+                        "US",
+                        "App",
+                    )
+                };
+                let mut seen = SeenIds::new();
+                let mut with_repeats = SignInAggregator::new();
+                let mut distinct = Vec::new();
+                for (i, times) in &picks {
+                    for _ in 0..=*times {
+                        let s = record(*i);
+                        if seen.first_time(&s.id) {
+                            with_repeats.add(&s, US, &sp);
+                            distinct.push(*i);
+                        }
+                    }
+                }
+                let mut once = SignInAggregator::new();
+                for i in &distinct {
+                    once.add(&record(*i), US, &sp);
+                }
+                prop_assert_eq!(with_repeats.finish(), once.finish());
+                let repeats: u64 = picks.iter().map(|(_, t)| *t as u64 + 1).sum::<u64>()
+                    - distinct.len() as u64;
+                prop_assert_eq!(seen.duplicates(), repeats);
+            }
+        }
+    }
 }

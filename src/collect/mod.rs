@@ -940,6 +940,42 @@ mod tests {
         );
     }
 
+    /// #3: a lookback of billions of days (`--since` is any number) starts the window at the Unix epoch
+    /// instead of overflowing the date arithmetic.
+    #[test]
+    fn huge_lookbacks_start_at_the_epoch() {
+        let as_of = DateTime::parse_from_rfc3339("2026-08-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut o = CollectOptions::new("t", as_of, as_of);
+        for days in [u32::MAX, 4_000_000_000, 100_000] {
+            o.since_days = days;
+            assert_eq!(o.window().since, DateTime::<Utc>::UNIX_EPOCH, "{days}");
+            assert_eq!(o.window().until, as_of);
+        }
+        o.since_days = 30;
+        assert_eq!((o.window().until - o.window().since).num_days(), 30);
+    }
+
+    /// #11: an id served twice is kept once and counted as a duplicate in the coverage detail.
+    #[test]
+    fn items_keep_each_id_once() {
+        let mut items = Items::<crate::model::gdap::Contract>::default();
+        for id in ["c1", "C1 ", "c2", ""] {
+            items.push(Lenient::Item(crate::model::gdap::Contract {
+                id: id.into(),
+                ..Default::default()
+            }));
+        }
+        items.push(Lenient::Item(crate::model::gdap::Contract::default()));
+        assert_eq!(items.values.len(), 4);
+        assert_eq!((items.read, items.duplicates), (5, 1));
+        let c = items.coverage(Source::Contracts, "contracts");
+        assert_eq!(c.status, CoverageStatus::Collected);
+        assert_eq!(c.items, Some(4));
+        assert!(c.detail.unwrap().starts_with("1 duplicate item ignored"));
+    }
+
     #[test]
     fn encoding() {
         assert_eq!(encode("a b'c/d"), "a%20b%27c%2Fd");
