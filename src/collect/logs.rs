@@ -900,7 +900,7 @@ mod tests {
         for i in 0..20u32 {
             let at = format!("2026-08-{:02}T10:00:00Z", i + 1);
             let error = if i % 4 == 0 { 50126 } else { 0 };
-            let req = if i % 3 == 0 {
+            let req = if i.is_multiple_of(3) {
                 "singleFactorAuthentication"
             } else {
                 "multiFactorAuthentication"
@@ -1138,13 +1138,13 @@ mod tests {
             ) {
                 let sp = sps();
                 let record = |i: usize| {
-                    let requirement = if i % 3 == 0 { "singleFactorAuthentication" } else { "multiFactorAuthentication" };
+                    let requirement = if i.is_multiple_of(3) { "singleFactorAuthentication" } else { "multiFactorAuthentication" };
                     sign_in(
                         &format!("id-{i}"),
                         &format!("2026-08-{:02}T10:00:00Z", i + 1),
                         Some("serviceProvider"),
-                        if i % 2 == 0 { P1 } else { P2 },
-                        if i % 5 == 0 { 50126 } else { 0 },
+                        if i.is_multiple_of(2) { P1 } else { P2 },
+                        if i.is_multiple_of(5) { 50126 } else { 0 },
                         requirement,
                         "US",
                         "App",

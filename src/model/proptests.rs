@@ -119,7 +119,7 @@ proptest! {
         }
         let _ = decode::<AccessAssignment>(&v);
         if let Some(m) = decode::<MyRole>(&v) {
-            let _ = m.assignments.iter().map(|a| a.is_dap()).count();
+            let _ = m.assignments.iter().filter(|a| a.is_dap()).count();
         }
     }
 
