@@ -253,7 +253,8 @@ pub static PARTNER_OWNED_APP: RuleMeta = RuleMeta {
         partner's tenant (appOwnerOrganizationId). High when it holds Microsoft Graph application \
         permissions that write directory, role, application or policy data (e.g. \
         Directory.ReadWrite.All, RoleManagement.ReadWrite.Directory, Application.ReadWrite.All, \
-        AppRoleAssignment.ReadWrite.All, Policy.ReadWrite.*). Microsoft-owned apps never fire.",
+        AppRoleAssignment.ReadWrite.All, Policy.ReadWrite.*). Microsoft-owned apps never fire; an app whose \
+        application permissions could not be read is not evaluated.",
     rationale: "Multi-tenant apps a partner registered are a trust chain of their own: whoever controls \
         the app's credentials in the partner tenant acts in this tenant with its permissions, without any \
         GDAP relationship, MFA or Conditional Access (Microsoft DART's service-provider trust chains).",
@@ -1017,9 +1018,50 @@ pub fn is_sensitive_graph_write(permission: &str) -> bool {
 
 pub struct PartnerOwnedApp;
 
+impl PartnerOwnedApp {
+    /// Service principals owned by a service-provider partner (never Microsoft), with their owner.
+    fn partner_owned<'a>(
+        snap: &Snapshot,
+        c: &'a CustomerData,
+    ) -> impl Iterator<Item = (&'a crate::snapshot::ServicePrincipalRecord, &'a str)> {
+        c.service_principals.iter().filter_map(move |rec| {
+            let owner = rec
+                .service_principal
+                .app_owner_organization_id
+                .as_deref()
+                .filter(|o| !o.is_empty())?;
+            (!owner.eq_ignore_ascii_case(MICROSOFT_TENANT) && is_service_provider(snap, c, owner))
+                .then_some((rec, owner))
+        })
+    }
+}
+
 impl Rule for PartnerOwnedApp {
     fn meta(&self) -> &'static RuleMeta {
         &PARTNER_OWNED_APP
+    }
+
+    /// An app whose grants could not be read cannot be given a severity: not evaluated, rather than a
+    /// possibly weaker finding.
+    fn notes(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Note> {
+        let Some(c) = ctx.customer(snap) else {
+            return Vec::new();
+        };
+        let unknown: Vec<String> = Self::partner_owned(snap, c)
+            .filter(|(rec, _)| rec.app_roles.is_none())
+            .map(|(rec, _)| {
+                let sp = &rec.service_principal;
+                sp.display_name.clone().unwrap_or_else(|| sp.id.clone())
+            })
+            .collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        vec![Note::NotEvaluated(format!(
+            "the application permissions of {} owned by partners could not be read ({}); not evaluated",
+            plural(unknown.len(), "app", "apps"),
+            some_names(&unknown, 5)
+        ))]
     }
 
     fn check(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Finding> {
@@ -1027,17 +1069,10 @@ impl Rule for PartnerOwnedApp {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for rec in &c.service_principals {
+        for (rec, owner) in Self::partner_owned(snap, c) {
             let sp = &rec.service_principal;
-            let Some(owner) = sp
-                .app_owner_organization_id
-                .as_deref()
-                .filter(|o| !o.is_empty())
-            else {
-                continue;
-            };
-            if owner.eq_ignore_ascii_case(MICROSOFT_TENANT) || !is_service_provider(snap, c, owner)
-            {
+            if rec.app_roles.is_none() {
+                // See `notes`: not evaluated.
                 continue;
             }
             let name = sp.display_name.clone().unwrap_or_else(|| sp.app_id.clone());
@@ -1066,13 +1101,14 @@ impl Rule for PartnerOwnedApp {
                     ),
                 )
             } else {
-                let perms = match &rec.app_roles {
-                    None => "its application permissions could not be read".to_owned(),
-                    Some(r) if r.is_empty() => "it holds no application permissions".to_owned(),
-                    Some(r) => format!(
+                let held = rec.app_roles.as_ref().map_or(0, Vec::len);
+                let perms = if held == 0 {
+                    "it holds no application permissions".to_owned()
+                } else {
+                    format!(
                         "it holds {}, none of which write directory, role, application or policy data",
-                        plural(r.len(), "application permission", "application permissions")
-                    ),
+                        plural(held, "application permission", "application permissions")
+                    )
                 };
                 (
                     Severity::Medium,

@@ -1819,3 +1819,28 @@ fn huge_sign_in_counts_in_a_snapshot_never_panic() {
     assert_eq!(f.evidence["failed_sign_ins_in_window"], u64::MAX);
     assert!(!subjects(&ev, "partner-signin-unexpected-location").is_empty());
 }
+
+/// #12: an app whose grants could not be read (`app_roles: None`) is not evaluated, never reported as a
+/// weaker medium finding ("its application permissions could not be read").
+#[test]
+fn partner_owned_app_with_unreadable_grants_is_not_evaluated() {
+    let mut snap = customer();
+    for rec in &mut snap.customer.as_mut().unwrap().service_principals {
+        if rec.service_principal.id == "sp-northwind-rmm" {
+            rec.app_roles = None;
+        }
+    }
+    let ev = first_run(&snap);
+    let subjects = subjects(&ev, "partner-owned-app");
+    assert!(
+        !subjects.contains(&"sp-northwind-rmm".to_owned()),
+        "{subjects:?}"
+    );
+    assert!(subjects.contains(&"sp-northwind-reports".to_owned()));
+    let why = not_evaluated(&ev, "partner-owned-app");
+    assert!(
+        why.iter()
+            .any(|w| w.contains("could not be read") && w.contains("1 app")),
+        "{why:?}"
+    );
+}
