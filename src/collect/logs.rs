@@ -275,8 +275,8 @@ fn is_user_sign_in(s: &SignIn) -> bool {
 
 /// The log records already read, by a 64-bit hash of their id (SipHash with fixed keys, so the same in
 /// every run): a record Graph serves twice (a page repeated while the log grows under a paged read) is
-/// counted once. Memory is 8 bytes per record plus the table's overhead: about 16 MiB for a million
-/// records. Two distinct ids collide with probability about n²/2⁶⁵ (3·10⁻⁸ for a million records); the
+/// counted once. Memory is 8 bytes per record plus the table's control bytes and spare capacity: at
+/// most about 18 MiB for a million records (2²¹ buckets of 9 bytes). Two distinct ids collide with probability about n²/2⁶⁵ (3·10⁻⁸ for a million records); the
 /// worst case is one record left out.
 #[derive(Debug, Default)]
 pub struct SeenIds {
