@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    Ctx, ItemKey, Items, PartialFailures, coverage_from_error, describe, duplicates_note, encode,
-    skipped,
+    Ctx, ItemKey, Items, PartialFailures, coverage_from_error, depends_on, describe,
+    duplicates_note, encode, skipped,
 };
 use crate::graph::{BatchRequest, GraphError, Lenient};
 use crate::model::gdap::{Contract, DelegatedAdminCustomer, DelegatedAdminRelationship, MyRole};
@@ -245,14 +245,12 @@ impl SubSource {
             duplicates_note(self.duplicates),
         );
         if unlisted > 0 {
-            c.status = CoverageStatus::Failed;
-            let note = format!(
-                "Not read for {unlisted} relationship(s) that could not be decoded (see gdap.relationships)."
+            depends_on(
+                &mut c,
+                &format!(
+                    "Not read for {unlisted} relationship(s) that could not be decoded (see gdap.relationships)."
+                ),
             );
-            c.detail = Some(match c.detail.take() {
-                Some(d) => format!("{note} {d}"),
-                None => note,
-            });
         }
         c
     }
