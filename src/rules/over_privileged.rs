@@ -10,7 +10,7 @@ use super::common::*;
 use super::context::Ctx;
 use super::finding::{Finding, Severity, SubjectKind};
 use super::meta::{Note, Rule, RuleMeta, refs};
-use crate::model::customer::MICROSOFT_SUPPORT_LOCKOUT_ROLES;
+use crate::model::customer::{MICROSOFT_SUPPORT_LOCKOUT_ROLES, MICROSOFT_SUPPORT_TENANT};
 use crate::model::gdap::DelegatedAdminRelationship;
 use crate::model::roles::GLOBAL_ADMIN;
 use crate::snapshot::{CustomerData, PartnerData, Perspective, Snapshot, Source};
@@ -1306,6 +1306,7 @@ impl LegacyDap {
         }
         let mut out = Vec::new();
         for (tenant, assignments) in by_tenant {
+            let support = tenant.eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT);
             let roles: BTreeSet<String> = assignments
                 .iter()
                 .map(|a| a.role_id.to_ascii_lowercase())
@@ -1314,7 +1315,8 @@ impl LegacyDap {
                 .partner(&tenant)
                 .and_then(|p| p.display_name.clone())
                 .filter(|n| !n.is_empty())
-                .or_else(|| ctx.config.partner(&tenant).and_then(|p| p.name.clone()));
+                .or_else(|| ctx.config.partner(&tenant).and_then(|p| p.name.clone()))
+                .or_else(|| support.then(|| "Microsoft Support".to_owned()));
             let label = name
                 .as_deref()
                 .map(|n| format!("tenant {n} ({tenant})"))
@@ -1336,8 +1338,13 @@ impl LegacyDap {
                     format!("{kind} \"{who}\" holds {}", ctx.roles.name(&a.role_id))
                 })
                 .collect();
+            let why = if support {
+                "Microsoft Support's tenant should have access only through its support-case entry in cross-tenant access settings while a case is open; remove these assignments unless Microsoft asked for them in an open case."
+            } else {
+                "This is how legacy DAP gave partners admin access (the Admin Agents and Helpdesk Agents groups)."
+            };
             let msg = format!(
-                "Principals of {label}, which is not a service-provider (GDAP) partner of this tenant, hold {} here ({}): {}. This is how legacy DAP gave partners admin access (the Admin Agents and Helpdesk Agents groups).",
+                "Principals of {label}, which is not a service-provider (GDAP) partner of this tenant, hold {} here ({}): {}. {why}",
                 plural(roles.len(), "directory role", "directory roles"),
                 role_names(&ctx.roles, &roles),
                 some_names(&holders, 3)

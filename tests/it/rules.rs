@@ -1844,3 +1844,33 @@ fn partner_owned_app_with_unreadable_grants_is_not_evaluated() {
         "{why:?}"
     );
 }
+
+/// #6: principals of the Microsoft Support tenant holding directory roles without its cross-tenant
+/// access entry are reported under their name with support-specific advice, not as a partner's DAP.
+#[test]
+fn microsoft_support_principals_outside_a_support_entry_are_named() {
+    const SUPPORT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
+    let mut snap = customer();
+    snap.customer
+        .as_mut()
+        .unwrap()
+        .foreign_role_assignments
+        .push(gdap_audit::snapshot::ForeignRoleAssignment {
+            assignment_id: "ra-support".into(),
+            role_id: "e8611ab8-c189-46e8-94e1-60213ab1f814".into(),
+            principal_id: "p-support".into(),
+            principal_type: "user".into(),
+            principal_name: Some("engineer@support.example".into()),
+            home_tenant_id: SUPPORT.into(),
+            directory_scope_id: Some("/".into()),
+        });
+    let ev = first_run(&snap);
+    let f = one(&ev, "legacy-dap", SUPPORT);
+    assert!(
+        f.message.contains("Microsoft Support")
+            && f.message.contains("support-case entry")
+            && !f.message.contains("legacy DAP gave"),
+        "{}",
+        f.message
+    );
+}
