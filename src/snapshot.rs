@@ -86,6 +86,7 @@ macro_rules! sources {
 }
 
 sources! {
+    Organization => "organization",
     GdapRelationships => "gdap.relationships",
     GdapAccessAssignments => "gdap.access_assignments",
     GdapRequests => "gdap.requests",
@@ -130,6 +131,7 @@ impl Source {
             | Source::GdapOperations
             | Source::GdapCustomers => "DelegatedAdminRelationship.Read.All",
             Source::Contracts => "Directory.Read.All",
+            Source::Organization => "Organization.Read.All",
             Source::LighthouseMyRoles => "ManagedTenants.Read.All (delegated sign-in only)",
             Source::RoleDefinitions | Source::RoleAssignments => "RoleManagement.Read.Directory",
             Source::XtapPartners | Source::XtapDefault | Source::XtapServiceProviderConstraints => {
@@ -412,13 +414,18 @@ pub struct CustomerData {
 }
 
 impl PartnerRecord {
-    /// The entry Microsoft adds while a support case is open (allowed the Microsoft 365 Support Engineer role).
+    /// The entry Microsoft adds while a support case is open: the Microsoft Support tenant, or an entry
+    /// allowed the Microsoft 365 Support Engineer role (which only Microsoft Support is allowed).
     pub fn is_microsoft_support(&self) -> bool {
-        self.allowed_roles.as_ref().is_some_and(|roles| {
-            roles
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(crate::model::customer::MICROSOFT_SUPPORT_ROLE))
-        })
+        use crate::model::customer::{MICROSOFT_SUPPORT_ROLE, MICROSOFT_SUPPORT_TENANT};
+        self.tenant_id
+            .trim()
+            .eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT)
+            || self.allowed_roles.as_ref().is_some_and(|roles| {
+                roles
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(MICROSOFT_SUPPORT_ROLE))
+            })
     }
 }
 
@@ -534,7 +541,7 @@ mod tests {
             );
             assert!(i == 0 || Source::ALL[i - 1] < *s);
         }
-        assert_eq!(Source::ALL.len(), 18);
+        assert_eq!(Source::ALL.len(), 19);
     }
 
     mod props {

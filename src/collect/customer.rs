@@ -12,7 +12,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{
-    Ctx, PartialFailures, collected, coverage_from_error, describe, encode, logs, skipped,
+    Ctx, Items, PartialFailures, collected, coverage_from_error, depends_on, describe,
+    duplicates_note, encode, logs, skipped,
 };
 use crate::graph::{GraphError, Page};
 use crate::model::customer::{
@@ -43,16 +44,25 @@ const PER_PARTNER_CONCURRENCY: usize = 4;
 const MAX_RESOLVE: usize = 2000;
 const GET_BY_IDS_CHUNK: usize = 1000;
 
-/// A service-principal query's owner (None: the first-party query) and its answer.
-type OwnerQueryResult = (Option<String>, Result<Vec<ServicePrincipal>, GraphError>);
+/// A service-principal query's owner (None: the first-party query), its path and its answer.
+type OwnerQueryResult = (
+    Option<String>,
+    String,
+    Result<Items<ServicePrincipal>, GraphError>,
+);
 
 const SP_SELECT: &str =
     "id,appId,displayName,appOwnerOrganizationId,accountEnabled,servicePrincipalType";
 
+/// Said of every source that depends on a partner list that was only partly decoded.
+const PARTNERS_PARTIAL: &str = "Read only for the cross-tenant access partners that could be decoded (xtap.partners is incomplete).";
+
 pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     let partners = xtap_partners(ctx).await;
     let partners_read = partners.is_some();
-    let partners = partners.unwrap_or_default();
+    // Every partner decoded: sources derived from the list are complete only then.
+    let partners_complete = partners.as_ref().is_some_and(|(_, complete)| *complete);
+    let partners = partners.map(|(p, _)| p).unwrap_or_default();
 
     let service_providers: BTreeSet<String> = partners
         .iter()
@@ -72,13 +82,13 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     let sp_ids: Vec<String> = service_providers.iter().cloned().collect();
 
     let (constraints, names, default_policy, foreign, apps, ca, sign_ins, audits) = futures::join!(
-        constraints(ctx, &sp_ids, partners_read),
-        tenant_names(ctx, &partner_ids, partners_read),
+        constraints(ctx, &sp_ids, partners_read, partners_complete),
+        tenant_names(ctx, &partner_ids, partners_read, partners_complete),
         default_policy(ctx),
         role_assignments(ctx),
-        service_principals(ctx, &partner_ids),
+        service_principals(ctx, &partner_ids, partners_read, partners_complete),
         conditional_access(ctx),
-        logs::sign_ins(ctx, &service_providers),
+        logs::sign_ins(ctx, &service_providers, partners_complete),
         logs::directory_audits(ctx),
     );
 
@@ -119,8 +129,9 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
     }
 }
 
-/// Cross-tenant access partners, tenant ids lower-cased. `None` when they could not be read.
-async fn xtap_partners(ctx: &Ctx<'_>) -> Option<Vec<CrossTenantPartner>> {
+/// Cross-tenant access partners, tenant ids lower-cased, and whether every entry could be decoded.
+/// `None` when they could not be read.
+async fn xtap_partners(ctx: &Ctx<'_>) -> Option<(Vec<CrossTenantPartner>, bool)> {
     let source = Source::XtapPartners;
     ctx.started(source);
     match ctx
@@ -129,11 +140,12 @@ async fn xtap_partners(ctx: &Ctx<'_>) -> Option<Vec<CrossTenantPartner>> {
     {
         Ok(items) => {
             ctx.record(items.coverage(source, "cross-tenant access partners"));
+            let complete = items.undecodable == 0;
             let mut partners = items.values;
             for p in &mut partners {
                 p.tenant_id = p.tenant_id.trim().to_ascii_lowercase();
             }
-            Some(partners)
+            Some((partners, complete))
         }
         Err(e) => {
             ctx.record(coverage_from_error(
@@ -154,6 +166,7 @@ async fn constraints(
     ctx: &Ctx<'_>,
     sp_ids: &[String],
     partners_read: bool,
+    partners_complete: bool,
 ) -> BTreeMap<String, Constraint> {
     let source = Source::XtapServiceProviderConstraints;
     if !partners_read {
@@ -215,12 +228,16 @@ async fn constraints(
     }
     let note = (none > 0)
         .then(|| format!("{none} service-provider partner(s) have no constraints (404)."));
-    ctx.record(failures.coverage(
+    let mut coverage = failures.coverage(
         "serviceProviderConstraints",
         "service-provider partners",
         sp_ids.len() as u64,
         note,
-    ));
+    );
+    if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
+    }
+    ctx.record(coverage);
     out
 }
 
@@ -229,6 +246,7 @@ async fn tenant_names(
     ctx: &Ctx<'_>,
     partner_ids: &[String],
     partners_read: bool,
+    partners_complete: bool,
 ) -> HashMap<String, TenantInformation> {
     let source = Source::TenantInformation;
     if !partners_read {
@@ -263,7 +281,11 @@ async fn tenant_names(
             Err(e) => failures.fail(&format!("tenant {tid}"), &e),
         }
     }
-    ctx.record(failures.coverage("tenant names", "partners", out.len() as u64, None));
+    let mut coverage = failures.coverage("tenant names", "partners", out.len() as u64, None);
+    if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
+    }
+    ctx.record(coverage);
     out
 }
 
@@ -446,7 +468,12 @@ pub fn foreign_assignment(
 // ----------------------------------------------------------------------------------------------------
 // Service principals: GDAP first-party apps and apps owned by partner tenants
 
-async fn service_principals(ctx: &Ctx<'_>, partner_ids: &[String]) -> Vec<ServicePrincipalRecord> {
+async fn service_principals(
+    ctx: &Ctx<'_>,
+    partner_ids: &[String],
+    partners_read: bool,
+    partners_complete: bool,
+) -> Vec<ServicePrincipalRecord> {
     let source = Source::ServicePrincipals;
     ctx.started(source);
     let owners: Vec<String> = partner_ids
@@ -485,58 +512,86 @@ async fn service_principals(ctx: &Ctx<'_>, partner_ids: &[String]) -> Vec<Servic
     }
     let results: Vec<OwnerQueryResult> = futures::stream::iter(queries)
         .map(|(owner, path)| async move {
-            let r = ctx
-                .read_all::<ServicePrincipal>(source, &path)
-                .await
-                .map(|i| i.values);
-            (owner, r)
+            let r = ctx.read_all::<ServicePrincipal>(source, &path).await;
+            (owner, path, r)
         })
         .buffer_unordered(PER_PARTNER_CONCURRENCY)
         .collect()
         .await;
 
     let mut failures = PartialFailures::new(source);
+    let mut duplicates = 0u64;
     let mut by_id: BTreeMap<String, ServicePrincipal> = BTreeMap::new();
-    for (owner, r) in results {
+    for (owner, path, r) in results {
         let subject = match &owner {
             Some(o) => format!("apps owned by {o}"),
             None => "GDAP first-party apps".to_owned(),
         };
-        match r {
-            Ok(sps) => {
-                failures.ok();
-                for sp in sps {
-                    let keep = match &owner {
-                        None => GDAP_FIRST_PARTY_APP_IDS
-                            .iter()
-                            .any(|a| a.eq_ignore_ascii_case(&sp.app_id)),
-                        Some(o) => sp
-                            .app_owner_organization_id
-                            .as_deref()
-                            .is_some_and(|x| x.trim().eq_ignore_ascii_case(o)),
-                    };
-                    if keep && !sp.id.is_empty() {
-                        by_id.insert(sp.id.clone(), sp);
-                    }
-                }
+        let items = match r {
+            Ok(items) => items,
+            Err(e) => {
+                failures.fail(&subject, &e);
+                continue;
             }
-            Err(e) => failures.fail(&subject, &e),
+        };
+        // An undecodable service principal may be exactly the partner's app: the query failed.
+        match items.decode_error(&path) {
+            Some(e) => failures.fail(&subject, &e),
+            None => failures.ok(),
+        }
+        duplicates += items.duplicates;
+        for sp in items.values {
+            let keep = match &owner {
+                None => GDAP_FIRST_PARTY_APP_IDS
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&sp.app_id)),
+                Some(o) => sp
+                    .app_owner_organization_id
+                    .as_deref()
+                    .is_some_and(|x| x.trim().eq_ignore_ascii_case(o)),
+            };
+            if keep && !sp.id.is_empty() {
+                by_id.insert(sp.id.to_ascii_lowercase(), sp);
+            }
         }
     }
-    ctx.record(failures.coverage(
+    let mut coverage = failures.coverage(
         "service principals",
         &format!("queries ({} partner tenants)", owners.len()),
         by_id.len() as u64,
-        None,
-    ));
+        duplicates_note(duplicates),
+    );
+    if !partners_read {
+        // Only the first-party query could be asked: partner-owned apps were never looked for.
+        depends_on(
+            &mut coverage,
+            "Apps owned by partner tenants were not looked for: they are found by the cross-tenant access partners (xtap.partners), which could not be listed; only the GDAP first-party apps were read.",
+        );
+    } else if !partners_complete {
+        depends_on(&mut coverage, PARTNERS_PARTIAL);
+    }
+    let listed = coverage.status.is_complete();
+    ctx.record(coverage);
 
-    app_roles(ctx, by_id.into_values().collect()).await
+    app_roles(ctx, by_id.into_values().collect(), listed).await
 }
 
 /// The app roles each service principal holds, resolved to permission names through the resource
-/// service principal's `appRoles` (read once per resource).
-async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrincipalRecord> {
+/// service principal's `appRoles` (read once per resource). `listed`: the service principals were all
+/// listed; otherwise this source is incomplete too, whatever it reads.
+async fn app_roles(
+    ctx: &Ctx<'_>,
+    sps: Vec<ServicePrincipal>,
+    listed: bool,
+) -> Vec<ServicePrincipalRecord> {
     let source = Source::AppRoleAssignments;
+    if !listed && sps.is_empty() {
+        ctx.record(skipped(
+            source,
+            "Not read: the service principals they belong to could not be listed (see service_principals).",
+        ));
+        return Vec::new();
+    }
     ctx.started(source);
     let assignments: Vec<(usize, Result<Vec<AppRoleAssignment>, GraphError>)> =
         futures::stream::iter(sps.iter().enumerate())
@@ -545,10 +600,14 @@ async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrin
                     "/v1.0/servicePrincipals/{}/appRoleAssignments",
                     encode(&sp.id)
                 );
+                // One undecodable grant may be the sensitive one: the whole list is unknown then.
                 let r = ctx
                     .read_all::<AppRoleAssignment>(source, &path)
                     .await
-                    .map(|i| i.values);
+                    .and_then(|items| match items.decode_error(&path) {
+                        Some(e) => Err(e),
+                        None => Ok(items.values),
+                    });
                 (i, r)
             })
             .buffer_unordered(PER_PARTNER_CONCURRENCY)
@@ -631,6 +690,12 @@ async fn app_roles(ctx: &Ctx<'_>, sps: Vec<ServicePrincipal>) -> Vec<ServicePrin
             Some("Their grants are listed by app role id.".to_owned()),
         );
         coverage = c;
+    }
+    if !listed {
+        depends_on(
+            &mut coverage,
+            "Read only for the service principals that could be listed: service_principals is incomplete, so app roles of the others are unknown.",
+        );
     }
     ctx.record(coverage);
     records

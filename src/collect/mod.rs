@@ -20,7 +20,7 @@ pub mod logs;
 pub mod partner;
 pub mod spool;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -131,10 +131,15 @@ impl CollectOptions {
         }
     }
 
-    /// The log window `[as_of - since_days, as_of]`.
+    /// The log window `[as_of - since_days, as_of]`. The start is checked: a lookback reaching before
+    /// the Unix epoch (no log is older; `since_days` can be any number) starts at the epoch.
     pub fn window(&self) -> Window {
+        let floor = DateTime::<Utc>::UNIX_EPOCH.min(self.as_of);
+        let since = Duration::try_days(i64::from(self.since_days))
+            .and_then(|d| self.as_of.checked_sub_signed(d))
+            .map_or(floor, |s| s.max(floor));
         Window {
-            since: self.as_of - Duration::days(i64::from(self.since_days)),
+            since,
             until: self.as_of,
         }
     }
@@ -260,7 +265,8 @@ pub async fn reread_sign_ins(
     let mut full = opts.clone();
     full.sign_in_watermark = None;
     let ctx = Ctx::new(client, &full);
-    let summary: SignInSummary = logs::sign_ins(&ctx, &providers).await;
+    let summary: SignInSummary =
+        logs::sign_ins(&ctx, &providers, snap.has(Source::XtapPartners)).await;
     let mut coverage = ctx
         .into_coverage()
         .into_iter()
@@ -358,15 +364,49 @@ impl<'a> Ctx<'a> {
         map.into_values().collect()
     }
 
+    /// The audited tenant's `/organization`: its name and partner type. A failure is its own coverage
+    /// entry: the report's tenant name is then unknown, and in auto mode the partner side is tried
+    /// anyway (see [`PerspectiveMode::Auto`]).
     async fn organization(&self) -> Option<Organization> {
-        let page: Result<crate::graph::Page<Organization>, GraphError> = self
+        const CONSEQUENCE: &str = "The tenant name is unknown in the report, and whether the tenant is itself a partner tenant (partnerTenantType) could not be checked.";
+        let source = Source::Organization;
+        self.started(source);
+        let page: Result<crate::graph::Page<Lenient<Organization>>, GraphError> = self
             .client
             .get("/v1.0/organization?$select=id,displayName,partnerTenantType")
             .await;
-        match page {
-            Ok(p) => p.value.into_iter().next(),
+        let page = match page {
+            Ok(p) => p,
             Err(e) => {
-                tracing::debug!(error = %e, "organization not readable; tenant name unknown");
+                let mut c = coverage_from_error(source, "The organization (/organization)", &e);
+                add_note(&mut c, Some(CONSEQUENCE.to_owned()));
+                self.record(c);
+                return None;
+            }
+        };
+        match page.value.into_iter().next() {
+            Some(Lenient::Item(org)) => {
+                self.record(collected(source, 1, None));
+                Some(org)
+            }
+            Some(Lenient::Invalid(e)) => {
+                self.record(Coverage {
+                    status: CoverageStatus::Failed,
+                    detail: Some(format!(
+                        "The organization (/organization) could not be decoded ({e}). {CONSEQUENCE}"
+                    )),
+                    ..collected(source, 0, None)
+                });
+                None
+            }
+            None => {
+                self.record(Coverage {
+                    status: CoverageStatus::Failed,
+                    detail: Some(format!(
+                        "The organization (/organization) answered with no organization. {CONSEQUENCE}"
+                    )),
+                    ..collected(source, 0, None)
+                });
                 None
             }
         }
@@ -374,7 +414,7 @@ impl<'a> Ctx<'a> {
 
     /// Every item of a (small) collection, decoded item by item: one item Graph sends in a shape we
     /// cannot read does not lose the others. Pages are reported through the progress callback.
-    pub async fn read_all<T: DeserializeOwned + Send + 'static>(
+    pub async fn read_all<T: DeserializeOwned + ItemKey + Send + 'static>(
         &self,
         source: Source,
         path: &str,
@@ -447,14 +487,52 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Items of a collection, decoded one by one.
+/// What identifies an item of a collection: an item Graph serves twice (a page repeated while the data
+/// changes under a paged read, a duplicated `$batch` answer) is kept once. `None` (no id): always kept.
+pub(crate) trait ItemKey {
+    fn item_key(&self) -> Option<String>;
+}
+
+/// Implements [`ItemKey`] from a string field (ids are GUIDs or opaque strings; compared trimmed and
+/// without case, as Graph compares them).
+macro_rules! item_key {
+    ($($t:ty => $field:ident,)+) => {
+        $(impl ItemKey for $t {
+            fn item_key(&self) -> Option<String> {
+                let k = self.$field.trim();
+                (!k.is_empty()).then(|| k.to_ascii_lowercase())
+            }
+        })+
+    };
+}
+
+item_key! {
+    crate::model::roles::RoleDefinition => id,
+    crate::model::customer::CrossTenantPartner => tenant_id,
+    crate::model::customer::RoleAssignment => id,
+    crate::model::customer::ServicePrincipal => id,
+    crate::model::customer::AppRoleAssignment => id,
+    crate::model::customer::ConditionalAccessPolicy => id,
+    crate::model::gdap::DelegatedAdminRelationship => id,
+    crate::model::gdap::AccessAssignment => id,
+    crate::model::gdap::RelationshipRequest => id,
+    crate::model::gdap::RelationshipOperation => id,
+    crate::model::gdap::DelegatedAdminCustomer => tenant_id,
+    crate::model::gdap::Contract => id,
+    crate::model::gdap::MyRole => tenant_id,
+}
+
+/// Items of a collection, decoded one by one, each id once.
 #[derive(Debug)]
 pub(crate) struct Items<T> {
     pub values: Vec<T>,
-    /// Items read (decoded or not).
+    /// Items read (decoded or not, duplicates included).
     pub read: u64,
     pub undecodable: u64,
     pub first_error: Option<String>,
+    /// Items whose id was already read: ignored, never counted twice.
+    pub duplicates: u64,
+    seen: HashSet<String>,
 }
 
 impl<T> Default for Items<T> {
@@ -464,37 +542,103 @@ impl<T> Default for Items<T> {
             read: 0,
             undecodable: 0,
             first_error: None,
+            duplicates: 0,
+            seen: HashSet::new(),
         }
     }
 }
 
-impl<T> Items<T> {
+impl<T: ItemKey> Items<T> {
     pub fn push(&mut self, item: Lenient<T>) {
         self.read += 1;
         match item {
-            Lenient::Item(t) => self.values.push(t),
+            Lenient::Item(t) => {
+                if let Some(key) = t.item_key()
+                    && !self.seen.insert(key)
+                {
+                    self.duplicates += 1;
+                    return;
+                }
+                self.values.push(t);
+            }
             Lenient::Invalid(e) => {
                 self.undecodable += 1;
                 self.first_error.get_or_insert(e);
             }
         }
     }
+}
 
-    /// `collected`, or `failed` when some items could not be decoded.
-    pub fn coverage(&self, source: Source, what: &str) -> Coverage {
-        if self.undecodable == 0 {
-            return collected(source, self.values.len() as u64, None);
-        }
-        Coverage {
-            status: CoverageStatus::Failed,
-            detail: Some(format!(
-                "{} of {} {what} could not be decoded and were left out (first error: {}).",
+impl<T> Items<T> {
+    /// The error that makes this collection unreadable when some items could not be decoded: a source
+    /// missing items is `failed`, never `collected` with less.
+    pub fn decode_error(&self, url: &str) -> Option<GraphError> {
+        (self.undecodable > 0).then(|| GraphError::Decode {
+            url: url.to_owned(),
+            detail: format!(
+                "{} of {} items could not be decoded (first error: {})",
                 self.undecodable,
                 self.read,
                 self.first_error.as_deref().unwrap_or("unknown")
-            )),
+            ),
+            request_id: None,
+        })
+    }
+
+    /// `collected` (noting ignored duplicates), or `failed` when some items could not be decoded.
+    pub fn coverage(&self, source: Source, what: &str) -> Coverage {
+        let dups = duplicates_note(self.duplicates);
+        if self.undecodable == 0 {
+            return collected(source, self.values.len() as u64, dups);
+        }
+        let mut detail = format!(
+            "{} of {} {what} could not be decoded and were left out (first error: {}).",
+            self.undecodable,
+            self.read,
+            self.first_error.as_deref().unwrap_or("unknown")
+        );
+        if let Some(d) = dups {
+            detail.push(' ');
+            detail.push_str(&d);
+        }
+        Coverage {
+            status: CoverageStatus::Failed,
+            detail: Some(detail),
             ..collected(source, self.values.len() as u64, None)
         }
+    }
+}
+
+/// The coverage note about items Graph served more than once.
+pub(crate) fn duplicates_note(duplicates: u64) -> Option<String> {
+    (duplicates > 0).then(|| {
+        format!(
+            "{duplicates} duplicate {} ignored (Graph served the same id more than once).",
+            if duplicates == 1 { "item" } else { "items" }
+        )
+    })
+}
+
+/// Marks a coverage entry incomplete because an input it depends on was not fully read: `failed` (when
+/// it was otherwise `collected`), with `why` leading the detail.
+pub(crate) fn depends_on(c: &mut Coverage, why: &str) {
+    if c.status.is_complete() {
+        c.status = CoverageStatus::Failed;
+        c.permission = None;
+    }
+    c.detail = Some(match c.detail.take() {
+        Some(d) => format!("{why} {d}"),
+        None => why.to_owned(),
+    });
+}
+
+/// Appends `note` to a coverage entry's detail.
+pub(crate) fn add_note(c: &mut Coverage, note: Option<String>) {
+    if let Some(note) = note {
+        c.detail = Some(match c.detail.take() {
+            Some(d) => format!("{d} {note}"),
+            None => note,
+        });
     }
 }
 
@@ -795,6 +939,42 @@ mod tests {
                 .status,
             CoverageStatus::Collected
         );
+    }
+
+    /// #3: a lookback of billions of days (`--since` is any number) starts the window at the Unix epoch
+    /// instead of overflowing the date arithmetic.
+    #[test]
+    fn huge_lookbacks_start_at_the_epoch() {
+        let as_of = DateTime::parse_from_rfc3339("2026-08-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut o = CollectOptions::new("t", as_of, as_of);
+        for days in [u32::MAX, 4_000_000_000, 100_000] {
+            o.since_days = days;
+            assert_eq!(o.window().since, DateTime::<Utc>::UNIX_EPOCH, "{days}");
+            assert_eq!(o.window().until, as_of);
+        }
+        o.since_days = 30;
+        assert_eq!((o.window().until - o.window().since).num_days(), 30);
+    }
+
+    /// #11: an id served twice is kept once and counted as a duplicate in the coverage detail.
+    #[test]
+    fn items_keep_each_id_once() {
+        let mut items = Items::<crate::model::gdap::Contract>::default();
+        for id in ["c1", "C1 ", "c2", ""] {
+            items.push(Lenient::Item(crate::model::gdap::Contract {
+                id: id.into(),
+                ..Default::default()
+            }));
+        }
+        items.push(Lenient::Item(crate::model::gdap::Contract::default()));
+        assert_eq!(items.values.len(), 4);
+        assert_eq!((items.read, items.duplicates), (5, 1));
+        let c = items.coverage(Source::Contracts, "contracts");
+        assert_eq!(c.status, CoverageStatus::Collected);
+        assert_eq!(c.items, Some(4));
+        assert!(c.detail.unwrap().starts_with("1 duplicate item ignored"));
     }
 
     #[test]

@@ -6,7 +6,10 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Ctx, Items, PartialFailures, coverage_from_error, describe, encode, skipped};
+use super::{
+    Ctx, ItemKey, Items, PartialFailures, coverage_from_error, depends_on, describe,
+    duplicates_note, encode, skipped,
+};
 use crate::graph::{BatchRequest, GraphError, Lenient};
 use crate::model::gdap::{Contract, DelegatedAdminCustomer, DelegatedAdminRelationship, MyRole};
 use crate::snapshot::{Coverage, CoverageStatus, PartnerData, RelationshipRecord, Source};
@@ -76,7 +79,8 @@ pub(crate) async fn collect_partner(ctx: &Ctx<'_>, may_skip: bool) -> Option<Par
         Ok(items) => {
             let coverage = items.coverage(Source::GdapRelationships, "GDAP relationships");
             ctx.record(coverage);
-            data.relationships = sub_collections(ctx, items.values).await;
+            let unlisted = items.undecodable;
+            data.relationships = sub_collections(ctx, items.values, unlisted).await;
         }
     }
 
@@ -104,10 +108,12 @@ fn relationships_error(e: &GraphError) -> Coverage {
     c
 }
 
-/// One relationship's three sub-collections through `$batch`, 20 requests per batch.
+/// One relationship's three sub-collections through `$batch`, 20 requests per batch. `unlisted`:
+/// relationships that could not be decoded, whose sub-collections were therefore never asked for.
 async fn sub_collections(
     ctx: &Ctx<'_>,
     relationships: Vec<DelegatedAdminRelationship>,
+    unlisted: u64,
 ) -> Vec<RelationshipRecord> {
     for source in SUB_SOURCES {
         ctx.started(source);
@@ -149,10 +155,9 @@ async fn sub_collections(
             ..RelationshipRecord::default()
         })
         .collect();
-    let mut assignments = PartialFailures::new(Source::GdapAccessAssignments);
-    let mut reqs = PartialFailures::new(Source::GdapRequests);
-    let mut ops = PartialFailures::new(Source::GdapOperations);
-    let (mut n_assign, mut n_req, mut n_op) = (0u64, 0u64, 0u64);
+    let mut assignments = SubSource::new(Source::GdapAccessAssignments);
+    let mut reqs = SubSource::new(Source::GdapRequests);
+    let mut ops = SubSource::new(Source::GdapOperations);
 
     // Follow inner nextLinks a few at a time.
     let resolved: Vec<(usize, char, Result<Vec<Value>, GraphError>)> =
@@ -176,43 +181,78 @@ async fn sub_collections(
         let subject = format!("relationship {}", record.relationship.id);
         let terminal = record.relationship.status.is_terminal();
         match kind {
-            'a' => {
-                record.access_assignments =
-                    settle(items, terminal, &subject, &mut assignments, &mut n_assign)
-            }
-            'r' => record.requests = settle(items, terminal, &subject, &mut reqs, &mut n_req),
-            _ => record.operations = settle(items, terminal, &subject, &mut ops, &mut n_op),
+            'a' => record.access_assignments = assignments.settle(items, terminal, &subject),
+            'r' => record.requests = reqs.settle(items, terminal, &subject),
+            _ => record.operations = ops.settle(items, terminal, &subject),
         }
     }
-    ctx.record(assignments.coverage("accessAssignments", "relationships", n_assign, None));
-    ctx.record(reqs.coverage("requests", "relationships", n_req, None));
-    ctx.record(ops.coverage("operations", "relationships", n_op, None));
+    ctx.record(assignments.coverage("accessAssignments", unlisted));
+    ctx.record(reqs.coverage("requests", unlisted));
+    ctx.record(ops.coverage("operations", unlisted));
     records
 }
 
-/// One sub-collection's outcome: the decoded items, or `None` with the failure counted. A 404 under a
-/// relationship that has ended (expired, terminated) means nothing is left to read there: none.
-fn settle<T: DeserializeOwned>(
-    items: Result<Vec<Value>, GraphError>,
-    terminal: bool,
-    subject: &str,
-    failures: &mut PartialFailures,
-    count: &mut u64,
-) -> Option<Vec<T>> {
-    match decode_all::<T>(items) {
-        Ok(v) => {
-            failures.ok();
-            *count += v.len() as u64;
-            Some(v)
+/// The outcome of one sub-collection over every relationship.
+struct SubSource {
+    failures: PartialFailures,
+    items: u64,
+    duplicates: u64,
+}
+
+impl SubSource {
+    fn new(source: Source) -> Self {
+        SubSource {
+            failures: PartialFailures::new(source),
+            items: 0,
+            duplicates: 0,
         }
-        Err(e) if terminal && e.is_not_found() => {
-            failures.ok();
-            Some(Vec::new())
+    }
+
+    /// One relationship's sub-collection: the decoded items (each id once), or `None` with the failure
+    /// counted. A 404 under a relationship that has ended (expired, terminated) means nothing is left
+    /// to read there: none.
+    fn settle<T: DeserializeOwned + ItemKey>(
+        &mut self,
+        items: Result<Vec<Value>, GraphError>,
+        terminal: bool,
+        subject: &str,
+    ) -> Option<Vec<T>> {
+        match decode_all::<T>(items) {
+            Ok((v, duplicates)) => {
+                self.failures.ok();
+                self.items += v.len() as u64;
+                self.duplicates += duplicates;
+                Some(v)
+            }
+            Err(e) if terminal && e.is_not_found() => {
+                self.failures.ok();
+                Some(Vec::new())
+            }
+            Err(e) => {
+                self.failures.fail(subject, &e);
+                None
+            }
         }
-        Err(e) => {
-            failures.fail(subject, &e);
-            None
+    }
+
+    /// Coverage; `unlisted` relationships could not be decoded, so theirs were never read: not
+    /// `collected` then, whatever the others gave.
+    fn coverage(&self, what: &str, unlisted: u64) -> Coverage {
+        let mut c = self.failures.coverage(
+            what,
+            "relationships",
+            self.items,
+            duplicates_note(self.duplicates),
+        );
+        if unlisted > 0 {
+            depends_on(
+                &mut c,
+                &format!(
+                    "Not read for {unlisted} relationship(s) that could not be decoded (see gdap.relationships)."
+                ),
+            );
         }
+        c
     }
 }
 
@@ -244,28 +284,20 @@ async fn follow(ctx: &Ctx<'_>, body: Value) -> Result<Vec<Value>, GraphError> {
     Ok(items)
 }
 
-/// Decodes every item; one undecodable item makes the whole sub-collection unreadable (and `None`).
-fn decode_all<T: DeserializeOwned>(
+/// Decodes every item, each id once (with the number of duplicates ignored); one undecodable item
+/// makes the whole sub-collection unreadable (and `None`).
+fn decode_all<T: DeserializeOwned + ItemKey>(
     items: Result<Vec<Value>, GraphError>,
-) -> Result<Vec<T>, GraphError> {
+) -> Result<(Vec<T>, u64), GraphError> {
     let items = items?;
     let mut out = Items::<T>::default();
     for v in items {
         out.push(Lenient::from_value(v));
     }
-    if out.undecodable > 0 {
-        return Err(GraphError::Decode {
-            url: "$batch response".into(),
-            detail: format!(
-                "{} of {} items could not be decoded: {}",
-                out.undecodable,
-                out.read,
-                out.first_error.unwrap_or_default()
-            ),
-            request_id: None,
-        });
+    if let Some(e) = out.decode_error("$batch response") {
+        return Err(e);
     }
-    Ok(out.values)
+    Ok((out.values, out.duplicates))
 }
 
 async fn customers(ctx: &Ctx<'_>) -> Vec<DelegatedAdminCustomer> {

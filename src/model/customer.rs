@@ -9,6 +9,20 @@ pub const MICROSOFT_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 /// constraints (research §2.7), so it marks the support-case entry in cross-tenant access settings.
 pub const MICROSOFT_SUPPORT_ROLE: &str = "00cf5c54-4693-4f59-a0ac-ab79ef0a974d";
 
+/// The Microsoft Support tenant (Office365ConciergeSupport) Microsoft adds as a service provider while
+/// a support case is open (research §2.7 and the M365 support-case documentation).
+pub const MICROSOFT_SUPPORT_TENANT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
+
+/// The roles Microsoft Support's lock-out (account recovery) flow also allows, beyond
+/// [`MICROSOFT_SUPPORT_ROLE`] (research §2.7): Domain Name Administrator, Privileged Authentication
+/// Administrator, Privileged Role Administrator, Authentication Policy Administrator.
+pub const MICROSOFT_SUPPORT_LOCKOUT_ROLES: [&str; 4] = [
+    "8329153b-31d0-4727-b945-745eb3bc5f31",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "0526716b-113d-4c15-b2c8-68e3c22b9f80",
+];
+
 use super::Timestamp;
 use super::gdap::null_as_default;
 

@@ -13,3 +13,6 @@ use chrono::{DateTime, Utc};
 
 /// Graph timestamps carry 0-7 fractional digits and a `Z`; chrono's RFC 3339 parser accepts them all.
 pub type Timestamp = DateTime<Utc>;
+
+#[cfg(test)]
+mod proptests;

@@ -469,7 +469,10 @@ impl Rule for PartnerSigninUnexpectedLocation {
             if unexpected.is_empty() {
                 continue;
             }
-            let count: u64 = unexpected.iter().map(|(_, n)| **n).sum();
+            // Counts come from a snapshot (outside input): saturate, never overflow.
+            let count: u64 = unexpected
+                .iter()
+                .fold(0u64, |acc, (_, n)| acc.saturating_add(**n));
             let listed: Vec<String> = unexpected
                 .iter()
                 .map(|(c, n)| format!("{c} ({n})"))
@@ -488,7 +491,11 @@ impl Rule for PartnerSigninUnexpectedLocation {
                 .unwrap_or_default();
             let msg = format!(
                 "{} by users of the {} since {} came from outside its allowed countries ({}): {}{first}.",
-                plural(count as usize, "successful sign-in", "successful sign-ins"),
+                plural(
+                    usize::try_from(count).unwrap_or(usize::MAX),
+                    "successful sign-in",
+                    "successful sign-ins"
+                ),
                 partner_label(Some(c), ctx, &tenant),
                 date(snap.window.since),
                 allowed.join(", "),

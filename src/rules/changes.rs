@@ -98,8 +98,10 @@ pub static ROLES_ADDED: RuleMeta = RuleMeta {
 
 pub static METAS: &[&RuleMeta] = &[&PENDING_APPROVAL, &NEW_PARTNER_ACCESS, &ROLES_ADDED];
 
+/// Within `new_within_days` of the clock. A threshold reaching before any representable date makes
+/// everything recent (checked: the threshold is any number from configuration).
 fn is_recent(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> bool {
-    ctx.now - at < days(ctx.config.thresholds.new_within_days)
+    days_before(ctx.now, ctx.config.thresholds.new_within_days).is_none_or(|t| at > t)
 }
 
 fn audit_json(e: &DirectoryAudit) -> Value {
@@ -140,7 +142,7 @@ impl Rule for PendingApproval {
             let age_text = match (age, since) {
                 (Some(a), Some(s)) => format!(
                     "for {} (since {})",
-                    plural(a as usize, "day", "days"),
+                    plural(usize::try_from(a).unwrap_or(usize::MAX), "day", "days"),
                     date(s)
                 ),
                 _ => "(creation date unknown)".to_owned(),
@@ -184,7 +186,10 @@ impl Rule for PendingApproval {
                     .ev("age_days", json!(age))
                     .ev(
                         "expires_in_days",
-                        json!(age.filter(|_| awaiting_customer).map(|a| (90 - a).max(0))),
+                        json!(
+                            age.filter(|_| awaiting_customer)
+                                .map(|a| 90i64.saturating_sub(a).max(0))
+                        ),
                     )
                     .ev("roles", roles_json(&ctx.roles, &roles)),
             );

@@ -219,8 +219,23 @@ pub fn opt_ts(t: Option<DateTime<Utc>>) -> Value {
     t.map(ts).unwrap_or(Value::Null)
 }
 
-pub fn days(n: u32) -> Duration {
-    Duration::days(i64::from(n))
+/// `n` days, or `None` when that many days do not fit a duration (thresholds come from configuration
+/// and can be any number: never a panic).
+pub fn days(n: u32) -> Option<Duration> {
+    Duration::try_days(i64::from(n))
+}
+
+/// The instant `n` days before `now`, or `None` when it is before the earliest date that can be
+/// represented (a threshold of billions of days).
+pub fn days_before(now: DateTime<Utc>, n: u32) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(days(n)?)
+}
+
+/// The reason a rule is not evaluated when its day threshold `key` = `n` reaches beyond representable dates.
+pub fn threshold_out_of_range(key: &str, n: u32) -> String {
+    format!(
+        "{key} = {n} days reaches beyond the dates gdap-audit can represent; set a realistic number of days"
+    )
 }
 
 /// Whole days from `from` to `to` (rounded down).

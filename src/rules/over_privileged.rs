@@ -10,6 +10,7 @@ use super::common::*;
 use super::context::Ctx;
 use super::finding::{Finding, Severity, SubjectKind};
 use super::meta::{Note, Rule, RuleMeta, refs};
+use crate::model::customer::{MICROSOFT_SUPPORT_LOCKOUT_ROLES, MICROSOFT_SUPPORT_TENANT};
 use crate::model::gdap::DelegatedAdminRelationship;
 use crate::model::roles::GLOBAL_ADMIN;
 use crate::snapshot::{CustomerData, PartnerData, Perspective, Snapshot, Source};
@@ -62,7 +63,9 @@ pub static PRIVILEGED_ROLE_GRANTED: RuleMeta = RuleMeta {
     fires_when: "As global-admin-granted, for privileged roles other than Global Administrator \
         (isPrivileged from beta role definitions, else the built-in list) that are not in \
         allowed_privileged_roles. One finding per relationship (partner side) or partner (customer side), \
-        listing the roles.",
+        listing the roles. Microsoft Support's support-case entry is reported when it allows roles beyond \
+        Microsoft 365 Support Engineer (its lock-out flow adds Domain Name, Privileged Authentication, \
+        Privileged Role and Authentication Policy Administrator).",
     rationale: "Privileged roles (Privileged Role Administrator, Security Administrator, User \
         Administrator, Application Administrator, Conditional Access Administrator...) can each lead to \
         full control of the tenant. Every privileged role a partner holds widens what a compromised partner \
@@ -250,7 +253,8 @@ pub static PARTNER_OWNED_APP: RuleMeta = RuleMeta {
         partner's tenant (appOwnerOrganizationId). High when it holds Microsoft Graph application \
         permissions that write directory, role, application or policy data (e.g. \
         Directory.ReadWrite.All, RoleManagement.ReadWrite.Directory, Application.ReadWrite.All, \
-        AppRoleAssignment.ReadWrite.All, Policy.ReadWrite.*). Microsoft-owned apps never fire.",
+        AppRoleAssignment.ReadWrite.All, Policy.ReadWrite.*). Microsoft-owned apps never fire; an app whose \
+        application permissions could not be read is not evaluated.",
     rationale: "Multi-tenant apps a partner registered are a trust chain of their own: whoever controls \
         the app's credentials in the partner tenant acts in this tenant with its permissions, without any \
         GDAP relationship, MFA or Conditional Access (Microsoft DART's service-provider trust chains).",
@@ -456,7 +460,23 @@ impl Rule for PrivilegedRoleGranted {
         if let Some(c) = ctx.customer(snap) {
             for sp in service_providers(snap, c) {
                 let roles = partner_roles(c, &sp.tenant_id);
-                let privileged = unapproved_privileged(ctx, &roles);
+                let support = sp.is_microsoft_support();
+                let mut privileged = unapproved_privileged(ctx, &roles);
+                if support {
+                    // Microsoft Support's lock-out roles are reported whatever their privileged flag.
+                    let allowed = allowed_privileged(ctx);
+                    privileged.extend(
+                        roles
+                            .iter()
+                            .filter(|r| {
+                                MICROSOFT_SUPPORT_LOCKOUT_ROLES
+                                    .iter()
+                                    .any(|l| l.eq_ignore_ascii_case(r))
+                                    && !allowed.contains(*r)
+                            })
+                            .cloned(),
+                    );
+                }
                 if privileged.is_empty() {
                     continue;
                 }
@@ -466,12 +486,20 @@ impl Rule for PrivilegedRoleGranted {
                     .filter(|a| privileged.contains(&a.role_id.to_ascii_lowercase()))
                     .map(|a| assignment_json(&ctx.roles, a))
                     .collect();
-                let msg = format!(
-                    "The {} can hold {} in this tenant: {}.",
-                    partner_label(Some(c), ctx, &sp.tenant_id),
-                    plural(privileged.len(), "privileged role", "privileged roles"),
-                    role_names(&ctx.roles, &privileged)
-                );
+                let msg = if support {
+                    format!(
+                        "Microsoft Support's support-case access to this tenant allows {} beyond the Microsoft 365 Support Engineer role: {}. Microsoft adds these only for a lock-out (account recovery) support case; confirm that such a case is open. The access ends when the case closes or after 30 days at most; without such a case, remove the Microsoft Support entry from cross-tenant access settings.",
+                        plural(privileged.len(), "privileged role", "privileged roles"),
+                        role_names(&ctx.roles, &privileged)
+                    )
+                } else {
+                    format!(
+                        "The {} can hold {} in this tenant: {}.",
+                        partner_label(Some(c), ctx, &sp.tenant_id),
+                        plural(privileged.len(), "privileged role", "privileged roles"),
+                        role_names(&ctx.roles, &privileged)
+                    )
+                };
                 out.push(
                     partner_finding(self.meta(), snap, ctx, c, &sp.tenant_id, msg)
                         .ev("privileged_roles", roles_json(&ctx.roles, &privileged))
@@ -990,9 +1018,50 @@ pub fn is_sensitive_graph_write(permission: &str) -> bool {
 
 pub struct PartnerOwnedApp;
 
+impl PartnerOwnedApp {
+    /// Service principals owned by a service-provider partner (never Microsoft), with their owner.
+    fn partner_owned<'a>(
+        snap: &Snapshot,
+        c: &'a CustomerData,
+    ) -> impl Iterator<Item = (&'a crate::snapshot::ServicePrincipalRecord, &'a str)> {
+        c.service_principals.iter().filter_map(move |rec| {
+            let owner = rec
+                .service_principal
+                .app_owner_organization_id
+                .as_deref()
+                .filter(|o| !o.is_empty())?;
+            (!owner.eq_ignore_ascii_case(MICROSOFT_TENANT) && is_service_provider(snap, c, owner))
+                .then_some((rec, owner))
+        })
+    }
+}
+
 impl Rule for PartnerOwnedApp {
     fn meta(&self) -> &'static RuleMeta {
         &PARTNER_OWNED_APP
+    }
+
+    /// An app whose grants could not be read cannot be given a severity: not evaluated, rather than a
+    /// possibly weaker finding.
+    fn notes(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Note> {
+        let Some(c) = ctx.customer(snap) else {
+            return Vec::new();
+        };
+        let unknown: Vec<String> = Self::partner_owned(snap, c)
+            .filter(|(rec, _)| rec.app_roles.is_none())
+            .map(|(rec, _)| {
+                let sp = &rec.service_principal;
+                sp.display_name.clone().unwrap_or_else(|| sp.id.clone())
+            })
+            .collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        vec![Note::NotEvaluated(format!(
+            "the application permissions of {} owned by partners could not be read ({}); not evaluated",
+            plural(unknown.len(), "app", "apps"),
+            some_names(&unknown, 5)
+        ))]
     }
 
     fn check(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Finding> {
@@ -1000,17 +1069,10 @@ impl Rule for PartnerOwnedApp {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for rec in &c.service_principals {
+        for (rec, owner) in Self::partner_owned(snap, c) {
             let sp = &rec.service_principal;
-            let Some(owner) = sp
-                .app_owner_organization_id
-                .as_deref()
-                .filter(|o| !o.is_empty())
-            else {
-                continue;
-            };
-            if owner.eq_ignore_ascii_case(MICROSOFT_TENANT) || !is_service_provider(snap, c, owner)
-            {
+            if rec.app_roles.is_none() {
+                // See `notes`: not evaluated.
                 continue;
             }
             let name = sp.display_name.clone().unwrap_or_else(|| sp.app_id.clone());
@@ -1039,13 +1101,14 @@ impl Rule for PartnerOwnedApp {
                     ),
                 )
             } else {
-                let perms = match &rec.app_roles {
-                    None => "its application permissions could not be read".to_owned(),
-                    Some(r) if r.is_empty() => "it holds no application permissions".to_owned(),
-                    Some(r) => format!(
+                let held = rec.app_roles.as_ref().map_or(0, Vec::len);
+                let perms = if held == 0 {
+                    "it holds no application permissions".to_owned()
+                } else {
+                    format!(
                         "it holds {}, none of which write directory, role, application or policy data",
-                        plural(r.len(), "application permission", "application permissions")
-                    ),
+                        plural(held, "application permission", "application permissions")
+                    )
                 };
                 (
                     Severity::Medium,
@@ -1243,6 +1306,7 @@ impl LegacyDap {
         }
         let mut out = Vec::new();
         for (tenant, assignments) in by_tenant {
+            let support = tenant.eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT);
             let roles: BTreeSet<String> = assignments
                 .iter()
                 .map(|a| a.role_id.to_ascii_lowercase())
@@ -1251,7 +1315,8 @@ impl LegacyDap {
                 .partner(&tenant)
                 .and_then(|p| p.display_name.clone())
                 .filter(|n| !n.is_empty())
-                .or_else(|| ctx.config.partner(&tenant).and_then(|p| p.name.clone()));
+                .or_else(|| ctx.config.partner(&tenant).and_then(|p| p.name.clone()))
+                .or_else(|| support.then(|| "Microsoft Support".to_owned()));
             let label = name
                 .as_deref()
                 .map(|n| format!("tenant {n} ({tenant})"))
@@ -1273,8 +1338,13 @@ impl LegacyDap {
                     format!("{kind} \"{who}\" holds {}", ctx.roles.name(&a.role_id))
                 })
                 .collect();
+            let why = if support {
+                "Microsoft Support's tenant should have access only through its support-case entry in cross-tenant access settings while a case is open; remove these assignments unless Microsoft asked for them in an open case."
+            } else {
+                "This is how legacy DAP gave partners admin access (the Admin Agents and Helpdesk Agents groups)."
+            };
             let msg = format!(
-                "Principals of {label}, which is not a service-provider (GDAP) partner of this tenant, hold {} here ({}): {}. This is how legacy DAP gave partners admin access (the Admin Agents and Helpdesk Agents groups).",
+                "Principals of {label}, which is not a service-provider (GDAP) partner of this tenant, hold {} here ({}): {}. {why}",
                 plural(roles.len(), "directory role", "directory roles"),
                 role_names(&ctx.roles, &roles),
                 some_names(&holders, 3)

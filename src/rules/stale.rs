@@ -135,8 +135,8 @@ impl StalePartnerAccess {
     /// RULES.md: a first run never reports staleness, however long its log window.
     fn covered(snap: &Snapshot, ctx: &Ctx) -> bool {
         !ctx.history.is_first_run()
-            && Self::evidence_since(snap, ctx)
-                <= ctx.now - days(ctx.config.thresholds.stale_after_days)
+            && days_before(ctx.now, ctx.config.thresholds.stale_after_days)
+                .is_some_and(|t| Self::evidence_since(snap, ctx) <= t)
     }
 
     fn last_activity(c: &CustomerData, ctx: &Ctx, tenant: &str) -> Option<DateTime<Utc>> {
@@ -158,9 +158,10 @@ impl StalePartnerAccess {
     }
 
     fn judge(snap: &Snapshot, ctx: &Ctx, c: &CustomerData, tenant: &str) -> Staleness {
-        let threshold = ctx.now - days(ctx.config.thresholds.stale_after_days);
+        // None: the threshold reaches before any representable date, so any sign-in is recent enough.
+        let threshold = days_before(ctx.now, ctx.config.thresholds.stale_after_days);
         let last = Self::last_activity(c, ctx, tenant);
-        if last.is_some_and(|l| l >= threshold) {
+        if last.is_some_and(|l| threshold.is_none_or(|t| l >= t)) {
             return Staleness::Active;
         }
         // A partner added within the threshold cannot be stale yet, whatever the evidence window.
@@ -168,7 +169,8 @@ impl StalePartnerAccess {
             p.partners_collected && previous_service_provider(p, tenant).is_none()
         });
         let added_recently = snap.has(Source::DirectoryAudits)
-            && partner_added_events(c, tenant).any(|e| e.activity_date_time > threshold);
+            && partner_added_events(c, tenant)
+                .any(|e| threshold.is_none_or(|t| e.activity_date_time > t));
         if absent_before || added_recently {
             return Staleness::TooNew;
         }
@@ -179,6 +181,13 @@ impl StalePartnerAccess {
 impl Rule for StalePartnerAccess {
     fn meta(&self) -> &'static RuleMeta {
         &STALE_PARTNER_ACCESS
+    }
+
+    fn skip_reason(&self, _snap: &Snapshot, ctx: &Ctx) -> Option<String> {
+        let n = ctx.config.thresholds.stale_after_days;
+        days_before(ctx.now, n)
+            .is_none()
+            .then(|| threshold_out_of_range("thresholds.stale_after_days", n))
     }
 
     fn notes(&self, snap: &Snapshot, ctx: &Ctx) -> Vec<Note> {
@@ -240,8 +249,7 @@ impl Rule for StalePartnerAccess {
                 .partners
                 .iter()
                 .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .map(|(_, ps)| ps.failures)
-                .sum::<u64>();
+                .fold(0u64, |acc, (_, ps)| acc.saturating_add(ps.failures));
             let when = match last {
                 Some(l) => format!(
                     "its last successful sign-in was on {} ({} days ago)",
@@ -285,6 +293,7 @@ impl Rule for ExpiringSoon {
         let Some(p) = ctx.partner(snap) else {
             return Vec::new();
         };
+        // None: a window beyond any representable date, so every end date falls inside it.
         let window = days(ctx.config.thresholds.expiring_within_days);
         let mut out = Vec::new();
         for rec in live(&p.relationships) {
@@ -292,7 +301,7 @@ impl Rule for ExpiringSoon {
             let Some(end) = rel.end_date_time else {
                 continue;
             };
-            if end - ctx.now >= window {
+            if window.is_some_and(|w| end.signed_duration_since(ctx.now) >= w) {
                 continue;
             }
             let left = days_between(ctx.now, end);
@@ -365,8 +374,7 @@ impl Rule for OrphanedPartnerEntry {
                 .partners
                 .iter()
                 .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .map(|(_, ps)| ps.successes)
-                .sum();
+                .fold(0, |acc, (_, ps)| acc.saturating_add(ps.successes));
             if successes > 0 {
                 continue;
             }

@@ -116,12 +116,18 @@ async fn partner_happy_path() {
             "Lighthouse myRoles needs a delegated sign-in (ManagedTenants.Read.All); app-only tokens are refused"
         )
     );
+    // The organization is read for every perspective.
     assert!(
         snap.coverage
             .iter()
+            .filter(|c| c.source != Source::Organization)
             .all(|c| c.source.perspective() == Perspective::Partner),
         "{:#?}",
         snap.coverage
+    );
+    assert_eq!(
+        status(&snap, Source::Organization),
+        CoverageStatus::Collected
     );
 
     let p = snap.partner.as_ref().unwrap();
@@ -213,6 +219,7 @@ async fn customer_happy_path_with_progress() {
         Source::XtapServiceProviderConstraints,
         Source::TenantInformation,
         Source::RoleAssignments,
+        Source::Organization,
         Source::ServicePrincipals,
         Source::AppRoleAssignments,
         Source::SignIns,
@@ -505,9 +512,25 @@ async fn refused_customer_sources_are_denied_with_the_permission_to_grant() {
     );
     let cd = snap.customer.as_ref().unwrap();
     assert!(cd.partners.is_empty());
-    // Without the partner list, sign-ins still recognise partners by their access type.
+    // Without the partner list, sign-ins still recognise partners by their access type, but those
+    // attributed by home tenant may be missing (#1): not `collected`, and the detail says why.
     assert_eq!(cd.sign_ins.partners[PARTNER].total, 4);
-    assert_eq!(status(&snap, Source::SignIns), CoverageStatus::Collected);
+    assert_eq!(status(&snap, Source::SignIns), CoverageStatus::Failed);
+    assert!(
+        detail(&snap, Source::SignIns).contains("xtap.partners"),
+        "{}",
+        detail(&snap, Source::SignIns)
+    );
+    // #1: partner-owned apps are found through the partner list: not collected either.
+    assert_eq!(
+        status(&snap, Source::ServicePrincipals),
+        CoverageStatus::Failed
+    );
+    assert!(detail(&snap, Source::ServicePrincipals).contains("xtap.partners"));
+    assert_ne!(
+        status(&snap, Source::AppRoleAssignments),
+        CoverageStatus::Collected
+    );
 }
 
 #[tokio::test]
@@ -836,7 +859,8 @@ async fn unknown_members_types_and_missing_fields_are_kept() {
         status(&snap, Source::ConditionalAccess),
         CoverageStatus::Collected
     );
-    assert_eq!(status(&snap, Source::SignIns), CoverageStatus::Collected);
+    // This tenant serves no cross-tenant access partners (404): sign-ins cannot all be attributed (#1).
+    assert_eq!(status(&snap, Source::SignIns), CoverageStatus::Failed);
 }
 
 #[tokio::test]
@@ -1052,4 +1076,410 @@ async fn a_large_sign_in_log_reduces_to_bounded_aggregates() {
         b.abs_diff(a) < 512,
         "snapshot size must not grow with the log: {a} vs {b} bytes"
     );
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Trustworthy under bad input and dead endpoints
+
+/// A fixture tenant in which every collection item is served twice (as Graph can while the data
+/// changes under a paged read), `$batch` sub-collections included.
+fn doubled(dir: &str) -> FakeTenant {
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(repo(dir)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if let Some(routes) = v.get_mut("routes").and_then(|r| r.as_object_mut()) {
+            for body in routes.values_mut() {
+                if let Some(items) = body.get_mut("value").and_then(|v| v.as_array_mut()) {
+                    let copy = items.clone();
+                    items.extend(copy);
+                }
+            }
+        }
+        sources.push((name, v.to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    FakeTenant::from_sources(&borrowed).unwrap()
+}
+
+/// #11: an item served twice is counted once in every collection (relationships, access assignments
+/// through `$batch`, requests, operations, customers, contracts, partners, role assignments, service
+/// principals, app-role grants, Conditional Access, sign-ins, directory audits): the snapshot holds
+/// exactly what a clean read holds, and coverage notes the duplicates ignored.
+#[tokio::test]
+async fn items_served_twice_are_counted_once() {
+    for (dir, tenant, perspective, sources) in [
+        (
+            "fixtures/test/collect-partner",
+            PARTNER,
+            PerspectiveMode::Partner,
+            vec![
+                Source::GdapRelationships,
+                Source::GdapAccessAssignments,
+                Source::GdapCustomers,
+                Source::Contracts,
+            ],
+        ),
+        (
+            "fixtures/test/collect-customer",
+            CUSTOMER,
+            PerspectiveMode::Customer,
+            vec![
+                Source::XtapPartners,
+                Source::RoleAssignments,
+                Source::ServicePrincipals,
+                Source::ConditionalAccess,
+                Source::SignIns,
+                Source::DirectoryAudits,
+            ],
+        ),
+    ] {
+        let clean_fake = fake(vec![tenant_dir(dir)]).await;
+        let clean =
+            collect::collect(&client(&clean_fake, tenant), &options(tenant, perspective)).await;
+        let twice_fake = fake(vec![doubled(dir)]).await;
+        let twice =
+            collect::collect(&client(&twice_fake, tenant), &options(tenant, perspective)).await;
+        assert_eq!(twice.partner, clean.partner, "{dir}");
+        assert_eq!(twice.customer, clean.customer, "{dir}");
+        for c in &clean.coverage {
+            let t = twice.coverage_of(c.source).unwrap();
+            assert_eq!(
+                (t.status, t.items),
+                (c.status, c.items),
+                "{}: {t:?}",
+                c.source
+            );
+        }
+        for source in sources {
+            assert!(
+                detail(&twice, source).contains("duplicate"),
+                "{source}: {}",
+                detail(&twice, source)
+            );
+            assert!(!detail(&clean, source).contains("duplicate"), "{source}");
+        }
+    }
+}
+
+/// #11: a sign-in repeated on the next page (same id) is counted once, so ratios stay right; the dedupe
+/// spans pages.
+#[tokio::test]
+async fn a_sign_in_repeated_on_the_next_page_counts_once() {
+    let record = |i: usize, requirement: &str| {
+        json!({"id": format!("si-{i}"), "createdDateTime": "2026-08-10T10:00:00Z",
+               "crossTenantAccessType": "serviceProvider", "homeTenantId": PARTNER,
+               "signInEventTypes": ["interactiveUser"], "status": {"errorCode": 0},
+               "authenticationRequirement": requirement, "appDisplayName": "Portal",
+               "location": {"countryOrRegion": "US"}})
+    };
+    // 1,000 records fill the first page; the second page repeats the first single-factor one.
+    let mut value: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            record(
+                i,
+                if i == 0 {
+                    "singleFactorAuthentication"
+                } else {
+                    "multiFactorAuthentication"
+                },
+            )
+        })
+        .collect();
+    value.push(record(0, "singleFactorAuthentication"));
+    let tenant = customer_tenant().with_route("/beta/auditLogs/signIns", json!({"value": value}));
+    let fake = fake(vec![tenant]).await;
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    let p = &snap.customer.as_ref().unwrap().sign_ins.partners[PARTNER];
+    assert_eq!((p.total, p.successes_without_mfa), (1000, 1));
+    assert_eq!(status(&snap, Source::SignIns), CoverageStatus::Collected);
+    assert!(
+        detail(&snap, Source::SignIns).contains("1 duplicate record ignored"),
+        "{}",
+        detail(&snap, Source::SignIns)
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path().ends_with("/auditLogs/signIns"))
+            .count()
+            >= 2,
+        "the duplicate must come from another page"
+    );
+}
+
+/// #1 and #14: with a dead Graph nothing is `collected`: not the app-role grants of service principals
+/// that could not be listed (they were reported collected, having nothing to ask), and not the
+/// organization (whose failure left the tenant name null without a trace).
+#[tokio::test]
+async fn a_dead_graph_collects_nothing() {
+    let fake = fake(vec![customer_tenant(), partner_tenant()]).await;
+    for path in ["/v1.0/", "/beta/"] {
+        fake.push_fault(Fault::new(path, 100_000, FaultKind::GatewayTimeout));
+    }
+    for (tenant, perspective) in [
+        (CUSTOMER, PerspectiveMode::Customer),
+        (PARTNER, PerspectiveMode::Auto),
+    ] {
+        let snap = collect::collect(&client(&fake, tenant), &options(tenant, perspective)).await;
+        let collected: Vec<Source> = snap
+            .coverage
+            .iter()
+            .filter(|c| c.status == CoverageStatus::Collected)
+            .map(|c| c.source)
+            .collect();
+        assert!(collected.is_empty(), "{collected:?}: {:#?}", snap.coverage);
+        assert_eq!(snap.tenant_name, None);
+        assert_eq!(status(&snap, Source::Organization), CoverageStatus::Failed);
+        assert!(
+            detail(&snap, Source::Organization).contains("tenant name"),
+            "{}",
+            detail(&snap, Source::Organization)
+        );
+        if perspective == PerspectiveMode::Customer {
+            assert_eq!(
+                status(&snap, Source::AppRoleAssignments),
+                CoverageStatus::Skipped
+            );
+            assert!(
+                detail(&snap, Source::AppRoleAssignments).contains("service principals"),
+                "{}",
+                detail(&snap, Source::AppRoleAssignments)
+            );
+        }
+    }
+}
+
+/// #1: service principals refused: their app-role grants are `skipped` naming what they depend on, not
+/// `collected` with nothing.
+#[tokio::test]
+async fn app_role_grants_of_unlisted_service_principals_are_not_collected() {
+    let fake = fake(vec![customer_tenant()]).await;
+    fake.push_fault(Fault::new("/v1.0/servicePrincipals", 1000, denied()));
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    assert_eq!(
+        status(&snap, Source::ServicePrincipals),
+        CoverageStatus::Denied
+    );
+    assert_eq!(
+        status(&snap, Source::AppRoleAssignments),
+        CoverageStatus::Skipped
+    );
+    assert!(detail(&snap, Source::AppRoleAssignments).contains("service_principals"));
+}
+
+/// #14: a refused `/organization` is a coverage entry naming the permission, and the audit's coverage
+/// is incomplete.
+#[tokio::test]
+async fn a_refused_organization_read_is_visible() {
+    let fake = fake(vec![customer_tenant()]).await;
+    fake.push_fault(Fault::new("/v1.0/organization", 10, denied()));
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    let org = snap.coverage_of(Source::Organization).unwrap();
+    assert_eq!(org.status, CoverageStatus::Denied);
+    assert_eq!(org.permission.as_deref(), Some("Organization.Read.All"));
+    assert!(
+        org.detail
+            .as_deref()
+            .unwrap()
+            .contains("Organization.Read.All"),
+        "{org:?}"
+    );
+    assert_eq!(snap.tenant_name, None);
+}
+
+fn evaluate(snap: &Snapshot) -> gdap_audit::evaluate::Evaluation {
+    gdap_audit::evaluate::evaluate(
+        snap,
+        &gdap_audit::config::Config::default(),
+        &gdap_audit::rules::HistoryView::default(),
+        as_of(),
+    )
+}
+
+fn partner_owned_app_not_evaluated(snap: &Snapshot) {
+    let ev = evaluate(snap);
+    assert!(
+        ev.findings.iter().all(|f| f.rule_id != "partner-owned-app"),
+        "{:#?}",
+        ev.findings
+    );
+    assert!(
+        ev.coverage.iter().any(|c| c
+            .rules_not_evaluated
+            .iter()
+            .any(|r| r == "partner-owned-app")),
+        "{:#?}",
+        ev.coverage
+    );
+}
+
+/// #12: one service principal Graph sends in a shape we cannot read (it may be the partner's app) fails
+/// the source, and `partner-owned-app` is not evaluated instead of silently missing the app.
+#[tokio::test]
+async fn an_undecodable_service_principal_fails_its_source() {
+    let mut tenant = customer_tenant();
+    let path = "/v1.0/servicePrincipals";
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/test/collect-customer/directory.json")).unwrap(),
+    )
+    .unwrap();
+    let mut sps = body["routes"][path].clone();
+    sps["value"].as_array_mut().unwrap().push(
+        json!({"id": 42, "appId": "x", "appOwnerOrganizationId": PARTNER, "displayName": ["odd"]}),
+    );
+    tenant = tenant.with_route(path, sps);
+    let fake = fake(vec![tenant]).await;
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    assert_eq!(
+        status(&snap, Source::ServicePrincipals),
+        CoverageStatus::Failed
+    );
+    assert!(
+        detail(&snap, Source::ServicePrincipals).contains("could not be decoded"),
+        "{}",
+        detail(&snap, Source::ServicePrincipals)
+    );
+    assert_ne!(
+        status(&snap, Source::AppRoleAssignments),
+        CoverageStatus::Collected
+    );
+    partner_owned_app_not_evaluated(&snap);
+}
+
+/// #12: one undecodable app-role grant fails the source and leaves that app's grants unknown (`None`),
+/// so `partner-owned-app` is not evaluated instead of a medium "holds no application permissions".
+#[tokio::test]
+async fn an_undecodable_app_role_grant_fails_its_source() {
+    let rmm = "9d4a0c1e-5b6f-4e2a-8c3d-7f1e2a3b4c5d";
+    let path = format!("/v1.0/servicePrincipals/{rmm}/appRoleAssignments");
+    let tenant = customer_tenant().with_route(
+        path.clone(),
+        json!({"value": [{"id": "g1", "appRoleId": 7, "resourceId": ["not", "an", "id"]}]}),
+    );
+    let fake = fake(vec![tenant]).await;
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    assert_eq!(
+        status(&snap, Source::AppRoleAssignments),
+        CoverageStatus::Failed
+    );
+    assert!(
+        detail(&snap, Source::AppRoleAssignments).contains("could not be decoded"),
+        "{}",
+        detail(&snap, Source::AppRoleAssignments)
+    );
+    let rec = snap
+        .customer
+        .as_ref()
+        .unwrap()
+        .service_principals
+        .iter()
+        .find(|r| r.service_principal.id == rmm)
+        .unwrap();
+    assert_eq!(rec.app_roles, None);
+    partner_owned_app_not_evaluated(&snap);
+}
+
+/// #1: a cross-tenant access partner list that was only partly decoded leaves every source derived from
+/// it (constraints, names, partner-owned apps, sign-in attribution) incomplete, naming xtap.partners.
+#[tokio::test]
+async fn sources_derived_from_a_partly_decoded_partner_list_are_not_collected() {
+    let path = "/v1.0/policies/crossTenantAccessPolicy/partners";
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/test/collect-customer/xtap.json")).unwrap(),
+    )
+    .unwrap();
+    let mut partners = body["routes"][path].clone();
+    partners["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"tenantId": {"unexpected": true}, "isServiceProvider": true}));
+    let fake = fake(vec![customer_tenant().with_route(path, partners)]).await;
+    let snap = collect::collect(
+        &client(&fake, CUSTOMER),
+        &options(CUSTOMER, PerspectiveMode::Customer),
+    )
+    .await;
+    assert_eq!(status(&snap, Source::XtapPartners), CoverageStatus::Failed);
+    for source in [
+        Source::XtapServiceProviderConstraints,
+        Source::TenantInformation,
+        Source::ServicePrincipals,
+        Source::SignIns,
+    ] {
+        assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
+        assert!(
+            detail(&snap, source).contains("xtap.partners"),
+            "{source}: {}",
+            detail(&snap, source)
+        );
+    }
+    // What could be read is kept.
+    assert!(!snap.customer.as_ref().unwrap().partners.is_empty());
+}
+
+/// #1: a relationship that could not be decoded had its access assignments, requests and operations
+/// never asked for: those sources are not `collected`.
+#[tokio::test]
+async fn sub_collections_of_an_undecodable_relationship_are_not_collected() {
+    let base = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/test/collect-partner/relationships.json")).unwrap(),
+    )
+    .unwrap();
+    let mut rels = body["routes"][base].clone();
+    rels["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "broken", "status": ["not", "a", "status"], "displayName": 5}));
+    let fake = fake(vec![partner_tenant().with_route(base, rels)]).await;
+    let snap = collect::collect(
+        &client(&fake, PARTNER),
+        &options(PARTNER, PerspectiveMode::Partner),
+    )
+    .await;
+    assert_eq!(
+        status(&snap, Source::GdapRelationships),
+        CoverageStatus::Failed
+    );
+    for source in [
+        Source::GdapAccessAssignments,
+        Source::GdapRequests,
+        Source::GdapOperations,
+    ] {
+        assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
+        assert!(
+            detail(&snap, source).contains("gdap.relationships"),
+            "{source}: {}",
+            detail(&snap, source)
+        );
+    }
 }

@@ -1628,3 +1628,249 @@ fn microsoft_support_entry_is_not_an_unknown_csp() {
         });
     assert!(named);
 }
+
+// ----------------------------------------------------------------------------------------------------
+// Robustness: thresholds and durations from outside never panic
+
+/// #3: `stale_after_days = 4000000000` panicked (unchecked `Duration::days` and `now - days`); every day
+/// threshold at `u32::MAX` now evaluates, the stale rule as a clear "not evaluated".
+#[test]
+fn huge_day_thresholds_never_panic() {
+    let customer_snap = customer_without_recent_additions();
+    let partner_snap = partner();
+    let history = history_seen_everything(&customer_snap, days_ago(10), Some(days_ago(120)));
+    for n in [4_000_000_000u32, u32::MAX] {
+        let mut config = Config::default();
+        config.thresholds.stale_after_days = n;
+        config.thresholds.expiring_within_days = n;
+        config.thresholds.new_within_days = n;
+        config.thresholds.max_duration_days = n;
+        let ev = run(&customer_snap, &config, &history);
+        assert!(subjects(&ev, "stale-partner-access").is_empty());
+        let why = not_evaluated(&ev, "stale-partner-access");
+        assert!(
+            why.iter()
+                .any(|w| w.contains("thresholds.stale_after_days") && w.contains(&n.to_string())),
+            "{why:?}"
+        );
+        let ev = run(&partner_snap, &config, &HistoryView::default());
+        // Every live relationship with an end date ends within a window that long.
+        assert!(!subjects(&ev, "expiring-soon").is_empty());
+        assert!(subjects(&ev, "duration-exceeds-policy").is_empty());
+    }
+}
+
+/// #3: durations Graph could send out of range (`P99999999999D`, beyond `i64` days) never panic: a huge
+/// one is simply longer than the policy, an unreadable one is not judged.
+#[test]
+fn out_of_range_relationship_durations_never_panic() {
+    let mut snap = partner();
+    let ids: Vec<String> = snap
+        .partner
+        .as_ref()
+        .unwrap()
+        .relationships
+        .iter()
+        .map(|r| r.relationship.id.clone())
+        .collect();
+    let durations = [
+        "P99999999999D",
+        "P99999999999999999999D",
+        "P9223372036854775807DT86400S",
+        "P-5D",
+        "",
+    ];
+    for (id, d) in ids.iter().zip(durations.iter().cycle()) {
+        let rel = &mut rel_mut(&mut snap, id).relationship;
+        rel.duration = Some((*d).to_owned());
+        rel.auto_extend_duration = Some((*d).to_owned());
+        rel.end_date_time = Some(DateTime::<Utc>::MAX_UTC);
+        rel.created_date_time = Some(DateTime::<Utc>::MIN_UTC);
+    }
+    let ev = first_run(&snap);
+    let long: Vec<String> = of(&ev, "duration-exceeds-policy")
+        .iter()
+        .map(|f| {
+            f.evidence["duration"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(long.iter().all(|d| d == "P99999999999D"), "{long:?}");
+}
+
+/// #6: Microsoft Support is recognised by its documented tenant (Office365ConciergeSupport) as well as by
+/// the Microsoft 365 Support Engineer role: never a new, stale or leftover partner. The extra roles its
+/// lock-out flow allows are reported with wording that names Microsoft Support, even the one the
+/// built-in table does not mark privileged (Authentication Policy Administrator).
+#[test]
+fn microsoft_support_is_recognised_by_tenant_and_its_lockout_roles_are_reported() {
+    const SUPPORT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
+    const SUPPORT_ENGINEER: &str = "00cf5c54-4693-4f59-a0ac-ab79ef0a974d";
+    const LOCKOUT: [(&str, &str); 4] = [
+        (
+            "8329153b-31d0-4727-b945-745eb3bc5f31",
+            "Domain Name Administrator",
+        ),
+        (
+            "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+            "Privileged Authentication Administrator",
+        ),
+        (
+            "e8611ab8-c189-46e8-94e1-60213ab1f814",
+            "Privileged Role Administrator",
+        ),
+        (
+            "0526716b-113d-4c15-b2c8-68e3c22b9f80",
+            "Authentication Policy Administrator",
+        ),
+    ];
+    let base = customer_without_recent_additions();
+    // The previous run did not list Microsoft Support: it would be "new" if taken for a partner.
+    let history = history_seen_everything(&base, days_ago(10), Some(days_ago(120)));
+    let quiet = [
+        "new-partner-access",
+        "stale-partner-access",
+        "orphaned-partner-entry",
+    ];
+    for (roles, lockout) in [
+        (Some(vec![]), false),
+        (None, false),
+        (Some(vec![SUPPORT_ENGINEER.to_owned()]), false),
+        (
+            Some(
+                std::iter::once(SUPPORT_ENGINEER)
+                    .chain(LOCKOUT.iter().map(|(id, _)| *id))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            true,
+        ),
+    ] {
+        let mut snap = base.clone();
+        snap.customer
+            .as_mut()
+            .unwrap()
+            .partners
+            .push(gdap_audit::snapshot::PartnerRecord {
+                tenant_id: SUPPORT.to_owned(),
+                is_service_provider: true,
+                allowed_roles: roles.clone(),
+                ..Default::default()
+            });
+        let ev = run(&snap, &Config::default(), &history);
+        for rule in quiet {
+            assert!(
+                !subjects(&ev, rule).contains(&SUPPORT.to_owned()),
+                "{rule} with roles {roles:?}"
+            );
+        }
+        let privileged = subjects(&ev, "privileged-role-granted").contains(&SUPPORT.to_owned());
+        assert_eq!(privileged, lockout, "roles {roles:?}");
+        if lockout {
+            let f = one(&ev, "privileged-role-granted", SUPPORT);
+            assert!(
+                f.message
+                    .starts_with("Microsoft Support's support-case access")
+                    && f.message.contains("lock-out"),
+                "{}",
+                f.message
+            );
+            for (_, name) in LOCKOUT {
+                assert!(f.message.contains(name), "{name}: {}", f.message);
+            }
+            assert!(!f.message.contains("Microsoft 365 Support Engineer:"));
+        }
+    }
+}
+
+/// #3: sign-in counts in a snapshot are outside input (`evaluate FILE`): counters at `u64::MAX`, also
+/// under two spellings of the same partner, are summed saturating instead of overflowing.
+#[test]
+fn huge_sign_in_counts_in_a_snapshot_never_panic() {
+    let mut snap = customer_without_recent_additions();
+    {
+        let sign_ins = &mut snap.customer.as_mut().unwrap().sign_ins;
+        let copies: Vec<(String, gdap_audit::snapshot::PartnerSignIns)> = sign_ins
+            .partners
+            .iter()
+            .map(|(k, v)| (k.to_ascii_uppercase(), v.clone()))
+            .collect();
+        sign_ins.partners.extend(copies);
+        for ps in sign_ins.partners.values_mut() {
+            ps.total = u64::MAX;
+            ps.failures = u64::MAX;
+            ps.successes_without_mfa = ps.successes_without_mfa.max(1).saturating_mul(u64::MAX);
+            for n in ps.countries.values_mut() {
+                *n = u64::MAX;
+            }
+        }
+    }
+    let mut history = history_seen_everything(&snap, days_ago(10), Some(days_ago(120)));
+    history
+        .last_partner_activity
+        .insert(FABRIKAM_PARTNER.into(), days_ago(91));
+    let config = toml(&format!(
+        "[partners.\"{NORTHWIND}\"]\nallowed_countries = [\"ZZ\"]\n[partners.\"{FABRIKAM_PARTNER}\"]\nallowed_countries = [\"ZZ\"]"
+    ));
+    let ev = run(&snap, &config, &history);
+    let f = one(&ev, "stale-partner-access", FABRIKAM_PARTNER);
+    assert_eq!(f.evidence["failed_sign_ins_in_window"], u64::MAX);
+    assert!(!subjects(&ev, "partner-signin-unexpected-location").is_empty());
+}
+
+/// #12: an app whose grants could not be read (`app_roles: None`) is not evaluated, never reported as a
+/// weaker medium finding ("its application permissions could not be read").
+#[test]
+fn partner_owned_app_with_unreadable_grants_is_not_evaluated() {
+    let mut snap = customer();
+    for rec in &mut snap.customer.as_mut().unwrap().service_principals {
+        if rec.service_principal.id == "sp-northwind-rmm" {
+            rec.app_roles = None;
+        }
+    }
+    let ev = first_run(&snap);
+    let subjects = subjects(&ev, "partner-owned-app");
+    assert!(
+        !subjects.contains(&"sp-northwind-rmm".to_owned()),
+        "{subjects:?}"
+    );
+    assert!(subjects.contains(&"sp-northwind-reports".to_owned()));
+    let why = not_evaluated(&ev, "partner-owned-app");
+    assert!(
+        why.iter()
+            .any(|w| w.contains("could not be read") && w.contains("1 app")),
+        "{why:?}"
+    );
+}
+
+/// #6: principals of the Microsoft Support tenant holding directory roles without its cross-tenant
+/// access entry are reported under their name with support-specific advice, not as a partner's DAP.
+#[test]
+fn microsoft_support_principals_outside_a_support_entry_are_named() {
+    const SUPPORT: &str = "b4c546a4-7dac-46a6-a7dd-ed822a11efd3";
+    let mut snap = customer();
+    snap.customer
+        .as_mut()
+        .unwrap()
+        .foreign_role_assignments
+        .push(gdap_audit::snapshot::ForeignRoleAssignment {
+            assignment_id: "ra-support".into(),
+            role_id: "e8611ab8-c189-46e8-94e1-60213ab1f814".into(),
+            principal_id: "p-support".into(),
+            principal_type: "user".into(),
+            principal_name: Some("engineer@support.example".into()),
+            home_tenant_id: SUPPORT.into(),
+            directory_scope_id: Some("/".into()),
+        });
+    let ev = first_run(&snap);
+    let f = one(&ev, "legacy-dap", SUPPORT);
+    assert!(
+        f.message.contains("Microsoft Support")
+            && f.message.contains("support-case entry")
+            && !f.message.contains("legacy DAP gave"),
+        "{}",
+        f.message
+    );
+}
