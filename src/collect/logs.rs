@@ -244,8 +244,10 @@ fn newer_than(at: DateTime<Utc>, id: &str, other: &SignInExample) -> bool {
 fn keep_recent(list: &mut Vec<SignInExample>, make: impl Fn() -> SignInExample) {
     if list.len() >= MAX_EXAMPLES {
         let candidate = make();
-        let last = &list[list.len() - 1];
-        if !newer_than(candidate.at, &candidate.id, last) {
+        if list
+            .last()
+            .is_some_and(|last| !newer_than(candidate.at, &candidate.id, last))
+        {
             return;
         }
         list.pop();

@@ -319,9 +319,12 @@ impl Rule for MfaNotEnforcedForPartners {
                     excluding
                         .iter()
                         .map(|(p, scope)| {
-                            let mut v = policy_json(p);
-                            v["excludes"] = scope.clone();
-                            v
+                            json!({
+                                "id": p.id,
+                                "name": p.display_name,
+                                "state": p.state,
+                                "excludes": scope,
+                            })
                         })
                         .collect(),
                 ),

@@ -199,7 +199,12 @@ pub fn some_names(names: &[String], max: usize) -> String {
     if names.len() <= max {
         join_names(names)
     } else {
-        format!("{} and {} more", names[..max].join(", "), names.len() - max)
+        let shown: Vec<&str> = names.iter().take(max).map(String::as_str).collect();
+        format!(
+            "{} and {} more",
+            shown.join(", "),
+            names.len().saturating_sub(max)
+        )
     }
 }
 
