@@ -83,15 +83,15 @@ impl ChaosConfig {
     pub fn new(seed: u64) -> ChaosConfig {
         ChaosConfig {
             throttle: 0.03,
-            server_error: 0.02,
+            server_error: 0.01,
             reset: 0.01,
             truncate: 0.01,
             duplicate_page: 0.02,
-            cycle: 0.01,
-            malformed_item: 0.01,
-            wrong_type: 0.01,
-            duplicate_item: 0.01,
-            batch_duplicate: 0.05,
+            cycle: 0.005,
+            malformed_item: 0.005,
+            wrong_type: 0.005,
+            duplicate_item: 0.02,
+            batch_duplicate: 0.2,
             max_page_size: Some(8),
             token_faults: true,
             ..ChaosConfig::quiet(seed)

@@ -2,6 +2,7 @@
 
 mod audit_history;
 mod auth;
+mod chaos;
 mod cli;
 mod collect;
 mod common;
