@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 
 use super::{FaultKind, Reply, Shared};
 
-/// What chaos injects, with what probability. Request faults are drawn per request (Graph, inner
-/// `$batch` requests, and token requests when `token_faults`); page faults per page of a collection;
+/// What chaos injects, with what probability. Request faults are drawn per Graph request (inner
+/// `$batch` requests included), `token` per token request; page faults per page of a collection;
 /// `batch_duplicate` per `$batch` answer. Probabilities outside `0..=1` are clamped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChaosConfig {
@@ -55,8 +55,8 @@ pub struct ChaosConfig {
     /// Collections are served at most this many items per page (drawn per collection in
     /// `1..=max_page_size`), like Graph's server-side paging, so page faults have pages to act on.
     pub max_page_size: Option<u64>,
-    /// Whether request faults apply to the token endpoint too.
-    pub token_faults: bool,
+    /// A token request fails: 429, 5xx, reset or truncated, one of them at random.
+    pub token: f64,
 }
 
 impl ChaosConfig {
@@ -75,7 +75,7 @@ impl ChaosConfig {
             duplicate_item: 0.0,
             batch_duplicate: 0.0,
             max_page_size: None,
-            token_faults: false,
+            token: 0.0,
         }
     }
 
@@ -93,7 +93,7 @@ impl ChaosConfig {
             duplicate_item: 0.02,
             batch_duplicate: 0.2,
             max_page_size: Some(8),
-            token_faults: true,
+            token: 0.1,
             ..ChaosConfig::quiet(seed)
         }
     }
@@ -297,11 +297,21 @@ pub(crate) fn twist_batch(shared: &Shared, key: &str, fragments: &mut Vec<(Strin
 
 impl Chaos {
     fn request_fault(&mut self, key: &str, token: bool) -> Option<Drawn> {
-        if token && !self.config.token_faults {
-            return None;
-        }
-        let c = self.config.clone();
+        let mut c = self.config.clone();
         let mut rng = self.rng("request", key, false);
+        if token {
+            // One draw for "a fault", then its kind among the four, equally likely.
+            if !chance(&mut rng, c.token) {
+                return None;
+            }
+            c = ChaosConfig {
+                throttle: 1.0 / 4.0,
+                server_error: 1.0 / 3.0,
+                reset: 1.0 / 2.0,
+                truncate: 1.0,
+                ..c
+            };
+        }
         let (drawn, fault) = if chance(&mut rng, c.throttle) {
             let secs: u8 = rng.random_range(0..=1);
             (
@@ -459,7 +469,7 @@ mod tests {
         for i in 0..300u64 {
             let key = format!("GET /v1.0/things?$skiptoken={}", i % 40);
             let _ = chaos.request_fault(&key, false);
-            let _ = chaos.request_fault("POST /t/oauth2/v2.0/token", true);
+            let _ = chaos.request_fault(&format!("POST /t/oauth2/v2.0/token {}", i % 3), true);
             let size = chaos.page_size("GET /v1.0/things", 100);
             let mut page: Vec<Value> = (0..size)
                 .map(|j| json!({"id": format!("{i}-{j}"), "n": j}))
