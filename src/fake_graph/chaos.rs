@@ -380,7 +380,7 @@ impl Chaos {
             self.record(key, ChaosFault::Cycle);
         } else if natural.is_some() && n > 0 && chance(&mut rng, c.duplicate_page) {
             // From a later page, going back the whole page would give the same URL again: a
-            // self-loop, which is the cycle's business.
+            // self-loop, which is the cycle's business. From the first, it gives `$skiptoken` 0.
             let most = if offset == 0 { n } else { n - 1 };
             if most > 0 {
                 let overlap = rng.random_range(1..=most);

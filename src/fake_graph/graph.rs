@@ -570,17 +570,18 @@ fn paged(
     let key = chaos::request_key(&req.method, &target, &[]);
     if let Some(next) = chaos::twist_page(shared, &key, offset, natural, &mut page) {
         let kept = req.query.raw_without_skiptoken();
-        // Offset 0 (only chaos links back to it) is the first page's own URL.
-        let link = match (next, kept.is_empty()) {
-            (0, true) => format!("{}{}", shared.base, req.raw_path),
-            (0, false) => format!("{}{}?{kept}", shared.base, req.raw_path),
-            (_, true) => format!(
+        // Back to offset 0 from a later page (a chaos cycle): the first page's own URL.
+        let back_to_first = next == 0 && offset > 0;
+        let link = match (back_to_first, kept.is_empty()) {
+            (true, true) => format!("{}{}", shared.base, req.raw_path),
+            (true, false) => format!("{}{}?{kept}", shared.base, req.raw_path),
+            (false, true) => format!(
                 "{}{}?$skiptoken={}",
                 shared.base,
                 req.raw_path,
                 encode_skiptoken(next)
             ),
-            (_, false) => format!(
+            (false, false) => format!(
                 "{}{}?{kept}&$skiptoken={}",
                 shared.base,
                 req.raw_path,
