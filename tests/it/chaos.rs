@@ -1,10 +1,12 @@
 //! Chaos: the scan of both demo tenants through the fake's fault-injecting layer, over many seeds.
 //!
 //! Each seed's scan must end with the clean scan's findings exactly, or with the affected sources marked
-//! not collected and the rules that needed them not evaluated: never an invented, doubled or silently
-//! dropped finding, and never a hang (each seed has its own timeout). A failure prints the seed, what
-//! was injected and the difference; `CHAOS_SEED=N` re-runs that one seed, `CHAOS_SEEDS=N` runs more
-//! seeds, `CHAOS_ONLY=throttle,cycle,...` injects only those faults (names as in [`only`]).
+//! not collected and the rules that needed them listed as not evaluated under them: never an invented,
+//! doubled or silently dropped or changed finding, and never a hang (each seed has its own timeout).
+//! Only names may go missing (the tenant's and partners' names are looked up best-effort).
+//! A failure prints the seed, what was injected and the difference. `CHAOS_SEED=N` re-runs one seed,
+//! `CHAOS_SEEDS=N` runs N seeds, `CHAOS_ONLY=throttle,cycle,...` injects only those faults (names as
+//! in [`only`]; small pages are always on).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
