@@ -246,15 +246,32 @@ fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
                 json_diff(&format!("{path}[{i}]"), p, q, out);
             }
         }
+        (Value::Array(x), Value::Array(y)) => {
+            // Lists of another length: which items come more or fewer times.
+            let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for v in x {
+                counts.entry(v.to_string()).or_default().0 += 1;
+            }
+            for v in y {
+                counts.entry(v.to_string()).or_default().1 += 1;
+            }
+            out.push(format!("{path}: {} items -> {}", x.len(), y.len()));
+            for (item, (a, b)) in counts.into_iter().filter(|(_, (a, b))| a != b) {
+                out.push(format!("{path}[]: {} x{a} -> x{b}", shorten(&item)));
+            }
+        }
         _ => out.push(format!("{path}: {} -> {}", short(a), short(b))),
     }
 }
 
 fn short(v: &Value) -> String {
-    let text = v.to_string();
+    shorten(&v.to_string())
+}
+
+fn shorten(text: &str) -> String {
     match text.char_indices().nth(240) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
+        None => text.to_owned(),
     }
 }
 
