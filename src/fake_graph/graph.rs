@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use super::chaos::{self, Drawn};
 use super::fixtures::route_id;
 use super::signins::{DateBounds, date_bounds};
 use super::util::{
@@ -180,6 +181,14 @@ fn with_retry_after(reply: Reply, retry_after: Option<String>) -> Reply {
     }
 }
 
+/// The first queued fault matching the request, else one drawn by chaos (when it is on).
+fn injected_fault(shared: &Shared, method: &str, target: &str, body: &[u8]) -> Option<Drawn> {
+    match shared.take_fault(target) {
+        Some(kind) => Some(Drawn::Kind(kind)),
+        None => chaos::request_fault(shared, &chaos::request_key(method, target, body), false),
+    }
+}
+
 /// The text faults are matched against: decoded path plus raw query.
 fn fault_target(path: &str, raw_query: &str) -> String {
     if raw_query.is_empty() {
@@ -216,11 +225,14 @@ pub(crate) async fn handle(
         Err(message) => return unauthorized(shared, message, ids),
     };
     let mut truncate = false;
-    if let Some(kind) = shared.take_fault(&fault_target(&req.path, &req.query.raw)) {
-        match graph_fault(shared, kind, token.as_deref(), ids).await {
+    let target = fault_target(&req.path, &req.query.raw);
+    match injected_fault(shared, &req.method, &target, &req.body) {
+        Some(Drawn::Kind(kind)) => match graph_fault(shared, kind, token.as_deref(), ids).await {
             FaultAction::Reply(r) => return r,
             FaultAction::Continue { truncate: t } => truncate = t,
-        }
+        },
+        Some(Drawn::Reset) => return chaos::reset_reply(),
+        None => {}
     }
     let mut reply = if rest == "/$batch" {
         batch(shared, &tenant, token.as_deref(), version, &req, ids).await
@@ -498,6 +510,7 @@ fn paged(
     ids: &ReqIds,
 ) -> Reply {
     let (default_size, cap) = page_limits(&req.path);
+    let target = fault_target(&req.path, &req.query.raw);
     let size = match req.query.get("$top") {
         None => default_size,
         Some(text) => match text.trim().parse::<u64>() {
@@ -531,8 +544,14 @@ fn paged(
             None => return error_reply(400, "BadRequest", "Invalid $skiptoken value.", ids),
         },
     };
+    let collection = fault_target(&req.path, &req.query.raw_without_skiptoken());
+    let size = chaos::page_size(
+        shared,
+        &chaos::request_key(&req.method, &collection, &[]),
+        size,
+    );
     let n = size.min(total.saturating_sub(offset));
-    let page = fetch(offset, n);
+    let mut page = fetch(offset, n);
     if !meta.contains_key("@odata.context") {
         meta.insert(
             "@odata.context".into(),
@@ -548,19 +567,28 @@ fn paged(
         meta.insert("@odata.count".into(), json!(total));
     }
     let next = offset.saturating_add(n);
-    if n > 0 && next < total {
+    let natural = (n > 0 && next < total).then_some(next);
+    let key = chaos::request_key(&req.method, &target, &[]);
+    if let Some(next) = chaos::twist_page(shared, &key, offset, natural, &mut page) {
         let kept = req.query.raw_without_skiptoken();
-        let sep = if kept.is_empty() {
-            String::new()
-        } else {
-            format!("{kept}&")
+        // Back to offset 0 from a later page (a chaos cycle): the first page's own URL.
+        let back_to_first = next == 0 && offset > 0;
+        let link = match (back_to_first, kept.is_empty()) {
+            (true, true) => format!("{}{}", shared.base, req.raw_path),
+            (true, false) => format!("{}{}?{kept}", shared.base, req.raw_path),
+            (false, true) => format!(
+                "{}{}?$skiptoken={}",
+                shared.base,
+                req.raw_path,
+                encode_skiptoken(next)
+            ),
+            (false, false) => format!(
+                "{}{}?{kept}&$skiptoken={}",
+                shared.base,
+                req.raw_path,
+                encode_skiptoken(next)
+            ),
         };
-        let link = format!(
-            "{}{}?{sep}$skiptoken={}",
-            shared.base,
-            req.raw_path,
-            encode_skiptoken(next)
-        );
         meta.insert("@odata.nextLink".into(), json!(link));
     }
     meta.insert("value".into(), Value::Array(page));
@@ -671,6 +699,7 @@ async fn batch(
     }
 
     let mut truncate = false;
+    let mut reset = false;
     let mut fragments = Vec::with_capacity(requests.len());
     for r in requests {
         let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -734,9 +763,14 @@ async fn batch(
                 &inner_ids,
             )
         } else {
-            let fault = shared.take_fault(&fault_target(&inner.path, &inner.query.raw));
-            let action = match fault {
-                Some(kind) => graph_fault(shared, kind, token, &inner_ids).await,
+            let target = fault_target(&inner.path, &inner.query.raw);
+            let action = match injected_fault(shared, &inner.method, &target, &inner.body) {
+                Some(Drawn::Kind(kind)) => graph_fault(shared, kind, token, &inner_ids).await,
+                // The batch shares one connection: losing it loses every answer.
+                Some(Drawn::Reset) => {
+                    reset = true;
+                    FaultAction::Continue { truncate: false }
+                }
                 None => FaultAction::Continue { truncate: false },
             };
             match action {
@@ -747,13 +781,19 @@ async fn batch(
                 }
             }
         };
-        fragments.push(inner_fragment(id, &reply));
+        fragments.push((id.to_owned(), inner_fragment(id, &reply)));
     }
     // Graph may answer in any order; answering in reverse keeps clients honest.
     fragments.reverse();
+    let key = chaos::request_key(
+        &req.method,
+        &fault_target(&req.path, &req.query.raw),
+        &req.body,
+    );
+    chaos::twist_batch(shared, &key, &mut fragments);
     let mut body = Vec::new();
     body.extend_from_slice(b"{\"responses\":[");
-    for (i, f) in fragments.iter().enumerate() {
+    for (i, (_, f)) in fragments.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
@@ -762,6 +802,7 @@ async fn batch(
     body.extend_from_slice(b"]}");
     let mut reply = Reply::raw(200, body);
     reply.truncate = truncate;
+    reply.reset = reset;
     reply
 }
 

@@ -15,6 +15,8 @@
 //!   `"@fake.status": N` is served with status N.
 //! * **Faults** ([`Fault`]) queued by tests: throttling, 503/504, revoked tokens, delays, truncated
 //!   bodies, arbitrary errors, pathological JSON.
+//! * **Chaos** ([`ChaosConfig`], [`FakeGraph::set_chaos`]): faults of every kind drawn at random from a
+//!   seed for every request, logged ([`FakeGraph::chaos_log`]).
 //! * **A request log** ([`FakeGraph::requests`], [`FakeGraph::token_requests`]) for assertions. The
 //!   `Authorization` header is never recorded.
 
@@ -27,6 +29,7 @@
     reason = "test infrastructure serving the project's own fixtures"
 )]
 
+mod chaos;
 mod fixtures;
 mod graph;
 mod signins;
@@ -46,6 +49,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+pub use chaos::{ChaosConfig, ChaosFault, Injection};
 
 /// Largest request body the fake reads (a `$batch` of 20 requests is far below this).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -300,6 +305,21 @@ impl FakeGraph {
         self.shared.lock().faults.clear();
     }
 
+    /// Turns chaos on with this configuration (forgetting the previous one's draws and log), or off.
+    pub fn set_chaos(&self, config: Option<ChaosConfig>) {
+        self.shared.lock().chaos = config.map(chaos::Chaos::new);
+    }
+
+    /// What chaos injected since it was last set, in order of injection.
+    pub fn chaos_log(&self) -> Vec<Injection> {
+        self.shared
+            .lock()
+            .chaos
+            .as_ref()
+            .map(|c| c.log().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Makes every access token issued so far invalid (401 InvalidAuthenticationToken). Refresh tokens
     /// stay valid and new tokens can be obtained.
     pub fn revoke_tokens(&self) {
@@ -389,6 +409,7 @@ pub(crate) struct Mutable {
     pub access: HashMap<String, token::IssuedToken>,
     pub refresh: HashMap<String, token::RefreshGrant>,
     pub devices: HashMap<String, token::DeviceGrant>,
+    pub chaos: Option<chaos::Chaos>,
 }
 
 impl Shared {
@@ -504,6 +525,8 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
     /// Close the connection halfway through the body.
     pub truncate: bool,
+    /// Close the connection before any byte of the body (wins over `truncate`).
+    pub reset: bool,
     pub content_type: &'static str,
 }
 
@@ -521,6 +544,7 @@ impl Reply {
             headers: Vec::new(),
             body,
             truncate: false,
+            reset: false,
             content_type: GRAPH_JSON,
         }
     }
@@ -556,7 +580,12 @@ impl ReqIds {
 fn into_response(reply: Reply, ids: &ReqIds) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let full_len = reply.body.len();
-    let body = if reply.truncate {
+    let body = if reply.reset {
+        // No byte of the body: the client loses the connection as the answer starts.
+        Body::from_stream(futures::stream::once(async {
+            Err::<Bytes, _>(std::io::Error::other("fake graph: connection reset"))
+        }))
+    } else if reply.truncate {
         use futures::StreamExt as _;
         // Half the body, a pause (so the head and that half are flushed to the client), then an error:
         // hyper closes the connection short of the announced Content-Length.

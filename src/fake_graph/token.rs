@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
+use super::chaos::{self, Drawn};
 use super::util::{b64url, entra_timestamp, random_token};
 use super::{FakeCertificate, FaultKind, LOGIN_JSON, Reply, ReqIds, Shared};
 
@@ -246,7 +247,15 @@ pub(crate) async fn handle(
         );
     }
     let mut truncate = false;
-    if let Some(kind) = shared.take_fault(path) {
+    let fault = match shared.take_fault(path) {
+        Some(kind) => Some(Drawn::Kind(kind)),
+        None => chaos::request_fault(shared, &chaos::request_key(method, path, &[]), true),
+    };
+    if let Some(drawn) = fault {
+        let kind = match drawn {
+            Drawn::Kind(kind) => kind,
+            Drawn::Reset => return chaos::reset_reply(),
+        };
         match kind {
             FaultKind::Delay(d) => tokio::time::sleep(d).await,
             FaultKind::TruncatedBody => truncate = true,
