@@ -57,7 +57,12 @@ pub static NEW_PARTNER_ACCESS: RuleMeta = RuleMeta {
         roles; if nobody expects it, end it (Settings > Partner relationships) and investigate who \
         approved it.",
     sources: &[Source::GdapRelationships, Source::XtapPartners],
-    optional_sources: &[Source::DirectoryAudits],
+    // The customer-side evidence lists the roles the partner can hold: constraints and assignments.
+    optional_sources: &[
+        Source::DirectoryAudits,
+        Source::XtapServiceProviderConstraints,
+        Source::RoleAssignments,
+    ],
     config_keys: &["thresholds.new_within_days"],
     references: &[
         refs::MITRE_T1199,

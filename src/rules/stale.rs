@@ -27,7 +27,12 @@ pub static STALE_PARTNER_ACCESS: RuleMeta = RuleMeta {
         Settings > Partner relationships in the Microsoft 365 admin center and remove the partner from \
         cross-tenant access settings.",
     sources: &[Source::XtapPartners, Source::SignIns],
-    optional_sources: &[Source::DirectoryAudits],
+    // The evidence lists the roles the stale partner can still hold: constraints and assignments.
+    optional_sources: &[
+        Source::DirectoryAudits,
+        Source::XtapServiceProviderConstraints,
+        Source::RoleAssignments,
+    ],
     config_keys: &["thresholds.stale_after_days"],
     references: &[
         refs::DAP_FAQ,
