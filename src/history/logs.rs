@@ -42,6 +42,21 @@ pub const LOG_RETENTION_DAYS: i64 = 400;
 
 type Result<T> = std::result::Result<T, HistoryError>;
 
+/// Kept records older than this are deleted. Dates come from snapshots and the command line: at the
+/// edge of the calendar the cutoff stops there instead of overflowing.
+fn retention_cutoff(as_of: DateTime<Utc>) -> DateTime<Utc> {
+    as_of
+        .checked_sub_signed(Duration::days(LOG_RETENTION_DAYS))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Where an incremental read starts: the watermark minus the overlap (or the calendar's start).
+fn overlap_start(watermark: DateTime<Utc>) -> DateTime<Utc> {
+    watermark
+        .checked_sub_signed(Duration::minutes(WATERMARK_OVERLAP_MINUTES))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Since when the history holds every kept log record without a gap (see
 /// [`HistoryStore::log_coverage_start`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -138,7 +153,7 @@ fn kept_chain(
         .collect();
     let chain = evidence_chain(&windows)?;
     let newest = rows.last()?;
-    let cutoff = rows.iter().map(|r| r.as_of).max()? - Duration::days(LOG_RETENTION_DAYS);
+    let cutoff = retention_cutoff(rows.iter().map(|r| r.as_of).max()?);
     Some((chain.since.max(cutoff), newest))
 }
 
@@ -206,7 +221,7 @@ pub(super) fn write_logs(
             ])?;
         }
     }
-    let cutoff = ts(snap.as_of - Duration::days(LOG_RETENTION_DAYS));
+    let cutoff = ts(retention_cutoff(snap.as_of));
     tx.execute(
         "DELETE FROM partner_sign_ins WHERE tenant_id = ?1 AND created_at < ?2",
         params![tenant, cutoff],
@@ -341,8 +356,7 @@ fn rewrite_detail(
 
 /// Whether an incremental read really starts after the window's start (else it was a full read).
 fn reads_incrementally(watermark: DateTime<Utc>, window: Window) -> bool {
-    watermark - Duration::minutes(WATERMARK_OVERLAP_MINUTES) > window.since
-        && watermark <= window.until
+    overlap_start(watermark) > window.since && watermark <= window.until
 }
 
 impl HistoryStore {
@@ -537,7 +551,7 @@ impl HistoryStore {
 }
 
 fn since_text(watermark: DateTime<Utc>) -> String {
-    crate::collect::odata_time(watermark - Duration::minutes(WATERMARK_OVERLAP_MINUTES))
+    crate::collect::odata_time(overlap_start(watermark))
 }
 
 #[cfg(test)]
@@ -572,6 +586,26 @@ mod tests {
             SignInAggregator::rebuild([&back], window, "c1", &providers)
         );
         assert_eq!(back.created_date_time, s.created_date_time);
+    }
+
+    /// Dates at the edge of the calendar (a crafted snapshot, an extreme `--as-of`) never overflow.
+    #[test]
+    fn cutoffs_at_the_edge_of_the_calendar_do_not_overflow() {
+        let min = DateTime::<Utc>::MIN_UTC;
+        assert_eq!(retention_cutoff(min), min);
+        assert_eq!(overlap_start(min), min);
+        let max = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(
+            overlap_start(max),
+            max - Duration::minutes(WATERMARK_OVERLAP_MINUTES)
+        );
+        assert!(!reads_incrementally(
+            min,
+            Window {
+                since: min,
+                until: max
+            }
+        ));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! doubled or silently dropped or changed finding, and never a hang (each seed has its own timeout).
 //! Only names may go missing (the tenant's and partners' names are looked up best-effort).
 //! A failure prints the seed, what was injected and the difference. `CHAOS_SEED=N` re-runs one seed,
-//! `CHAOS_SEEDS=N` runs N seeds, `CHAOS_ONLY=throttle,cycle,...` injects only those faults (names as
+//! `CHAOS_SEEDS=N` runs N seeds (`CHAOS_BUDGET_SECS` lengthens the time budget), `CHAOS_ONLY=throttle,cycle,...` injects only those faults (names as
 //! in [`only`]; small pages are always on).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +32,12 @@ const SEEDS: u64 = 64;
 /// A seed whose scans take longer has a client that loops or waits on something it should not.
 const SEED_TIMEOUT: Duration = Duration::from_secs(5);
 /// No new seed starts after this much time, so a slow machine cannot push the test past CI's patience.
+/// `CHAOS_BUDGET_SECS` changes it for a long run by hand.
 const BUDGET: Duration = Duration::from_secs(50);
+
+fn budget() -> Duration {
+    env_u64("CHAOS_BUDGET_SECS").map_or(BUDGET, Duration::from_secs)
+}
 /// Seeds run at once, each on its own fake.
 const WORKERS: usize = 4;
 /// Failures printed with their injections and gaps; the rest get a line each.
@@ -496,7 +501,7 @@ async fn run_seeds(
 ) -> Tally {
     let mut tally = Tally::default();
     for seed in seeds {
-        if started.elapsed() > BUDGET {
+        if started.elapsed() > budget() {
             break;
         }
         tally.ran += 1;
@@ -609,7 +614,8 @@ async fn chaos_scans_end_clean_or_as_named_gaps() {
     failures.sort_by_key(|f| (f.seed, f.tenant));
     if ran < seeds.len() {
         eprintln!(
-            "chaos: time budget of {BUDGET:?} spent after {ran} of {} seed(s)",
+            "chaos: time budget of {:?} spent after {ran} of {} seed(s)",
+            budget(),
             seeds.len()
         );
     }
