@@ -291,11 +291,12 @@ fn is_user_sign_in(s: &SignIn) -> bool {
 // ----------------------------------------------------------------------------------------------------
 // Log records served twice
 
-/// The log records already read, by a 64-bit hash of their id (SipHash with fixed keys, so the same in
+/// The log records already counted, by a 64-bit hash of their id (SipHash with fixed keys, so the same in
 /// every run): a record Graph serves twice (a page repeated while the log grows under a paged read) is
-/// counted once. Memory is 8 bytes per record plus the table's control bytes and spare capacity: at
-/// most about 18 MiB for a million records (2²¹ buckets of 9 bytes). Two distinct ids collide with probability about n²/2⁶⁵ (3·10⁻⁸ for a million records); the
-/// worst case is one record left out.
+/// counted once. Only records the aggregates count go in (partner sign-ins, kept audit events), not the
+/// whole log. Memory is 8 bytes per record plus the table's control bytes and spare capacity: about
+/// 2 MiB for 100,000 partner sign-ins. Two distinct ids collide with probability about n²/2⁶⁵
+/// (3·10⁻¹⁰ for 100,000); the worst case is one record left out.
 #[derive(Debug, Default)]
 pub struct SeenIds {
     seen: HashSet<u64>,
@@ -635,15 +636,19 @@ pub(crate) async fn sign_ins(
                     continue;
                 }
             };
-            if !seen.first_time(&s.id) {
-                continue;
-            }
             let at = s.created_date_time;
             if at >= since {
                 any_recent = true;
             }
             if at < since || at > until || !is_user_sign_in(&s) {
                 agg.skip();
+                continue;
+            }
+            // Only what the aggregates count needs remembering: a partner sign-in served twice counts
+            // once, while the tenant's own records (the bulk of a log) cost no memory.
+            if SignInAggregator::partner_of(&s, &ctx.tenant, service_providers).is_some()
+                && !seen.first_time(&s.id)
+            {
                 continue;
             }
             if agg.add(&s, &ctx.tenant, service_providers) && sink.is_some() {
@@ -752,16 +757,17 @@ pub(crate) async fn directory_audits(ctx: &Ctx<'_>) -> AuditSummary {
                     continue;
                 }
             };
-            if !seen.first_time(&a.id) {
-                read -= 1;
-                continue;
-            }
             let at = a.activity_date_time;
             if at >= since {
                 any_recent = true;
             }
             if at < since || at > until {
                 collector.skip();
+                continue;
+            }
+            // Only events the collector keeps need remembering: one served twice is kept once.
+            if AuditCollector::is_relevant(&a, &ctx.tenant) && !seen.first_time(&a.id) {
+                read = read.saturating_sub(1);
                 continue;
             }
             collector.add(a, &ctx.tenant);

@@ -1149,15 +1149,24 @@ async fn items_served_twice_are_counted_once() {
         let twice =
             collect::collect(&client(&twice_fake, tenant), &options(tenant, perspective)).await;
         assert_eq!(twice.partner, clean.partner, "{dir}");
-        assert_eq!(twice.customer, clean.customer, "{dir}");
+        // Logs remember only the ids of what their aggregates count (memory must not follow the log):
+        // the tenant's own records served twice are read twice, and only the count of records read says so.
+        let mut twice_customer = twice.customer.clone();
+        if let (Some(t), Some(c)) = (twice_customer.as_mut(), clean.customer.as_ref()) {
+            assert!(t.sign_ins.scanned >= c.sign_ins.scanned);
+            assert!(t.audits.scanned >= c.audits.scanned);
+            t.sign_ins.scanned = c.sign_ins.scanned;
+            t.audits.scanned = c.audits.scanned;
+        }
+        assert_eq!(twice_customer, clean.customer, "{dir}");
         for c in &clean.coverage {
             let t = twice.coverage_of(c.source).unwrap();
-            assert_eq!(
-                (t.status, t.items),
-                (c.status, c.items),
-                "{}: {t:?}",
-                c.source
-            );
+            assert_eq!(t.status, c.status, "{}: {t:?}", c.source);
+            if matches!(c.source, Source::SignIns | Source::DirectoryAudits) {
+                assert!(t.items >= c.items, "{}: {t:?}", c.source);
+            } else {
+                assert_eq!(t.items, c.items, "{}: {t:?}", c.source);
+            }
         }
         for source in sources {
             assert!(
