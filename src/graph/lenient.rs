@@ -17,6 +17,9 @@ pub enum Lenient<T> {
 impl<T: DeserializeOwned> Lenient<T> {
     /// An item that is already parsed (an inner `$batch` answer).
     pub fn from_value(v: serde_json::Value) -> Self {
+        if !v.is_object() {
+            return Lenient::Invalid(not_an_object(&v.to_string()));
+        }
         match serde_json::from_value(v) {
             Ok(t) => Lenient::Item(t),
             Err(e) => Lenient::Invalid(e.to_string()),
@@ -27,11 +30,27 @@ impl<T: DeserializeOwned> Lenient<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
+        // Every Graph collection item is an entity, a JSON object. serde's derive also accepts a struct
+        // written as an array (`[]` is a struct whose fields all default), which would invent an item.
+        if !raw.get().trim_start().starts_with('{') {
+            return Ok(Lenient::Invalid(not_an_object(raw.get())));
+        }
         Ok(match from_str::<T>(raw.get()) {
             Ok(t) => Lenient::Item(t),
             Err(e) => Lenient::Invalid(e.to_string()),
         })
     }
+}
+
+fn not_an_object(json: &str) -> String {
+    let kind = match json.trim_start().chars().next() {
+        Some('[') => "an array",
+        Some('"') => "a string",
+        Some('n') => "null",
+        Some('t' | 'f') => "a boolean",
+        _ => "a number",
+    };
+    format!("the item is {kind}, not a JSON object")
 }
 
 /// `serde_json::from_str`, except that an object repeating a key decodes with the last value, as
@@ -66,6 +85,42 @@ mod tests {
     #[derive(Debug, Deserialize, PartialEq)]
     struct Item {
         id: u32,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct AllDefault {
+        #[serde(default)]
+        id: String,
+    }
+
+    /// Found by the chaos test: `[]` decoded as an item whose fields all default (an invented grant).
+    #[test]
+    fn items_that_are_not_objects_are_invalid() {
+        let page: Page<Lenient<AllDefault>> =
+            serde_json::from_str(r#"{"value":[[], null, "x", 5, true, {"id":"a"}]}"#).unwrap();
+        let kinds: Vec<String> = page
+            .value
+            .iter()
+            .map(|l| match l {
+                Lenient::Item(i) => format!("item {}", i.id),
+                Lenient::Invalid(e) => e.clone(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "the item is an array, not a JSON object",
+                "the item is null, not a JSON object",
+                "the item is a string, not a JSON object",
+                "the item is a number, not a JSON object",
+                "the item is a boolean, not a JSON object",
+                "item a",
+            ]
+        );
+        assert!(matches!(
+            Lenient::<AllDefault>::from_value(serde_json::json!([])),
+            Lenient::Invalid(_)
+        ));
     }
 
     #[test]
