@@ -82,12 +82,19 @@ impl SignInAggregator {
         audited_tenant: &str,
         service_providers: &BTreeSet<String>,
     ) -> bool {
+        let partner = Self::partner_of(s, audited_tenant, service_providers);
+        self.add_attributed(s, partner)
+    }
+
+    /// [`SignInAggregator::add`] for a record whose partner ([`SignInAggregator::partner_of`]) the
+    /// caller already worked out.
+    pub fn add_attributed(&mut self, s: &SignIn, partner: Option<String>) -> bool {
         self.summary.scanned += 1;
         let at = s.created_date_time;
         if self.summary.watermark.is_none_or(|w| at > w) {
             self.summary.watermark = Some(at);
         }
-        let Some(key) = Self::partner_of(s, audited_tenant, service_providers) else {
+        let Some(key) = partner else {
             return false;
         };
         let p = self.summary.partners.entry(key).or_default();
@@ -646,12 +653,11 @@ pub(crate) async fn sign_ins(
             }
             // Only what the aggregates count needs remembering: a partner sign-in served twice counts
             // once, while the tenant's own records (the bulk of a log) cost no memory.
-            if SignInAggregator::partner_of(&s, &ctx.tenant, service_providers).is_some()
-                && !seen.first_time(&s.id)
-            {
+            let partner = SignInAggregator::partner_of(&s, &ctx.tenant, service_providers);
+            if partner.is_some() && !seen.first_time(&s.id) {
                 continue;
             }
-            if agg.add(&s, &ctx.tenant, service_providers) && sink.is_some() {
+            if agg.add_attributed(&s, partner) && sink.is_some() {
                 partner_records.push(s);
             }
         }

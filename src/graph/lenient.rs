@@ -58,7 +58,15 @@ fn not_an_object(json: &str) -> String {
 /// derive refuses such an object with "duplicate field". The fast path is the plain decode; only a
 /// duplicate-field failure takes the slower detour through a `Value`, whose maps keep the last value.
 pub fn from_str<T: DeserializeOwned>(json: &str) -> serde_json::Result<T> {
-    from_slice(json.as_bytes())
+    // From `str`, not bytes: the text is known UTF-8, so serde_json skips validating every string (the
+    // hot path of sign-in collection).
+    match serde_json::from_str::<T>(json) {
+        Err(e) if is_duplicate_field(&e) => {
+            let value: serde_json::Value = serde_json::from_str(json)?;
+            serde_json::from_value(value)
+        }
+        other => other,
+    }
 }
 
 /// [`from_str`] over bytes.
