@@ -45,15 +45,16 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn through_the_client(count: u64) {
-    let start: DateTime<Utc> = "2026-07-25T00:00:00Z".parse().unwrap();
+/// A generated log of `count` sign-ins (`local_percent` of them the tenant's own) behind a fake Graph,
+/// and a client for it. The fake must outlive the client's requests.
+async fn serve(count: u64, local_percent: Option<u8>) -> (FakeGraph, GraphClient, DateTime<Utc>) {
     let generator = SignInGenerator {
         count,
-        start,
+        start: "2026-07-25T00:00:00Z".parse().unwrap(),
         step_secs: 1,
         partner_tenant_ids: PARTNERS.iter().map(|s| s.to_string()).collect(),
         resource_tenant_id: CUSTOMER.into(),
-        local_percent: None,
+        local_percent,
     };
     let newest = generator.newest();
     let tenant = FakeTenant {
@@ -79,6 +80,11 @@ async fn through_the_client(count: u64) {
     let mut settings = ClientSettings::new(endpoints);
     settings.log_rate = None;
     let client = GraphClient::new(settings, tokens).unwrap();
+    (fake, client, newest)
+}
+
+async fn through_the_client(count: u64) {
+    let (_fake, client, newest) = serve(count, None).await;
     let mut opts = CollectOptions::new(CUSTOMER, newest + Duration::seconds(1), Utc::now());
     opts.perspective = PerspectiveMode::Customer;
     opts.since_days = 3650;
@@ -142,44 +148,13 @@ async fn with_history(count: u64) {
     use gdap_audit::history::HistoryStore;
     use std::sync::{Arc, Mutex};
 
-    let start: DateTime<Utc> = "2026-07-25T00:00:00Z".parse().unwrap();
-    let generator = |count| SignInGenerator {
-        count,
-        start,
-        step_secs: 1,
-        partner_tenant_ids: PARTNERS.iter().map(|s| s.to_string()).collect(),
-        resource_tenant_id: CUSTOMER.into(),
-        local_percent: Some(89),
-    };
     let dir = std::env::temp_dir().join(format!("gdap-audit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = HistoryStore::open(dir.join("history.db")).unwrap();
     // Day 1: the whole log; day 2: one more hour of records, read incrementally.
     for (day, n) in [(1, count), (2, count + 3600)] {
-        let g = generator(n);
-        let as_of = g.newest() + Duration::seconds(1);
-        let tenant = FakeTenant {
-            generated_sign_ins: Some(g),
-            ..FakeTenant::new(CUSTOMER).with_route(
-                "/v1.0/policies/crossTenantAccessPolicy/partners",
-                json!({"value": PARTNERS.iter().map(|p| json!({"tenantId": p, "isServiceProvider": true})).collect::<Vec<_>>()}),
-            )
-        };
-        let fake = FakeGraph::start(FakeGraphConfig::new(
-            vec![tenant],
-            FakeApp::with_secret("bench", "bench-secret"),
-        ))
-        .await
-        .expect("fake graph");
-        let endpoints =
-            Endpoints::resolve(Default::default(), Some(&fake.url()), Some(&fake.url())).unwrap();
-        let mut settings = AuthSettings::new(CUSTOMER, endpoints.clone());
-        settings.client_id = Some("bench".into());
-        settings.client_secret = Some(SecretString::from("bench-secret"));
-        let tokens = auth::provider(settings, reqwest::Client::new()).unwrap();
-        let mut settings = ClientSettings::new(endpoints);
-        settings.log_rate = None;
-        let client = GraphClient::new(settings, tokens).unwrap();
+        let (_fake, client, newest) = serve(n, Some(89)).await;
+        let as_of = newest + Duration::seconds(1);
         let mut opts = CollectOptions::new(CUSTOMER, as_of, Utc::now());
         opts.perspective = PerspectiveMode::Customer;
         opts.since_days = 30;

@@ -1343,6 +1343,16 @@ fn partner_owned_app_not_evaluated(snap: &Snapshot) {
     );
 }
 
+/// The source failed because an item could not be decoded, and says so.
+fn assert_undecodable(snap: &Snapshot, source: Source) {
+    assert_eq!(status(snap, source), CoverageStatus::Failed, "{source}");
+    assert!(
+        detail(snap, source).contains("could not be decoded"),
+        "{source}: {}",
+        detail(snap, source)
+    );
+}
+
 /// #12: one service principal Graph sends in a shape we cannot read (it may be the partner's app) fails
 /// the source, and `partner-owned-app` is not evaluated instead of silently missing the app.
 #[tokio::test]
@@ -1364,15 +1374,7 @@ async fn an_undecodable_service_principal_fails_its_source() {
         &options(CUSTOMER, PerspectiveMode::Customer),
     )
     .await;
-    assert_eq!(
-        status(&snap, Source::ServicePrincipals),
-        CoverageStatus::Failed
-    );
-    assert!(
-        detail(&snap, Source::ServicePrincipals).contains("could not be decoded"),
-        "{}",
-        detail(&snap, Source::ServicePrincipals)
-    );
+    assert_undecodable(&snap, Source::ServicePrincipals);
     assert_ne!(
         status(&snap, Source::AppRoleAssignments),
         CoverageStatus::Collected
@@ -1396,15 +1398,7 @@ async fn an_undecodable_app_role_grant_fails_its_source() {
         &options(CUSTOMER, PerspectiveMode::Customer),
     )
     .await;
-    assert_eq!(
-        status(&snap, Source::AppRoleAssignments),
-        CoverageStatus::Failed
-    );
-    assert!(
-        detail(&snap, Source::AppRoleAssignments).contains("could not be decoded"),
-        "{}",
-        detail(&snap, Source::AppRoleAssignments)
-    );
+    assert_undecodable(&snap, Source::AppRoleAssignments);
     let rec = snap
         .customer
         .as_ref()
