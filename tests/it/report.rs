@@ -360,6 +360,7 @@ fn json_is_byte_identical_for_the_same_input() {
         Format::Sarif,
         Format::Csv,
         Format::Markdown,
+        Format::Html,
         Format::Table,
     ] {
         assert_eq!(
@@ -744,6 +745,7 @@ fn every_format_and_style() -> Vec<(Format, Style)> {
         Format::Sarif,
         Format::Csv,
         Format::Markdown,
+        Format::Html,
     ] {
         all.push((format, Style::plain()));
         all.push((
@@ -982,6 +984,11 @@ mod props {
                         if format == Format::Sarif {
                             serde_json::from_str::<Value>(&out).unwrap();
                         }
+                    }
+                    Format::Html => {
+                        // #11: Graph text never becomes markup: the page's own script is the only one.
+                        prop_assert_eq!(out.matches("<script").count(), 1);
+                        prop_assert!(!out.contains('\u{202e}'), "bidi override in html");
                     }
                     Format::Table | Format::Markdown => {}
                 }
