@@ -5,20 +5,23 @@
 use super::one_line;
 use super::v1::{FindingV1, Perspective, ReportV1, Severity, SubjectKind};
 
-/// What a group is about.
+/// What the groups are about: the partner side audits a fleet of customers, the customer side its
+/// partners; a report with both perspectives has both kinds of group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupBy {
     Customer,
     Partner,
+    Both,
 }
 
 impl GroupBy {
-    /// The partner side audits a fleet of customers; otherwise the customer side's partners.
     pub(crate) fn of(report: &ReportV1) -> GroupBy {
-        if report.perspectives.contains(&Perspective::Partner) {
-            GroupBy::Customer
-        } else {
-            GroupBy::Partner
+        let partner = report.perspectives.contains(&Perspective::Partner);
+        let customer = report.perspectives.contains(&Perspective::Customer);
+        match (partner, customer) {
+            (true, true) => GroupBy::Both,
+            (true, false) => GroupBy::Customer,
+            _ => GroupBy::Partner,
         }
     }
 
@@ -26,8 +29,16 @@ impl GroupBy {
         match self {
             GroupBy::Customer => "customer",
             GroupBy::Partner => "partner",
+            GroupBy::Both => "customer or partner",
         }
     }
+}
+
+/// Which side of a relationship a group's tenant is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Customer,
+    Partner,
 }
 
 /// One section: a customer or partner (or the tenant as a whole) and its findings, in report order.
@@ -60,14 +71,14 @@ pub(crate) fn groups(report: &ReportV1) -> (GroupBy, Vec<Group<'_>>) {
     let mut out: Vec<Group<'_>> = Vec::new();
     let mut loose: Vec<&FindingV1> = Vec::new();
     for f in &report.findings {
-        let Some(id) = key(report, by, f) else {
+        let Some((side, id)) = key(report, f) else {
             loose.push(f);
             continue;
         };
         match out.iter_mut().find(|g| g.id.as_deref() == Some(id)) {
             Some(g) => {
                 if g.name == one_line(id)
-                    && let Some(n) = name(by, f)
+                    && let Some(n) = name(side, f)
                 {
                     g.name = n;
                 }
@@ -75,7 +86,7 @@ pub(crate) fn groups(report: &ReportV1) -> (GroupBy, Vec<Group<'_>>) {
             }
             None => out.push(Group {
                 id: Some(id.to_owned()),
-                name: name(by, f).unwrap_or_else(|| one_line(id)),
+                name: name(side, f).unwrap_or_else(|| one_line(id)),
                 findings: vec![f],
             }),
         }
@@ -96,24 +107,23 @@ pub(crate) fn groups(report: &ReportV1) -> (GroupBy, Vec<Group<'_>>) {
     (by, out)
 }
 
-/// The customer or partner tenant a finding belongs to. On the customer side the audited tenant itself
-/// is not a partner; on the partner side, the partner's own tenant is not a customer.
-fn key<'a>(report: &ReportV1, by: GroupBy, f: &'a FindingV1) -> Option<&'a str> {
-    let id = match by {
-        GroupBy::Customer => f.customer_tenant_id.as_deref(),
-        GroupBy::Partner => f.partner_tenant_id.as_deref(),
-    }?;
-    (!id.trim().is_empty() && id != report.tenant_id).then_some(id)
+/// The other tenant a finding is about: its customer when that is not the audited tenant (partner
+/// side), else its partner when that is not the audited tenant (customer side).
+fn key<'a>(report: &ReportV1, f: &'a FindingV1) -> Option<(Side, &'a str)> {
+    let other = |id: Option<&'a str>| id.filter(|id| !id.trim().is_empty() && *id != report.tenant_id);
+    other(f.customer_tenant_id.as_deref())
+        .map(|id| (Side::Customer, id))
+        .or_else(|| other(f.partner_tenant_id.as_deref()).map(|id| (Side::Partner, id)))
 }
 
 /// The customer's or partner's display name from the evidence (or the subject when it is the partner).
-fn name(by: GroupBy, f: &FindingV1) -> Option<String> {
-    let field = match by {
-        GroupBy::Customer => "customer_name",
-        GroupBy::Partner => "partner_name",
+fn name(side: Side, f: &FindingV1) -> Option<String> {
+    let field = match side {
+        Side::Customer => "customer_name",
+        Side::Partner => "partner_name",
     };
     let from_evidence = f.evidence.get(field).and_then(|v| v.as_str());
-    let from_subject = (by == GroupBy::Partner && f.subject.kind == SubjectKind::Partner)
+    let from_subject = (side == Side::Partner && f.subject.kind == SubjectKind::Partner)
         .then(|| f.subject.display_name.as_deref())
         .flatten();
     from_evidence

@@ -1029,3 +1029,22 @@ fn wrapping_table_cuts_unbroken_words_first() {
     let unwrapped = report::render(&r, Format::Table, Style::plain());
     assert!(unwrapped.contains(&"M".repeat(4000)));
 }
+
+/// #11: the markdown report is an MSP checklist: one section per customer by name (partner side), a
+/// `- [ ]` item per finding with its fix, coverage gaps as items with the permission to grant, and
+/// nothing a ticket system that does not render markdown would show as noise (no tables, no HTML).
+#[test]
+fn markdown_is_a_checklist_by_customer_or_partner() {
+    let out = report::render(&sample(), Format::Markdown, Style::plain());
+    assert!(out.contains("## Checklist by customer or partner\n"), "{out}");
+    assert!(out.contains(
+        "### Fabrikam MSP (`22222222-2222-4222-8222-222222222222`): 1 critical, 1 medium, 1 low, 1 info\n"
+    ));
+    assert!(out.contains("### Northwind, \"Support\" Ltd (`33333333-3333-4333-8333-333333333333`): 1 high\n"));
+    assert_eq!(out.matches("\n- [ ] **").count(), sample().findings.len());
+    assert_eq!(out.matches("\n  - Fix: ").count(), sample().findings.len());
+    assert!(out.contains(
+        "- [ ] `directory_audits` (denied): grant AuditLog.Read.All and Directory.Read.All\n"
+    ));
+    assert!(!out.contains("|---") && !out.contains("<br>"), "{out}");
+}
