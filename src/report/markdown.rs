@@ -209,7 +209,7 @@ fn finding(out: &mut String, report: &ReportV1, group: Option<&str>, f: &Finding
 }
 
 /// Inline text, one line, with Markdown and HTML metacharacters escaped.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in one_line(s).chars() {
         if matches!(

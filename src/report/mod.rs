@@ -2,7 +2,9 @@
 //! (table, json, jsonl, sarif, csv, markdown, html). Nothing here reads the network or the clock.
 
 mod csv;
+pub(crate) mod diff;
 mod group;
+pub(crate) mod history;
 mod html;
 mod markdown;
 mod sarif;

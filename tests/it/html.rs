@@ -107,7 +107,7 @@ fn tile(dom: &str, id: &str) -> u64 {
     rest[..rest.find('<').unwrap()].parse().unwrap()
 }
 
-fn demo(dir: &Path, tenant: &str, format: &str) -> String {
+pub(crate) fn demo(dir: &Path, tenant: &str, format: &str) -> String {
     let out = bin(dir)
         .args(["demo", "--tenant", tenant, "--format", format])
         .output()

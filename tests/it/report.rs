@@ -1048,3 +1048,42 @@ fn markdown_is_a_checklist_by_customer_or_partner() {
     ));
     assert!(!out.contains("|---") && !out.contains("<br>"), "{out}");
 }
+
+/// GUIDs (8-4-4-4-12 hex) in a text.
+fn guids(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| {
+            w.len() == 36
+                && w.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// #11: at 80 columns the terminal table wraps between words: no rule id or GUID is split across lines
+/// (comfy-table broke `partner-signin-unexpected-location` and tenant ids mid-word to fit its column).
+#[test]
+fn table_at_80_columns_keeps_rule_ids_and_guids_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for tenant in ["partner", "customer"] {
+        let json = crate::html::demo(dir.path(), tenant, "json");
+        let r: ReportV1 = serde_json::from_str(&json).unwrap();
+        for unicode in [false, true] {
+            let style = Style {
+                color: false,
+                unicode,
+                width: Some(80),
+            };
+            let out = report::render(&r, Format::Table, style);
+            for line in out.lines() {
+                assert!(line.chars().count() <= 80, "wider than 80: {line}");
+            }
+            for f in &r.findings {
+                assert!(out.contains(&f.rule_id), "{tenant}: {} split\n{out}", f.rule_id);
+                for g in guids(f.subject.label()).iter().chain(&guids(&f.message)) {
+                    assert!(out.contains(g.as_str()), "{tenant}: {g} split\n{out}");
+                }
+            }
+        }
+    }
+}
