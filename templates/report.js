@@ -42,6 +42,10 @@
       items.forEach(function (i) { list.appendChild(i); });
     });
   }
+  // Printing gives the whole review document: every evidence block open.
+  window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
+  });
   boxes.forEach(function (b) { b.addEventListener("change", apply); });
   text.addEventListener("input", apply);
   rule.addEventListener("change", apply);

@@ -10,7 +10,6 @@ use super::table::{new_table, text_cell};
 use crate::diff::{DIFF_JSON_VERSION, Diff, DiffSide, PartnerEntry, RoleRef};
 use crate::text::one_line;
 
-
 fn date(d: Option<DateTime<Utc>>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "none".to_owned())
@@ -321,4 +320,3 @@ pub fn render_markdown(d: &Diff) -> String {
     }
     out
 }
-

@@ -110,7 +110,8 @@ pub(crate) fn groups(report: &ReportV1) -> (GroupBy, Vec<Group<'_>>) {
 /// The other tenant a finding is about: its customer when that is not the audited tenant (partner
 /// side), else its partner when that is not the audited tenant (customer side).
 fn key<'a>(report: &ReportV1, f: &'a FindingV1) -> Option<(Side, &'a str)> {
-    let other = |id: Option<&'a str>| id.filter(|id| !id.trim().is_empty() && *id != report.tenant_id);
+    let other =
+        |id: Option<&'a str>| id.filter(|id| !id.trim().is_empty() && *id != report.tenant_id);
     other(f.customer_tenant_id.as_deref())
         .map(|id| (Side::Customer, id))
         .or_else(|| other(f.partner_tenant_id.as_deref()).map(|id| (Side::Partner, id)))
@@ -124,7 +125,7 @@ fn name(side: Side, f: &FindingV1) -> Option<String> {
     };
     let from_evidence = f.evidence.get(field).and_then(|v| v.as_str());
     let from_subject = (side == Side::Partner && f.subject.kind == SubjectKind::Partner)
-        .then(|| f.subject.display_name.as_deref())
+        .then_some(f.subject.display_name.as_deref())
         .flatten();
     from_evidence
         .or(from_subject)

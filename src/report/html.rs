@@ -143,7 +143,11 @@ impl Page {
             tenant_name.as_deref().unwrap_or(&tenant_id),
             report.as_of.format("%Y-%m-%d")
         );
-        let mut rules: Vec<String> = report.findings.iter().map(|f| one_line(&f.rule_id)).collect();
+        let mut rules: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| one_line(&f.rule_id))
+            .collect();
         rules.sort();
         rules.dedup();
         Page {
@@ -155,7 +159,11 @@ impl Page {
             perspective: perspective_phrase(report).unwrap_or_else(|| "no perspective".to_owned()),
             as_of: day_time(report.as_of),
             generated_at: day_time(report.generated_at),
-            tool: format!("{} {}", one_line(&report.tool.name), one_line(&report.tool.version)),
+            tool: format!(
+                "{} {}",
+                one_line(&report.tool.name),
+                one_line(&report.tool.version)
+            ),
             settings: settings(report),
             tiles: Severity::ALL_DESC
                 .iter()
@@ -188,7 +196,10 @@ impl Page {
                 .iter()
                 .map(|n| (one_line(&n.rule_id), one_line(&n.reason)))
                 .collect(),
-            skipped: report.not_applicable().map(|c| one_line(&c.source)).collect(),
+            skipped: report
+                .not_applicable()
+                .map(|c| one_line(&c.source))
+                .collect(),
             group_noun: by.noun(),
             groups: groups
                 .iter()

@@ -44,10 +44,7 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
                 let row = if narrow {
                     vec![
                         severity_cell(style, severity),
-                        text_cell(
-                            style,
-                            format!("{rule_subject}\n{}", one_line(&f.message)),
-                        ),
+                        text_cell(style, format!("{rule_subject}\n{}", one_line(&f.message))),
                     ]
                 } else {
                     vec![

@@ -128,7 +128,9 @@ fn assert_self_contained(html: &str) {
         html.len()
     );
     assert!(
-        html.contains("http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;;"),
+        html.contains(
+            "http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;;"
+        ),
         "no CSP"
     );
     let lower = html.to_lowercase();
@@ -136,7 +138,10 @@ fn assert_self_contained(html: &str) {
         "<img", "<link", "<iframe", "<object", "<embed", "<audio", "<video", "<source", "@import",
         "url(",
     ] {
-        assert!(!lower.contains(needle), "the page loads something: {needle}");
+        assert!(
+            !lower.contains(needle),
+            "the page loads something: {needle}"
+        );
     }
     // One script, inline (no `src`).
     assert_eq!(lower.matches("<script").count(), 1);
@@ -163,14 +168,7 @@ fn demo_report_in_chromium() {
             console_errors(&seen.log)
         );
         let summary = &json["summary"];
-        for sev in [
-            "critical",
-            "high",
-            "medium",
-            "low",
-            "info",
-            "suppressed",
-        ] {
+        for sev in ["critical", "high", "medium", "low", "info", "suppressed"] {
             assert_eq!(
                 tile(&seen.dom, sev),
                 summary[sev].as_u64().unwrap(),
@@ -184,15 +182,24 @@ fn demo_report_in_chromium() {
             "{tenant}: findings on the page"
         );
         // The script ran: it reveals the filter bar and counts what is shown.
-        assert!(seen.dom.contains("<div id=\"controls\">"), "{tenant}: controls still hidden");
-        assert!(seen.dom.contains(&format!("<span id=\"shown\">{findings}</span>")));
+        assert!(
+            seen.dom.contains("<div id=\"controls\">"),
+            "{tenant}: controls still hidden"
+        );
+        assert!(
+            seen.dom
+                .contains(&format!("<span id=\"shown\">{findings}</span>"))
+        );
 
         let png = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("html-{tenant}.png"));
         let _ = std::fs::remove_file(&png);
         let shot = browse(browser, &page, Some(&png));
         assert!(console_errors(&shot.log).is_empty());
         let bytes = std::fs::read(&png).unwrap();
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "screenshot");
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "screenshot"
+        );
     }
 }
 
@@ -250,12 +257,18 @@ fn hostile_text_is_escaped_in_html() {
     let report = hostile_report();
     let html = report::render(&report, Format::Html, Style::plain());
     assert_self_contained(&html);
-    assert!(!html.contains("<script>document"), "raw script from Graph text");
+    assert!(
+        !html.contains("<script>document"),
+        "raw script from Graph text"
+    );
     assert!(!html.contains("<img"), "raw img from Graph text");
     assert!(!html.contains("<svg onload"), "raw svg from Graph text");
     assert!(!html.contains("href=\"javascript:"));
     assert!(!html.contains('\u{202E}'), "bidi override kept");
-    assert!(html.contains("&#60;script&#62;document.title="), "hostile text not shown as text");
+    assert!(
+        html.contains("&#60;script&#62;document.title="),
+        "hostile text not shown as text"
+    );
     assert!(html.len() < 1024 * 1024, "{} bytes", html.len());
     // One `<script>` element: the page's own.
     assert_eq!(html.matches("<script").count(), 1);
@@ -278,7 +291,10 @@ fn hostile_text_does_not_run_in_chromium() {
         "console errors: {:?}",
         console_errors(&seen.log)
     );
-    assert!(!seen.dom.contains("PWNED</title>"), "a script from Graph text ran");
+    assert!(
+        !seen.dom.contains("PWNED</title>"),
+        "a script from Graph text ran"
+    );
     assert!(seen.dom.contains("<title>Partner access audit: "));
     assert!(!seen.dom.contains("<img"), "an element was injected");
     assert!(!seen.dom.contains("<svg onload"), "an element was injected");
@@ -290,5 +306,8 @@ fn hostile_text_does_not_run_in_chromium() {
         seen.dom.matches("<article class=\"finding").count(),
         report.findings.len()
     );
-    assert!(seen.dom.contains("<div id=\"controls\">"), "the page's script did not run");
+    assert!(
+        seen.dom.contains("<div id=\"controls\">"),
+        "the page's script did not run"
+    );
 }

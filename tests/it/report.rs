@@ -1036,11 +1036,16 @@ fn wrapping_table_cuts_unbroken_words_first() {
 #[test]
 fn markdown_is_a_checklist_by_customer_or_partner() {
     let out = report::render(&sample(), Format::Markdown, Style::plain());
-    assert!(out.contains("## Checklist by customer or partner\n"), "{out}");
+    assert!(
+        out.contains("## Checklist by customer or partner\n"),
+        "{out}"
+    );
     assert!(out.contains(
         "### Fabrikam MSP (`22222222-2222-4222-8222-222222222222`): 1 critical, 1 medium, 1 low, 1 info\n"
     ));
-    assert!(out.contains("### Northwind, \"Support\" Ltd (`33333333-3333-4333-8333-333333333333`): 1 high\n"));
+    assert!(out.contains(
+        "### Northwind, \"Support\" Ltd (`33333333-3333-4333-8333-333333333333`): 1 high\n"
+    ));
     assert_eq!(out.matches("\n- [ ] **").count(), sample().findings.len());
     assert_eq!(out.matches("\n  - Fix: ").count(), sample().findings.len());
     assert!(out.contains(
@@ -1053,8 +1058,7 @@ fn markdown_is_a_checklist_by_customer_or_partner() {
 fn guids(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
         .filter(|w| {
-            w.len() == 36
-                && w.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+            w.len() == 36 && w.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
         })
         .map(str::to_owned)
         .collect()
@@ -1079,7 +1083,11 @@ fn table_at_80_columns_keeps_rule_ids_and_guids_whole() {
                 assert!(line.chars().count() <= 80, "wider than 80: {line}");
             }
             for f in &r.findings {
-                assert!(out.contains(&f.rule_id), "{tenant}: {} split\n{out}", f.rule_id);
+                assert!(
+                    out.contains(&f.rule_id),
+                    "{tenant}: {} split\n{out}",
+                    f.rule_id
+                );
                 for g in guids(f.subject.label()).iter().chain(&guids(&f.message)) {
                     assert!(out.contains(g.as_str()), "{tenant}: {g} split\n{out}");
                 }

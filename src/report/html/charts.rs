@@ -100,7 +100,8 @@ fn label(s: &str) -> String {
 
 fn rows_height(n: usize) -> i64 {
     let n = i64::try_from(n).unwrap_or(i64::MAX / 2);
-    TOP.saturating_add(n.saturating_mul(ROW_H)).saturating_add(12)
+    TOP.saturating_add(n.saturating_mul(ROW_H))
+        .saturating_add(12)
 }
 
 fn row_y(i: usize) -> i64 {
