@@ -120,6 +120,31 @@ pub(crate) fn demo(dir: &Path, tenant: &str, format: &str) -> String {
     text(&out.stdout)
 }
 
+/// Runs `js` (an expression) in a copy of the page after the page's own script, and returns its value.
+/// The copy has no policy (so that the probe may run); the page itself is checked with its policy.
+fn probe(browser: &str, html: &str, name: &str, js: &str) -> String {
+    let csp_start = html
+        .find("<meta http-equiv=\"Content-Security-Policy\"")
+        .unwrap();
+    let csp_end = csp_start + html[csp_start..].find(">\n").unwrap() + 2;
+    let page = format!("{}{}", &html[..csp_start], &html[csp_end..]).replace(
+        "</body>",
+        &format!("<script>document.body.setAttribute('data-probe', {js});</script></body>"),
+    );
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("html-{name}-probe.html"));
+    std::fs::write(&path, page).unwrap();
+    let seen = browse(browser, &path, None);
+    assert!(
+        console_errors(&seen.log).is_empty(),
+        "{:?}",
+        console_errors(&seen.log)
+    );
+    let marker = "data-probe=\"";
+    let start = seen.dom.find(marker).expect("the probe ran") + marker.len();
+    let rest = &seen.dom[start..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
 /// Nothing on the page is fetched: no external resource, and a policy forbidding every fetch.
 fn assert_self_contained(html: &str) {
     assert!(
@@ -189,6 +214,38 @@ fn demo_report_in_chromium() {
         assert!(
             seen.dom
                 .contains(&format!("<span id=\"shown\">{findings}</span>"))
+        );
+
+        // The page fits the window, and the rule filter shows exactly that rule's findings.
+        let fits = probe(
+            browser,
+            &html,
+            tenant,
+            "String(document.documentElement.scrollWidth <= window.innerWidth)",
+        );
+        assert_eq!(fits, "true", "{tenant}: wider than the window");
+        let rule = json["findings"][0]["rule_id"].as_str().unwrap();
+        let expected = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"] == rule)
+            .count();
+        let shown = probe(
+            browser,
+            &html,
+            tenant,
+            &format!(
+                "(function () {{ var s = document.getElementById('filter-rule'); s.value = '{rule}'; \
+                 s.dispatchEvent(new Event('change')); \
+                 return document.querySelectorAll('article.finding:not([hidden])').length + '/' + \
+                 document.getElementById('shown').textContent; }})()"
+            ),
+        );
+        assert_eq!(
+            shown,
+            format!("{expected}/{expected}"),
+            "{tenant}: filter by {rule}"
         );
 
         let png = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("html-{tenant}.png"));
@@ -315,22 +372,14 @@ fn hostile_text_does_not_run_in_chromium() {
         "the page's script did not run"
     );
 
-    // Layout: a copy with a probe script (the policy dropped so that it may run) measures whether
-    // anything is wider than the window; the page itself was checked above with its policy.
-    let csp_start = html
-        .find("<meta http-equiv=\"Content-Security-Policy\"")
-        .unwrap();
-    let csp_end = csp_start + html[csp_start..].find(">\n").unwrap() + 2;
-    let probe = format!("{}{}", &html[..csp_start], &html[csp_end..]).replace(
-        "</body>",
-        "<script>document.body.setAttribute('data-overflow', \
-         String(document.documentElement.scrollWidth > window.innerWidth));</script></body>",
+    let fits = probe(
+        browser,
+        &html,
+        "hostile",
+        "String(document.documentElement.scrollWidth <= window.innerWidth)",
     );
-    let probe_page = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-hostile-probe.html");
-    std::fs::write(&probe_page, probe).unwrap();
-    let measured = browse(browser, &probe_page, None);
-    assert!(
-        measured.dom.contains("data-overflow=\"false\""),
+    assert_eq!(
+        fits, "true",
         "hostile text pushed the layout wider than the window"
     );
 }
