@@ -273,15 +273,11 @@ fn finding(report: &ReportV1, f: &FindingV1) -> FindingView {
     }
 }
 
-/// "new" when history first saw the finding in this run, "open" when an earlier run did; nothing
-/// without history.
+/// "new" when history first saw the finding in this run (first seen at the evaluation clock, `as_of`),
+/// "open" when an earlier run did; nothing without history.
 fn lifecycle(report: &ReportV1, f: &FindingV1) -> Option<&'static str> {
     let first = f.first_seen?;
-    Some(if first >= report.generated_at {
-        "new"
-    } else {
-        "open"
-    })
+    Some(if first >= report.as_of { "new" } else { "open" })
 }
 
 /// An evidence value on one line: strings as they are, anything else as compact JSON; capped.

@@ -383,3 +383,30 @@ fn hostile_text_does_not_run_in_chromium() {
         "hostile text pushed the layout wider than the window"
     );
 }
+
+/// #11: with history, each finding shows its first-seen date and whether it is new in this run or was
+/// already open; without history, neither.
+#[test]
+fn html_shows_first_seen_and_lifecycle_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report: ReportV1 = serde_json::from_str(&demo(dir.path(), "partner", "json")).unwrap();
+    let html = report::render(&report, Format::Html, Style::plain());
+    assert!(!html.contains("badge status"), "no history, no status");
+    report.findings[0].first_seen = Some(report.as_of);
+    report.findings[1].first_seen = Some(report.as_of - chrono::Duration::days(30));
+    let html = report::render(&report, Format::Html, Style::plain());
+    assert_eq!(
+        html.matches("<span class=\"badge status\">new</span>")
+            .count(),
+        1
+    );
+    assert_eq!(
+        html.matches("<span class=\"badge status\">open</span>")
+            .count(),
+        1
+    );
+    let earlier = (report.as_of - chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(html.contains(&format!("<dt>First seen</dt><dd>{earlier}</dd>")));
+}
