@@ -41,7 +41,10 @@ fn demo_config() -> Option<&'static str> {
 }
 
 pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> {
-    let machine = matches!(args.eval.format, Format::Json | Format::Sarif | Format::Csv);
+    let machine = matches!(
+        args.eval.format,
+        Format::Json | Format::Sarif | Format::Csv | Format::Html
+    );
     if args.tenant == DemoTenant::Both
         && (machine || args.eval.output.is_some() || args.save_snapshot.is_some())
     {

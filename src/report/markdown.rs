@@ -1,6 +1,9 @@
-//! Markdown: a ticket-ready summary (GitHub-flavoured). Text that comes from Graph is escaped so that a
-//! display name cannot inject links, images or HTML into the ticket.
+//! Markdown: an MSP checklist (GitHub-flavoured, and plain enough to read where markdown is not
+//! rendered): one section per customer (partner side) or per partner (customer side) by name, a `- [ ]`
+//! item per finding with its fix, and what could not be checked as items too. Text that comes from Graph
+//! is escaped so that a display name cannot inject links, images or HTML into the ticket.
 
+use super::group;
 use super::v1::{CoverageStatus, FindingV1, ReportV1, Severity};
 use super::{join_list, one_line, perspective_phrase};
 
@@ -27,16 +30,14 @@ pub(super) fn render(report: &ReportV1) -> String {
         report.generated_at.format("%Y-%m-%d %H:%M UTC"),
     ));
 
-    out.push_str("| Severity | Findings |\n|---|---:|\n");
-    for sev in Severity::ALL_DESC {
-        out.push_str(&format!(
-            "| {} | {} |\n",
-            capitalize(sev.as_str()),
-            report.summary.count(sev)
-        ));
-    }
+    let counts: Vec<String> = Severity::ALL_DESC
+        .iter()
+        .map(|s| format!("{} {}", report.summary.count(*s), s.as_str()))
+        .collect();
     out.push_str(&format!(
-        "| Suppressed | {} |\n\n",
+        "Findings: {} ({}); {} suppressed.\n\n",
+        report.summary.total(),
+        counts.join(", "),
         report.summary.suppressed
     ));
 
@@ -53,72 +54,63 @@ pub(super) fn render(report: &ReportV1) -> String {
             .collect();
         out.push_str(&format!(
             "**Coverage incomplete:** {} could not be read; the rules that needed them were not \
-             evaluated (see [What could not be checked](#what-could-not-be-checked)).\n\n",
+             evaluated (see \"What could not be checked\" below).\n\n",
             join_list(&sources)
         ));
     }
 
-    out.push_str("## Findings\n\n");
+    let (by, groups) = group::groups(report);
+    out.push_str(&format!("## Checklist by {}\n\n", by.noun()));
     if report.findings.is_empty() {
         out.push_str("No findings at or above info.\n\n");
     }
-    for sev in Severity::ALL_DESC {
-        let group: Vec<&FindingV1> = report
-            .findings
+    for g in &groups {
+        let counts: Vec<String> = Severity::ALL_DESC
             .iter()
-            .filter(|f| f.severity == sev)
+            .map(|s| (s, g.count(*s)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{n} {}", s.as_str()))
             .collect();
-        if group.is_empty() {
-            continue;
-        }
+        let id = match g.id.as_deref() {
+            Some(id) if id != g.name => format!(" ({})", code(id)),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "### {} ({})\n\n",
-            capitalize(sev.as_str()),
-            group.len()
+            "### {}{}: {}\n\n",
+            md(&g.name),
+            id,
+            counts.join(", ")
         ));
-        for f in group {
-            finding(&mut out, report, f);
+        for f in &g.findings {
+            finding(&mut out, report, g.id.as_deref(), f);
         }
+        out.push('\n');
     }
 
     let skipped: Vec<String> = report.not_applicable().map(|c| code(&c.source)).collect();
     if !gaps.is_empty() || !skipped.is_empty() || !report.not_evaluated.is_empty() {
         out.push_str("## What could not be checked\n\n");
-        if !gaps.is_empty() {
-            out.push_str("| Source | Status | Detail | Rules not evaluated |\n|---|---|---|---|\n");
-            for c in &gaps {
-                let mut detail = c.detail.as_deref().map(md).unwrap_or_default();
-                if let Some(p) = c.permission.as_deref()
-                    && c.status == CoverageStatus::Denied
-                {
-                    if !detail.is_empty() {
-                        detail.push_str("<br>");
-                    }
-                    detail.push_str(&format!("Permission: {}", md(p)));
-                }
-                if let Some(id) = c.request_id.as_deref() {
-                    if !detail.is_empty() {
-                        detail.push_str("<br>");
-                    }
-                    detail.push_str(&format!("Request id: {}", code(id)));
-                }
-                let rules: Vec<String> = c.rules_not_evaluated.iter().map(|r| code(r)).collect();
-                out.push_str(&format!(
-                    "| {} | {} | {} | {} |\n",
-                    code(&c.source),
-                    c.status.as_str(),
-                    if detail.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        detail
-                    },
-                    if rules.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        rules.join(", ")
-                    },
-                ));
+        for c in &gaps {
+            let mut item = format!("- [ ] {} ({})", code(&c.source), c.status.as_str());
+            if let Some(p) = c.permission.as_deref()
+                && c.status == CoverageStatus::Denied
+            {
+                item.push_str(&format!(": grant {}", md(p)));
             }
+            out.push_str(&item);
+            out.push('\n');
+            if let Some(d) = c.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+                out.push_str(&format!("  - Detail: {}\n", md(d)));
+            }
+            if !c.rules_not_evaluated.is_empty() {
+                let rules: Vec<String> = c.rules_not_evaluated.iter().map(|r| code(r)).collect();
+                out.push_str(&format!("  - Rules not evaluated: {}\n", rules.join(", ")));
+            }
+            if let Some(id) = c.request_id.as_deref() {
+                out.push_str(&format!("  - Request id: {}\n", code(id)));
+            }
+        }
+        if !gaps.is_empty() {
             out.push('\n');
         }
         if !report.not_evaluated.is_empty() {
@@ -171,13 +163,19 @@ pub(super) fn render(report: &ReportV1) -> String {
     out
 }
 
-fn finding(out: &mut String, report: &ReportV1, f: &FindingV1) {
+/// One checklist item: severity, rule and subject; the message; then the fix and the details as
+/// sub-items.
+fn finding(out: &mut String, report: &ReportV1, group: Option<&str>, f: &FindingV1) {
     out.push_str(&format!(
-        "#### {}: {}\n\n",
+        "- [ ] **{}** {}: {}\n",
+        f.severity.as_str().to_uppercase(),
         code(&f.rule_id),
         md(f.subject.label())
     ));
-    out.push_str(&format!("{}\n\n", md_block(&f.message)));
+    out.push_str(&format!("  {}\n", md_block(&f.message)));
+    if !f.remediation.is_empty() {
+        out.push_str(&format!("  - Fix: {}\n", md(&f.remediation)));
+    }
     let mut subject = format!("{} {}", f.subject.kind.as_str(), code(&f.subject.id));
     if f.subject
         .display_name
@@ -186,31 +184,32 @@ fn finding(out: &mut String, report: &ReportV1, f: &FindingV1) {
     {
         subject = format!("{} ({})", md(f.subject.label()), subject);
     }
-    out.push_str(&format!("- Subject: {subject}\n"));
-    if let Some(p) = f.partner_tenant_id.as_deref() {
-        out.push_str(&format!("- Partner tenant: {}\n", code(p)));
+    out.push_str(&format!("  - Subject: {subject}\n"));
+    // The section already names the customer (or partner) a finding is grouped under.
+    if let Some(p) = f.partner_tenant_id.as_deref()
+        && p != report.tenant_id
+        && Some(p) != group
+    {
+        out.push_str(&format!("  - Partner tenant: {}\n", code(p)));
     }
     if let Some(c) = f.customer_tenant_id.as_deref()
         && c != report.tenant_id
+        && Some(c) != group
     {
-        out.push_str(&format!("- Customer tenant: {}\n", code(c)));
+        out.push_str(&format!("  - Customer tenant: {}\n", code(c)));
     }
     if let Some(t) = f.first_seen {
-        out.push_str(&format!("- First seen: {}\n", t.format("%Y-%m-%d")));
-    }
-    out.push_str(&format!("- Fingerprint: {}\n", code(&f.fingerprint)));
-    if !f.remediation.is_empty() {
-        out.push_str(&format!("- **Remediation:** {}\n", md(&f.remediation)));
+        out.push_str(&format!("  - First seen: {}\n", t.format("%Y-%m-%d")));
     }
     if !f.references.is_empty() {
         let refs: Vec<String> = f.references.iter().map(|r| reference(r)).collect();
-        out.push_str(&format!("- References: {}\n", refs.join(", ")));
+        out.push_str(&format!("  - References: {}\n", refs.join(", ")));
     }
-    out.push('\n');
+    out.push_str(&format!("  - Fingerprint: {}\n", code(&f.fingerprint)));
 }
 
 /// Inline text, one line, with Markdown and HTML metacharacters escaped.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in one_line(s).chars() {
         if matches!(

@@ -1,7 +1,11 @@
 //! The report: a frozen output DTO (`v1::ReportV1`) built from an evaluation, and its renderers
-//! (table, json, jsonl, sarif, csv, markdown). Nothing here reads the network or the clock.
+//! (table, json, jsonl, sarif, csv, markdown, html). Nothing here reads the network or the clock.
 
 mod csv;
+pub(crate) mod diff;
+mod group;
+pub(crate) mod history;
+mod html;
 mod markdown;
 mod sarif;
 mod table;
@@ -37,8 +41,10 @@ pub enum Format {
     Sarif,
     /// One row per finding, for spreadsheets.
     Csv,
-    /// A ticket-ready summary.
+    /// A checklist per customer or partner, for tickets.
     Markdown,
+    /// One self-contained HTML page (no network at view time) with charts, filters and a print layout.
+    Html,
 }
 
 impl Format {
@@ -50,6 +56,7 @@ impl Format {
             Format::Sarif => "sarif",
             Format::Csv => "csv",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 }
@@ -105,6 +112,7 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
         Format::Sarif => json_escape_hidden(sarif::render(report)),
         Format::Csv => csv::render(report),
         Format::Markdown => markdown::render(report),
+        Format::Html => html::render(report),
     }
 }
 

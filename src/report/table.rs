@@ -22,29 +22,53 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
         out.push('\n');
     } else {
         let mut table = new_table(style);
-        // Rule id above subject in one column: the message gets the width.
-        table.set_header(header_row(
-            style,
-            &["SEVERITY", "RULE / SUBJECT", "FINDING"],
-        ));
+        let whole = longest_word(report);
+        // Narrow: the rule id, subject and message share one column, wide enough for any rule id or
+        // GUID; wide: rule id above subject in a column that holds its longest word, the message gets
+        // the rest (at least `MIN_MESSAGE`).
+        let narrow = style
+            .width
+            .is_some_and(|w| usize::from(w) < whole + 2 + FIXED_COLUMNS + MIN_MESSAGE);
+        if narrow {
+            table.set_header(header_row(style, &["SEVERITY", "RULE / SUBJECT / FINDING"]));
+        } else {
+            table.set_header(header_row(
+                style,
+                &["SEVERITY", "RULE / SUBJECT", "FINDING"],
+            ));
+        }
         for severity in Severity::ALL_DESC {
             for f in report.findings.iter().filter(|f| f.severity == severity) {
-                table.add_row(vec![
-                    severity_cell(style, severity),
-                    text_cell(
-                        style,
-                        format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label())),
-                    ),
-                    text_cell(style, one_line(&f.message)),
-                ]);
+                let rule_subject =
+                    format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label()));
+                let row = if narrow {
+                    vec![
+                        severity_cell(style, severity),
+                        text_cell(style, format!("{rule_subject}\n{}", one_line(&f.message))),
+                    ]
+                } else {
+                    vec![
+                        severity_cell(style, severity),
+                        text_cell(style, rule_subject),
+                        text_cell(style, one_line(&f.message)),
+                    ]
+                };
+                table.add_row(row);
             }
         }
         out.push('\n');
-        if style.width.is_some() {
-            // A long display name wraps within its column rather than squeezing the message.
-            if let Some(col) = table.column_mut(1) {
-                col.set_constraint(ColumnConstraint::UpperBoundary(Width::Percentage(32)));
-            }
+        if let Some(w) = style.width
+            && !narrow
+            && let Some(col) = table.column_mut(1)
+        {
+            // A long display name wraps within its column rather than squeezing the message, but the
+            // column always holds its longest word (a rule id, a GUID) whole.
+            let lower = u16::try_from(whole + 2).unwrap_or(u16::MAX);
+            let upper = (u32::from(w) * 32 / 100) as u16;
+            col.set_constraint(ColumnConstraint::Boundaries {
+                lower: Width::Fixed(lower),
+                upper: Width::Fixed(upper.max(lower)),
+            });
         }
         out.push_str(&table.to_string());
         out.push('\n');
@@ -173,7 +197,7 @@ fn summary_line(report: &ReportV1) -> String {
     }
 }
 
-fn new_table(style: Style) -> Table {
+pub(crate) fn new_table(style: Style) -> Table {
     let mut table = Table::new();
     // Never look at the terminal from here: the caller decides colour and width.
     table.force_no_tty();
@@ -209,8 +233,28 @@ fn new_table(style: Style) -> Table {
 /// is cut. Without wrapping nothing is split and nothing is cut.
 const MAX_WORD: usize = 256;
 
+/// Borders (4) and the severity column ("critical" and its padding) of the findings table.
+const FIXED_COLUMNS: usize = 14;
+/// The narrowest message column worth a third column: a GUID and its padding, with room to spare.
+const MIN_MESSAGE: usize = 38;
+/// The longest word the findings table keeps whole; anything longer (hostile or broken text) wraps.
+const MAX_WHOLE: usize = 44;
+
+/// The longest word of the rule ids and subject labels (rule ids, GUIDs, relationship names), at most
+/// `MAX_WHOLE` characters.
+fn longest_word(report: &ReportV1) -> usize {
+    report
+        .findings
+        .iter()
+        .flat_map(|f| [one_line(&f.rule_id), one_line(f.subject.label())])
+        .filter_map(|s| s.split(' ').map(|w| w.chars().count()).max())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_WHOLE)
+}
+
 /// A cell of sanitised text (`one_line` already applied; `\n` separates lines of the cell).
-fn text_cell(style: Style, text: String) -> Cell {
+pub(crate) fn text_cell(style: Style, text: String) -> Cell {
     if style.width.is_none() || !text.split(['\n', ' ']).any(|w| w.len() > MAX_WORD) {
         return Cell::new(text);
     }

@@ -1534,3 +1534,22 @@ mod hostile_rows {
         }
     }
 }
+
+/// #11: the diff table is the report's table (one setup): an unbroken 1,000-character name is cut before
+/// wrapping, as in the findings table, instead of being split over dozens of lines (and quadratic time).
+#[test]
+fn diff_table_uses_the_report_table_setup() {
+    let mut snap = partner_snapshot(day(1), vec![relationship("r1", "active", &[])]);
+    snap.partner.as_mut().unwrap().relationships[0]
+        .relationship
+        .display_name = "N".repeat(1000);
+    let d = diff::diff(
+        &Inventory::from_snapshot(&partner_snapshot(day(0), vec![])),
+        &Inventory::from_snapshot(&snap),
+    );
+    let table = diff::render_table(&d, Some(100));
+    assert!(table.contains("truncated"), "{table}");
+    assert!(table.lines().count() < 20, "{table}");
+    // Unwrapped (a pipe), nothing is cut.
+    assert!(diff::render_table(&d, None).contains(&"N".repeat(1000)));
+}

@@ -14,6 +14,7 @@ mod collect;
 mod common;
 mod fake;
 mod history;
+mod html;
 mod incremental;
 mod memory;
 mod report;

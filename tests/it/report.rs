@@ -360,6 +360,7 @@ fn json_is_byte_identical_for_the_same_input() {
         Format::Sarif,
         Format::Csv,
         Format::Markdown,
+        Format::Html,
         Format::Table,
     ] {
         assert_eq!(
@@ -744,6 +745,7 @@ fn every_format_and_style() -> Vec<(Format, Style)> {
         Format::Sarif,
         Format::Csv,
         Format::Markdown,
+        Format::Html,
     ] {
         all.push((format, Style::plain()));
         all.push((
@@ -983,6 +985,11 @@ mod props {
                             serde_json::from_str::<Value>(&out).unwrap();
                         }
                     }
+                    Format::Html => {
+                        // #11: Graph text never becomes markup: the page's own script is the only one.
+                        prop_assert_eq!(out.matches("<script").count(), 1);
+                        prop_assert!(!out.contains('\u{202e}'), "bidi override in html");
+                    }
                     Format::Table | Format::Markdown => {}
                 }
             }
@@ -1021,4 +1028,70 @@ fn wrapping_table_cuts_unbroken_words_first() {
     assert!(out.len() < 50 * 3 * 1024, "{} bytes", out.len());
     let unwrapped = report::render(&r, Format::Table, Style::plain());
     assert!(unwrapped.contains(&"M".repeat(4000)));
+}
+
+/// #11: the markdown report is an MSP checklist: one section per customer by name (partner side), a
+/// `- [ ]` item per finding with its fix, coverage gaps as items with the permission to grant, and
+/// nothing a ticket system that does not render markdown would show as noise (no tables, no HTML).
+#[test]
+fn markdown_is_a_checklist_by_customer_or_partner() {
+    let out = report::render(&sample(), Format::Markdown, Style::plain());
+    assert!(
+        out.contains("## Checklist by customer or partner\n"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "### Fabrikam MSP (`22222222-2222-4222-8222-222222222222`): 1 critical, 1 medium, 1 low, 1 info\n"
+    ));
+    assert!(out.contains(
+        "### Northwind, \"Support\" Ltd (`33333333-3333-4333-8333-333333333333`): 1 high\n"
+    ));
+    assert_eq!(out.matches("\n- [ ] **").count(), sample().findings.len());
+    assert_eq!(out.matches("\n  - Fix: ").count(), sample().findings.len());
+    assert!(out.contains(
+        "- [ ] `directory_audits` (denied): grant AuditLog.Read.All and Directory.Read.All\n"
+    ));
+    assert!(!out.contains("|---") && !out.contains("<br>"), "{out}");
+}
+
+/// GUIDs (8-4-4-4-12 hex) in a text.
+fn guids(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| {
+            w.len() == 36 && w.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// #11: at 80 columns the terminal table wraps between words: no rule id or GUID is split across lines
+/// (comfy-table broke `partner-signin-unexpected-location` and tenant ids mid-word to fit its column).
+#[test]
+fn table_at_80_columns_keeps_rule_ids_and_guids_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for tenant in ["partner", "customer"] {
+        let json = crate::html::demo(dir.path(), tenant, "json");
+        let r: ReportV1 = serde_json::from_str(&json).unwrap();
+        for unicode in [false, true] {
+            let style = Style {
+                color: false,
+                unicode,
+                width: Some(80),
+            };
+            let out = report::render(&r, Format::Table, style);
+            for line in out.lines() {
+                assert!(line.chars().count() <= 80, "wider than 80: {line}");
+            }
+            for f in &r.findings {
+                assert!(
+                    out.contains(&f.rule_id),
+                    "{tenant}: {} split\n{out}",
+                    f.rule_id
+                );
+                for g in guids(f.subject.label()).iter().chain(&guids(&f.message)) {
+                    assert!(out.contains(g.as_str()), "{tenant}: {g} split\n{out}");
+                }
+            }
+        }
+    }
 }
