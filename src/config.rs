@@ -387,6 +387,16 @@ fn validate(config: &Config) -> Vec<Problem> {
     problems
 }
 
+/// SHA-256 of the configuration's bytes, lowercase hex: which configuration a report was made with,
+/// without its path (paths may be private).
+fn digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
@@ -412,7 +422,10 @@ impl Config {
                 .and_then(|doc| locate(&doc, &first.path, first.target));
             return Err(error_at(origin, text, span, first.message));
         }
-        Ok(config)
+        Ok(Config {
+            digest: Some(digest(text)),
+            ..config
+        })
     }
 
     /// Validates a configuration built in code (no positions in errors).
@@ -461,7 +474,18 @@ mod tests {
 
     #[test]
     fn empty_file_is_the_default() {
-        assert_eq!(Config::from_toml_str("", "x").unwrap(), Config::default());
+        let empty = Config::from_toml_str("", "x").unwrap();
+        assert_eq!(
+            empty.digest.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(
+            Config {
+                digest: None,
+                ..empty
+            },
+            Config::default()
+        );
         assert_eq!(Config::default().thresholds.stale_after_days, 90);
     }
 

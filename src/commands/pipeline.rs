@@ -343,13 +343,11 @@ pub fn finish_with_logs(
             printer.warn(w);
         }
     }
-    let report = report::build(
-        &ReportHeader::from_snapshot(snap),
-        &evaluation,
-        snap.collected_at,
-    );
-    emit(&report, args.format, args.output.as_deref(), printer)?;
     let fail_on = args.fail_on.unwrap_or(default_fail_on);
+    let header =
+        ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
+    let report = report::build(&header, &evaluation, snap.collected_at);
+    emit(&report, args.format, args.output.as_deref(), printer)?;
     let mut exit_code = exit_code(&evaluation, &report, fail_on);
     if let Some(history) = history {
         match history.record(snap, &evaluation, partner_sign_ins) {
@@ -424,6 +422,20 @@ fn terminal_width(terminal: bool) -> Option<u16> {
         }
     };
     columns.or_else(detected).filter(|w: &u16| *w >= 40)
+}
+
+impl From<FailOn> for report::v1::FailOnV1 {
+    fn from(f: FailOn) -> Self {
+        use report::v1::FailOnV1;
+        match f {
+            FailOn::Critical => FailOnV1::Critical,
+            FailOn::High => FailOnV1::High,
+            FailOn::Medium => FailOnV1::Medium,
+            FailOn::Low => FailOnV1::Low,
+            FailOn::Info => FailOnV1::Info,
+            FailOn::Never => FailOnV1::Never,
+        }
+    }
 }
 
 fn threshold(fail_on: FailOn) -> Option<Severity> {

@@ -293,27 +293,33 @@ fn evidence_value(v: &serde_json::Value) -> String {
     one_line(&text)
 }
 
-/// The thresholds the rules recorded in their evidence (the settings this run used, as far as the
-/// report carries them).
+/// What the audit was run with (`settings`): every threshold, `--fail-on`, the log window and the
+/// configuration's digest.
 fn settings(report: &ReportV1) -> Vec<(String, String)> {
-    const KEYS: [&str; 4] = [
-        "stale_after_days",
-        "expiring_within_days",
-        "new_within_days",
-        "max_duration_days",
-    ];
-    let mut out: Vec<(String, String)> = Vec::new();
-    for key in KEYS {
-        let value = report
-            .findings
-            .iter()
-            .chain(report.suppressed.iter().map(|s| &s.finding))
-            .find_map(|f| f.evidence.get(key).and_then(|v| v.as_u64()));
-        if let Some(v) = value {
-            out.push((key.to_owned(), format!("{v} days")));
-        }
-    }
-    out
+    let Some(s) = &report.settings else {
+        return Vec::new();
+    };
+    let t = &s.thresholds;
+    vec![
+        ("stale_after_days".to_owned(), format!("{} days", t.stale_after_days)),
+        (
+            "expiring_within_days".to_owned(),
+            format!("{} days", t.expiring_within_days),
+        ),
+        ("new_within_days".to_owned(), format!("{} days", t.new_within_days)),
+        (
+            "max_duration_days".to_owned(),
+            format!("{} days", t.max_duration_days),
+        ),
+        ("fail_on".to_owned(), s.fail_on.as_str().to_owned()),
+        ("since".to_owned(), format!("{} days", s.since_days)),
+        (
+            "config".to_owned(),
+            s.config_digest
+                .as_deref()
+                .map_or_else(|| "defaults".to_owned(), |d| format!("sha256:{}", one_line(d))),
+        ),
+    ]
 }
 
 /// The page's policy: nothing is fetched (no network at view time), styles are inline, and only the

@@ -60,6 +60,173 @@ pub struct ReportV1 {
     pub suppressed: Vec<SuppressedEntry>,
     /// Anything the operator should know that is not a finding (e.g. an unknown enum value met).
     pub warnings: Vec<String>,
+    /// What the audit was run with (thresholds, `--fail-on`, log window, configuration digest). Absent
+    /// from reports built without a run (e.g. by a library caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<SettingsV1>,
+    /// What the snapshot holds beyond the findings, for the pictures: every live GDAP relationship
+    /// (partner side) and every service-provider partner's last activity (customer side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextV1>,
+}
+
+/// What the audit was run with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingsV1 {
+    /// Every threshold in effect, in days (the configuration's `[thresholds]`, defaults filled in).
+    pub thresholds: ThresholdsV1,
+    /// The lowest severity that fails the run with exit code 1 (`--fail-on`); `never` when none does.
+    pub fail_on: FailOnV1,
+    /// The length of the sign-in and audit log window read, in whole days.
+    pub since_days: u64,
+    /// SHA-256 (lowercase hex) of the configuration file's bytes; null when the defaults were used.
+    /// The file's path is deliberately not reported.
+    pub config_digest: Option<String>,
+}
+
+/// The thresholds in effect, in days (see `docs/configuration.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ThresholdsV1 {
+    pub stale_after_days: u32,
+    pub expiring_within_days: u32,
+    pub new_within_days: u32,
+    pub max_duration_days: u32,
+}
+
+impl From<&crate::config::Thresholds> for ThresholdsV1 {
+    fn from(t: &crate::config::Thresholds) -> Self {
+        ThresholdsV1 {
+            stale_after_days: t.stale_after_days,
+            expiring_within_days: t.expiring_within_days,
+            new_within_days: t.new_within_days,
+            max_duration_days: t.max_duration_days,
+        }
+    }
+}
+
+/// `--fail-on`: the lowest severity that fails the run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOnV1 {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    /// No finding fails the run.
+    Never,
+}
+
+impl FailOnV1 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOnV1::Critical => "critical",
+            FailOnV1::High => "high",
+            FailOnV1::Medium => "medium",
+            FailOnV1::Low => "low",
+            FailOnV1::Info => "info",
+            FailOnV1::Never => "never",
+        }
+    }
+}
+
+/// Snapshot facts the pictures draw, independent of which rules fired. A list is absent when its side
+/// was not audited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ContextV1 {
+    /// Every live GDAP relationship (partner side), soonest end first, then by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationships: Option<Vec<RelationshipContext>>,
+    /// Every service-provider partner (customer side), by name then tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partners: Option<Vec<PartnerActivity>>,
+}
+
+/// A live GDAP relationship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RelationshipContext {
+    pub id: String,
+    pub display_name: String,
+    /// The Graph status, e.g. `active`, `approvalPending`.
+    pub status: String,
+    pub customer_tenant_id: Option<String>,
+    pub customer_name: Option<String>,
+    /// When the relationship ends; null before it is approved.
+    pub end_date_time: Option<DateTime<Utc>>,
+    /// True when `autoExtendDuration` is a positive duration.
+    pub auto_extend: bool,
+}
+
+/// A service-provider partner's last observed activity in the audited tenant's sign-in logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PartnerActivity {
+    pub tenant_id: String,
+    pub display_name: Option<String>,
+    /// The last successful partner sign-in in the window; null when none was seen (or not read).
+    pub last_successful_sign_in: Option<DateTime<Utc>>,
+    /// The last sign-in attempt (successful or not) in the window; null when none was seen.
+    pub last_attempt: Option<DateTime<Utc>>,
+}
+
+impl ContextV1 {
+    /// Built from the snapshot; `None` when neither side's data was collected.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Option<ContextV1> {
+        let relationships = snapshot.partner.as_ref().map(|p| {
+            let mut rels: Vec<RelationshipContext> = p
+                .relationships
+                .iter()
+                .map(|r| &r.relationship)
+                .filter(|r| r.status.is_live())
+                .map(|r| RelationshipContext {
+                    id: name(&r.id),
+                    display_name: name(&r.display_name),
+                    status: name(r.status.as_str()),
+                    customer_tenant_id: r.customer_tenant_id().map(name),
+                    customer_name: r.customer_name().map(name),
+                    end_date_time: r.end_date_time,
+                    auto_extend: r.auto_extends(),
+                })
+                .collect();
+            // Undated (not yet approved) last; ties by id, so the order never depends on Graph's.
+            rels.sort_by(|a, b| {
+                (a.end_date_time.is_none(), a.end_date_time, &a.id).cmp(&(
+                    b.end_date_time.is_none(),
+                    b.end_date_time,
+                    &b.id,
+                ))
+            });
+            rels
+        });
+        let partners = snapshot.customer.as_ref().map(|c| {
+            let mut partners: Vec<PartnerActivity> = c
+                .service_providers()
+                .map(|p| {
+                    let seen = c.sign_ins.partners.iter().find_map(|(id, s)| {
+                        id.trim()
+                            .eq_ignore_ascii_case(p.tenant_id.trim())
+                            .then_some(s)
+                    });
+                    PartnerActivity {
+                        tenant_id: name(&p.tenant_id),
+                        display_name: p.display_name.as_deref().map(name),
+                        last_successful_sign_in: seen.and_then(|s| s.last_success),
+                        last_attempt: seen.and_then(|s| s.last_attempt),
+                    }
+                })
+                .collect();
+            partners.sort_by(|a, b| {
+                (a.display_name.as_deref(), &a.tenant_id)
+                    .cmp(&(b.display_name.as_deref(), &b.tenant_id))
+            });
+            partners
+        });
+        (relationships.is_some() || partners.is_some()).then_some(ContextV1 {
+            relationships,
+            partners,
+        })
+    }
 }
 
 /// Which tool wrote the report.
@@ -479,16 +646,45 @@ pub struct ReportHeader {
     pub tenant_name: Option<String>,
     pub as_of: DateTime<Utc>,
     pub perspectives: Vec<snapshot::Perspective>,
+    /// What the audit was run with (`ReportV1::settings`), when known.
+    pub settings: Option<SettingsV1>,
+    /// The snapshot facts the pictures draw (`ReportV1::context`).
+    pub context: Option<ContextV1>,
 }
 
 impl ReportHeader {
+    /// The header of a snapshot, with its `context`; no `settings` (see [`ReportHeader::with_settings`]).
     pub fn from_snapshot(snapshot: &Snapshot) -> Self {
         ReportHeader {
             tenant_id: snapshot.tenant_id.clone(),
             tenant_name: snapshot.tenant_name.clone(),
             as_of: snapshot.as_of,
             perspectives: snapshot.perspectives.clone(),
+            settings: None,
+            context: ContextV1::from_snapshot(snapshot),
         }
+    }
+
+    /// The run's settings: the configuration's thresholds and digest, `--fail-on`, and the snapshot's
+    /// log window in whole days.
+    pub fn with_settings(
+        mut self,
+        config: &crate::config::Config,
+        fail_on: FailOnV1,
+        window: &snapshot::Window,
+    ) -> Self {
+        let days = window
+            .until
+            .signed_duration_since(window.since)
+            .num_days()
+            .max(0);
+        self.settings = Some(SettingsV1 {
+            thresholds: ThresholdsV1::from(&config.thresholds),
+            fail_on,
+            since_days: u64::try_from(days).unwrap_or(0),
+            config_digest: config.digest.as_deref().map(name),
+        });
+        self
     }
 }
 
@@ -553,6 +749,8 @@ pub fn build(
             .collect(),
         suppressed,
         warnings: evaluation.warnings.iter().map(|w| long(w)).collect(),
+        settings: header.settings.clone(),
+        context: header.context.clone(),
     }
 }
 

@@ -39,6 +39,11 @@ pub struct Config {
     pub rules: BTreeMap<String, RuleSettings>,
     /// Accepted findings, each with a reason and an optional expiry.
     pub suppressions: Vec<Suppression>,
+    /// SHA-256 (hex) of the text this configuration was parsed from, for the report's `settings`;
+    /// `None` for a configuration built in code (the defaults). Not a key of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub digest: Option<String>,
 }
 
 /// `[thresholds]`, in whole days. A value outside its range is refused.

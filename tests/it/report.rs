@@ -95,6 +95,8 @@ fn header() -> ReportHeader {
             Perspective::Partner,
             Perspective::Customer,
         ],
+        settings: None,
+        context: None,
     }
 }
 

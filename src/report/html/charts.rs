@@ -1,14 +1,16 @@
 //! The pictures, drawn here as plain numbers and labels for the template's inline SVG (no chart library
 //! at view time): relationship end dates, partners' last sign-in against the stale threshold, and the
-//! findings per customer of a fleet. Every outside number is clamped before it becomes a coordinate.
-
-use std::collections::BTreeMap;
+//! findings per customer of a fleet. The first two are drawn from the report's `context` (the snapshot),
+//! never from findings' evidence, so they show every relationship and partner, not only flagged ones.
+//! Every outside number is clamped before it becomes a coordinate.
 
 use chrono::{DateTime, Utc};
 
 use super::super::group::Group;
 use super::super::one_line;
-use super::super::v1::{FindingV1, ReportV1, Severity, SubjectKind};
+use super::super::v1::{
+    CoverageStatus, PartnerActivity, RelationshipContext, ReportV1, Severity, ThresholdsV1,
+};
 
 /// The drawing's width in SVG units; the page scales it to the screen.
 pub(super) const WIDTH: i64 = 960;
@@ -31,7 +33,7 @@ pub(super) struct TimelineRow {
     pub y: i64,
     pub x0: i64,
     pub x1: i64,
-    /// "expired", "soon" or "ok".
+    /// "expired", "soon", "ok", or "undated" (no end date yet).
     pub class: &'static str,
     pub auto_extend: bool,
     pub end: String,
@@ -43,6 +45,8 @@ pub(super) struct Timeline {
     pub ticks: Vec<Tick>,
     pub now_x: i64,
     pub height: i64,
+    /// Why there is nothing to draw, when so.
+    pub note: Option<String>,
 }
 
 pub(super) struct ActivityRow {
@@ -54,15 +58,17 @@ pub(super) struct ActivityRow {
     pub text: String,
 }
 
-/// Partners' last successful sign-in against the stale threshold.
+/// Partners' last observed activity against the stale threshold.
 pub(super) struct Activity {
     pub rows: Vec<ActivityRow>,
     pub ticks: Vec<Tick>,
     pub threshold_x: i64,
     pub threshold: u64,
     pub height: i64,
-    /// Why there is nothing to draw (the rule's not-evaluated reason), when so.
+    /// Why there is nothing to draw, when so.
     pub note: Option<String>,
+    /// What makes the drawing incomplete (sign-in logs not read), when so.
+    pub caveat: Option<String>,
 }
 
 pub(super) struct Segment {
@@ -115,108 +121,91 @@ fn scale(v: i64, lo: i64, hi: i64) -> i64 {
     LABEL_W + (v - lo) * PLOT_W / span
 }
 
-fn parse(v: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
-    v.and_then(|v| v.as_str())
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// Days from `from` to `to`, clamped to ±10 years (outside data may hold any date).
 fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     to.signed_duration_since(from).num_days().clamp(-3650, 3650)
 }
 
-fn is_auto_extend(f: &FindingV1) -> bool {
-    let flag = f.evidence.get("auto_extend").and_then(|v| v.as_bool()) == Some(true);
-    let duration = f
-        .evidence
-        .get("auto_extend_duration")
-        .and_then(|v| v.as_str())
-        .is_some_and(|d| !matches!(d, "" | "PT0S" | "P0D"));
-    flag || duration
+/// A threshold from the report's settings, or the default when the report carries none.
+fn threshold(report: &ReportV1, pick: fn(&ThresholdsV1) -> u32, default: u32) -> i64 {
+    let days = report
+        .settings
+        .as_ref()
+        .map_or(default, |s| pick(&s.thresholds));
+    i64::from(days.clamp(1, 3650))
 }
 
+/// Every live relationship of the snapshot (`context.relationships`), soonest end first; undated ones
+/// (not yet approved) last, drawn as a mark at the evaluation clock.
 pub(super) fn timeline(report: &ReportV1) -> Timeline {
-    struct Rel {
-        name: String,
-        customer: Option<String>,
-        end: DateTime<Utc>,
-        auto_extend: bool,
-        soon: bool,
-    }
-    let mut rels: BTreeMap<String, Rel> = BTreeMap::new();
-    for f in &report.findings {
-        let Some(end) = parse(f.evidence.get("end_date_time")) else {
-            continue;
-        };
-        let id = f
-            .evidence
-            .get("relationship_id")
-            .and_then(|v| v.as_str())
-            .or((f.subject.kind == SubjectKind::Relationship).then_some(f.subject.id.as_str()));
-        let Some(id) = id else { continue };
-        let name = f
-            .evidence
-            .get("relationship_name")
-            .and_then(|v| v.as_str())
-            .or((f.subject.kind == SubjectKind::Relationship).then(|| f.subject.label()))
-            .unwrap_or(id);
-        let rel = rels.entry(one_line(id)).or_insert_with(|| Rel {
-            name: one_line(name),
-            customer: f
-                .evidence
-                .get("customer_name")
-                .and_then(|v| v.as_str())
-                .map(one_line),
-            end,
-            auto_extend: false,
-            soon: false,
-        });
-        rel.auto_extend |= is_auto_extend(f);
-        rel.soon |= f.rule_id == "expiring-soon";
-    }
-    let mut rels: Vec<Rel> = rels.into_values().collect();
-    rels.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.name.cmp(&b.name)));
-
-    let days: Vec<i64> = rels
+    let rels: &[RelationshipContext] = report
+        .context
+        .as_ref()
+        .and_then(|c| c.relationships.as_deref())
+        .unwrap_or_default();
+    let soon_days = threshold(report, |t| t.expiring_within_days, 30);
+    let days: Vec<Option<i64>> = rels
         .iter()
-        .map(|r| days_between(report.as_of, r.end))
+        .map(|r| r.end_date_time.map(|end| days_between(report.as_of, end)))
         .collect();
-    let lo = days.iter().copied().min().unwrap_or(0).min(0);
-    let hi = days.iter().copied().max().unwrap_or(0).max(90);
+    let lo = days.iter().flatten().copied().min().unwrap_or(0).min(0);
+    let hi = days.iter().flatten().copied().max().unwrap_or(0).max(90);
+    let now = scale(0, lo, hi);
     let rows = rels
         .iter()
         .zip(&days)
         .enumerate()
         .map(|(i, (r, d))| {
-            let class = if *d < 0 {
-                "expired"
-            } else if r.soon {
-                "soon"
+            let name = one_line(&r.display_name);
+            let name = if name.trim().is_empty() {
+                one_line(&r.id)
             } else {
-                "ok"
+                name
             };
-            let full = match &r.customer {
-                Some(c) => format!("{} ({c})", r.name),
-                None => r.name.clone(),
+            let customer = r
+                .customer_name
+                .as_deref()
+                .or(r.customer_tenant_id.as_deref())
+                .map(one_line);
+            let title = match &customer {
+                Some(c) => format!("{name} ({c})"),
+                None => name.clone(),
             };
-            TimelineRow {
-                label: label(&r.name),
-                title: full,
-                y: row_y(i),
-                x0: scale(0, lo, hi).min(scale(*d, lo, hi)),
-                x1: scale(0, lo, hi).max(scale(*d, lo, hi)),
-                class,
-                auto_extend: r.auto_extend,
-                end: format!(
-                    "{}{}",
-                    r.end.format("%Y-%m-%d"),
-                    if *d >= 0 {
+            let (class, x, end) = match (d, r.end_date_time) {
+                (Some(d), Some(at)) => {
+                    let class = if *d < 0 {
+                        "expired"
+                    } else if *d < soon_days {
+                        "soon"
+                    } else {
+                        "ok"
+                    };
+                    let when = if *d >= 0 {
                         format!(" ({d} d)")
                     } else {
                         " (ended)".to_owned()
-                    }
+                    };
+                    (
+                        class,
+                        scale(*d, lo, hi),
+                        format!("{}{when}", at.format("%Y-%m-%d")),
+                    )
+                }
+                _ => (
+                    "undated",
+                    now,
+                    format!("no end date yet ({})", one_line(&r.status)),
                 ),
+            };
+            TimelineRow {
+                label: label(&name),
+                title,
+                y: row_y(i),
+                x0: now.min(x),
+                x1: now.max(x),
+                class,
+                auto_extend: r.auto_extend,
+                end,
             }
         })
         .collect::<Vec<_>>();
@@ -232,73 +221,86 @@ pub(super) fn timeline(report: &ReportV1) -> Timeline {
             },
         })
         .collect();
+    let note = match report.context.as_ref().and_then(|c| c.relationships.as_ref()) {
+        None => Some("The partner side was not audited: no GDAP relationships were read.".to_owned()),
+        Some(r) if r.is_empty() => Some("No live GDAP relationship.".to_owned()),
+        Some(_) => None,
+    };
     Timeline {
         height: rows_height(rows.len()),
-        now_x: scale(0, lo, hi),
+        now_x: now,
         rows,
         ticks,
+        note,
     }
 }
 
+/// Every service-provider partner of the snapshot (`context.partners`): days since its last successful
+/// sign-in (or, without one, its last attempt) against `stale_after_days`.
 pub(super) fn activity(report: &ReportV1) -> Activity {
-    let mut threshold: u64 = 90;
-    let mut found: Vec<(String, Option<i64>)> = Vec::new();
-    for f in &report.findings {
-        if !f.evidence.contains_key("last_successful_sign_in") {
-            continue;
-        }
-        if let Some(t) = f.evidence.get("stale_after_days").and_then(|v| v.as_u64()) {
-            threshold = t.clamp(1, 3650);
-        }
-        let last = parse(f.evidence.get("last_successful_sign_in"));
-        let name = f
-            .evidence
-            .get("partner_name")
-            .and_then(|v| v.as_str())
-            .unwrap_or(f.subject.label());
-        found.push((
-            one_line(name),
-            last.map(|t| days_between(t, report.as_of).max(0)),
-        ));
-    }
-    let threshold_days = i64::try_from(threshold).unwrap_or(90);
+    let partners: &[PartnerActivity] = report
+        .context
+        .as_ref()
+        .and_then(|c| c.partners.as_deref())
+        .unwrap_or_default();
+    let threshold_days = threshold(report, |t| t.stale_after_days, 90);
+    let ago = |t: Option<DateTime<Utc>>| t.map(|t| days_between(t, report.as_of).max(0));
+    let found: Vec<(String, Option<i64>, Option<i64>)> = partners
+        .iter()
+        .map(|p| {
+            let name = p
+                .display_name
+                .as_deref()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(&p.tenant_id);
+            (
+                one_line(name),
+                ago(p.last_successful_sign_in),
+                ago(p.last_attempt),
+            )
+        })
+        .collect();
     let hi = found
         .iter()
-        .filter_map(|(_, d)| *d)
+        .flat_map(|(_, s, a)| [*s, *a])
+        .flatten()
         .max()
         .unwrap_or(0)
         .max(threshold_days.saturating_mul(2));
     let rows: Vec<ActivityRow> = found
         .iter()
         .enumerate()
-        .map(|(i, (name, days))| ActivityRow {
+        .map(|(i, (name, success, attempt))| ActivityRow {
             label: label(name),
             title: name.clone(),
             y: row_y(i),
-            x: scale(days.unwrap_or(hi), 0, hi),
-            stale: days.is_none_or(|d| d >= threshold_days),
-            text: match days {
-                Some(d) => format!("{d} d ago"),
-                None => "never seen".to_owned(),
+            x: scale(success.or(*attempt).unwrap_or(hi), 0, hi),
+            stale: success.is_none_or(|d| d >= threshold_days),
+            text: match (success, attempt) {
+                (Some(d), _) => format!("{d} d ago"),
+                (None, Some(d)) => format!("no success; last attempt {d} d ago"),
+                (None, None) => "no sign-in seen".to_owned(),
             },
         })
         .collect();
-    let note = if rows.is_empty() {
-        Some(
-            report
-                .not_evaluated
-                .iter()
-                .find(|n| n.rule_id == "stale-partner-access")
-                .map(|n| format!("Not evaluated: {}", one_line(&n.reason)))
-                .unwrap_or_else(|| {
-                    "No partner went without a successful sign-in past the threshold, or this \
-                     perspective does not read partner sign-ins."
-                        .to_owned()
-                }),
-        )
-    } else {
-        None
+    let note = match report.context.as_ref().and_then(|c| c.partners.as_ref()) {
+        None => Some(
+            "The customer side was not audited: no partner sign-ins were read.".to_owned(),
+        ),
+        Some(p) if p.is_empty() => Some("No service-provider partner in this tenant.".to_owned()),
+        Some(_) => None,
     };
+    // Drawn, but said: without the sign-in logs "no sign-in seen" means "not read", not "inactive".
+    let caveat = report
+        .coverage
+        .iter()
+        .find(|c| c.source == "sign_ins" && c.status != CoverageStatus::Collected)
+        .map(|c| {
+            format!(
+                "Sign-in logs were not read in full ({}): activity below is incomplete; see Coverage.",
+                c.status.as_str()
+            )
+        });
     let ticks = (0..)
         .map(|k: i64| k * 30)
         .take_while(|d| *d <= hi)
@@ -311,10 +313,11 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
     Activity {
         height: rows_height(rows.len()),
         threshold_x: scale(threshold_days, 0, hi),
-        threshold,
+        threshold: u64::try_from(threshold_days).unwrap_or(90),
         rows,
         ticks,
         note,
+        caveat,
     }
 }
 
