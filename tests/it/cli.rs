@@ -114,11 +114,20 @@ pub(crate) fn scan_args(cmd: &mut Command, fake: &FakeGraph, tenant: &str) {
 
 fn redact(s: &str) -> String {
     let v = env!("CARGO_PKG_VERSION");
-    s.replace(&format!("gdap-audit {v}"), "gdap-audit [VERSION]")
+    let mut s = s
+        .replace(&format!("gdap-audit {v}"), "gdap-audit [VERSION]")
         .replace(
             &format!("\"version\": \"{v}\""),
             "\"version\": \"[VERSION]\"",
-        )
+        );
+    // The demo configuration's digest changes with every edit of it; `report_settings_*` checks it.
+    let key = "\"config_digest\": \"";
+    if let Some(start) = s.find(key).map(|i| i + key.len()) {
+        if let Some(len) = s[start..].find('"') {
+            s.replace_range(start..start + len, "[DIGEST]");
+        }
+    }
+    s
 }
 
 #[test]
@@ -236,6 +245,62 @@ fn json_output_is_byte_identical_for_the_same_input() {
     assert_eq!(a.stdout, b.stdout);
     // collect then evaluate gives the same report as the scan itself.
     assert_eq!(text(&a.stdout), text(&out.stdout));
+}
+
+/// Issue 11 (settings): the JSON report says what the audit was run with: every threshold, `--fail-on`,
+/// the log window in days, and the SHA-256 of the configuration file's bytes (null with the defaults;
+/// never the path).
+#[test]
+fn report_settings_record_the_run() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap.json");
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["demo", "--tenant", "customer", "-q", "--save-snapshot"])
+            .arg(&snap);
+        c
+    });
+    assert!(matches!(out.status.code(), Some(0..=1)), "{}", text(&out.stderr));
+    let config = dir.path().join("private-name.toml");
+    std::fs::write(&config, "[thresholds]\nstale_after_days = 45\n").unwrap();
+    let evaluate = |config: Option<&Path>| -> Value {
+        let out = run_sync({
+            let mut c = bin(dir.path());
+            c.args(["evaluate", "--format", "json", "--fail-on", "high"]);
+            if let Some(config) = config {
+                c.arg("--config").arg(config);
+            }
+            c.arg(&snap);
+            c
+        });
+        assert!(matches!(out.status.code(), Some(0..=1)), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(!stdout.contains("private-name"), "the config path is not reported");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let with = evaluate(Some(&config));
+    let settings = &with["settings"];
+    let digest: String = Sha256::digest(std::fs::read(&config).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(settings["config_digest"], Value::String(digest));
+    assert_eq!(settings["fail_on"], "high");
+    assert_eq!(settings["since_days"], 30);
+    assert_eq!(
+        settings["thresholds"],
+        serde_json::json!({
+            "stale_after_days": 45,
+            "expiring_within_days": 30,
+            "new_within_days": 7,
+            "max_duration_days": 365
+        })
+    );
+    // No --config and no ./gdap-audit.toml: the defaults, said as a null digest.
+    let without = evaluate(None);
+    assert_eq!(without["settings"]["config_digest"], Value::Null);
+    assert_eq!(without["settings"]["thresholds"]["stale_after_days"], 90);
 }
 
 #[test]
