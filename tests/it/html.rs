@@ -248,6 +248,18 @@ fn demo_report_in_chromium() {
             "{tenant}: filter by {rule}"
         );
 
+        // The pictures show the snapshot's context in the browser too: a bar per live relationship
+        // (partner), a dot per service-provider partner (customer).
+        let (class, list) = match tenant {
+            "partner" => ("timeline-row", "relationships"),
+            _ => ("activity-row", "partners"),
+        };
+        assert_eq!(
+            seen.dom.matches(&format!("<g class=\"{class}\">")).count(),
+            json["context"][list].as_array().unwrap().len(),
+            "{tenant}: {class}"
+        );
+
         let png = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("html-{tenant}.png"));
         let _ = std::fs::remove_file(&png);
         let shot = browse(browser, &page, Some(&png));
@@ -276,8 +288,13 @@ fn poison(v: &mut Value, key: &str) {
         "as_of",
         "perspectives",
     ];
-    // Dates stay dates, so the charts draw (with hostile labels).
-    if KEEP.contains(&key) || key.ends_with("_date_time") || key == "first_seen" || key == "expires"
+    // Dates stay dates, so the charts draw (with hostile labels); enums stay enums.
+    if KEEP.contains(&key)
+        || key.ends_with("_date_time")
+        || matches!(
+            key,
+            "first_seen" | "expires" | "last_successful_sign_in" | "last_attempt" | "fail_on"
+        )
     {
         return;
     }
@@ -409,4 +426,67 @@ fn html_shows_first_seen_and_lifecycle_status() {
         .format("%Y-%m-%d")
         .to_string();
     assert!(html.contains(&format!("<dt>First seen</dt><dd>{earlier}</dd>")));
+}
+
+/// #11 (pictures): the partner page's timeline has a bar for every live relationship of the snapshot
+/// (the JSON report's `context.relationships`), and the customer page a strip with a row for every
+/// service-provider partner (`context.partners`), whether or not a finding names them: with every
+/// finding removed the pictures are unchanged.
+#[test]
+fn pictures_draw_the_snapshot_context_not_the_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tenant, class, list) in [
+        ("partner", "timeline-row", "relationships"),
+        ("customer", "activity-row", "partners"),
+    ] {
+        let mut report: ReportV1 =
+            serde_json::from_str(&demo(dir.path(), tenant, "json")).unwrap();
+        let context = report.context.clone().expect("the demo report has a context");
+        let expected = match list {
+            "relationships" => context.relationships.map(|r| r.len()),
+            _ => context.partners.map(|p| p.len()),
+        }
+        .expect("the audited side's list");
+        assert!(expected >= 3, "{tenant}: the demo has several {list}");
+        let marker = format!("<g class=\"{class}\">");
+        let html = report::render(&report, Format::Html, Style::plain());
+        assert_eq!(html.matches(&marker).count(), expected, "{tenant}: {class}");
+        if tenant == "customer" {
+            assert!(html.contains("class=\"threshold\""), "the stale threshold line");
+            assert!(html.contains("no sign-in seen"), "a partner never seen");
+        }
+        report.findings.clear();
+        report.suppressed.clear();
+        let html = report::render(&report, Format::Html, Style::plain());
+        assert_eq!(
+            html.matches(&marker).count(),
+            expected,
+            "{tenant}: {class} without findings"
+        );
+    }
+}
+
+/// #11 (settings): the page's header shows what the audit was run with, from the report's `settings`
+/// (every threshold, `--fail-on`, the window, the configuration digest), not from findings' evidence.
+#[test]
+fn html_header_shows_the_run_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report: ReportV1 = serde_json::from_str(&demo(dir.path(), "customer", "json")).unwrap();
+    report.findings.clear();
+    let settings = report.settings.clone().expect("the demo report has settings");
+    let html = report::render(&report, Format::Html, Style::plain());
+    for key in [
+        "stale_after_days",
+        "expiring_within_days",
+        "new_within_days",
+        "max_duration_days",
+        "fail_on",
+        "since",
+        "config",
+    ] {
+        assert!(html.contains(&format!("<code>{key}</code> = ")), "{key}");
+    }
+    let digest = settings.config_digest.expect("the demo uses its configuration");
+    assert!(html.contains(&format!("sha256:{digest}")));
+    assert!(html.contains("<code>since</code> = 30 days"));
 }
