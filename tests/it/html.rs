@@ -428,6 +428,10 @@ fn html_shows_first_seen_and_lifecycle_status() {
     assert!(html.contains(&format!("<dt>First seen</dt><dd>{earlier}</dd>")));
 }
 
+fn html_of(report: &ReportV1) -> String {
+    report::render(report, Format::Html, Style::plain())
+}
+
 /// #11 (pictures): the partner page's timeline has a bar for every live relationship of the snapshot
 /// (the JSON report's `context.relationships`), and the customer page a strip with a row for every
 /// service-provider partner (`context.partners`), whether or not a finding names them: with every
@@ -448,6 +452,16 @@ fn pictures_draw_the_snapshot_context_not_the_findings() {
         }
         .expect("the audited side's list");
         assert!(expected >= 3, "{tenant}: the demo has several {list}");
+        if let Some(rels) = &report.context.as_ref().and_then(|c| c.relationships.clone()) {
+            // Live ones only (the demo also has expired and terminated ones); undated ones last.
+            assert!(
+                rels.iter()
+                    .all(|r| !matches!(r.status.as_str(), "expired" | "terminated"))
+            );
+            let undated = rels.iter().position(|r| r.end_date_time.is_none());
+            assert_eq!(undated, Some(rels.len() - 1), "the pending one, last");
+            assert!(html_of(&report).contains("no end date yet (approvalPending)"));
+        }
         let marker = format!("<g class=\"{class}\">");
         let html = report::render(&report, Format::Html, Style::plain());
         assert_eq!(html.matches(&marker).count(), expected, "{tenant}: {class}");
@@ -489,4 +503,25 @@ fn html_header_shows_the_run_settings() {
     let digest = settings.config_digest.expect("the demo uses its configuration");
     assert!(html.contains(&format!("sha256:{digest}")));
     assert!(html.contains("<code>since</code> = 30 days"));
+}
+
+/// #11 (pictures): when the sign-in logs could not be read, the activity strip still lists every partner
+/// but says its "no sign-in seen" is not a result.
+#[test]
+fn activity_strip_says_when_sign_ins_were_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report: ReportV1 = serde_json::from_str(&demo(dir.path(), "customer", "json")).unwrap();
+    assert!(!html_of(&report).contains("Sign-in logs were not read in full"));
+    let sign_ins = report
+        .coverage
+        .iter_mut()
+        .find(|c| c.source == "sign_ins")
+        .expect("the customer side reads sign-ins");
+    sign_ins.status = report::v1::CoverageStatus::Unlicensed;
+    let html = html_of(&report);
+    assert!(html.contains("Sign-in logs were not read in full (unlicensed)"));
+    assert_eq!(
+        html.matches("<g class=\"activity-row\">").count(),
+        report.context.unwrap().partners.unwrap().len()
+    );
 }
