@@ -301,12 +301,18 @@ fn settings(report: &ReportV1) -> Vec<(String, String)> {
     };
     let t = &s.thresholds;
     vec![
-        ("stale_after_days".to_owned(), format!("{} days", t.stale_after_days)),
+        (
+            "stale_after_days".to_owned(),
+            format!("{} days", t.stale_after_days),
+        ),
         (
             "expiring_within_days".to_owned(),
             format!("{} days", t.expiring_within_days),
         ),
-        ("new_within_days".to_owned(), format!("{} days", t.new_within_days)),
+        (
+            "new_within_days".to_owned(),
+            format!("{} days", t.new_within_days),
+        ),
         (
             "max_duration_days".to_owned(),
             format!("{} days", t.max_duration_days),
@@ -315,9 +321,10 @@ fn settings(report: &ReportV1) -> Vec<(String, String)> {
         ("since".to_owned(), format!("{} days", s.since_days)),
         (
             "config".to_owned(),
-            s.config_digest
-                .as_deref()
-                .map_or_else(|| "defaults".to_owned(), |d| format!("sha256:{}", one_line(d))),
+            s.config_digest.as_deref().map_or_else(
+                || "defaults".to_owned(),
+                |d| format!("sha256:{}", one_line(d)),
+            ),
         ),
     ]
 }

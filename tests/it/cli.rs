@@ -122,10 +122,10 @@ fn redact(s: &str) -> String {
         );
     // The demo configuration's digest changes with every edit of it; `report_settings_*` checks it.
     let key = "\"config_digest\": \"";
-    if let Some(start) = s.find(key).map(|i| i + key.len()) {
-        if let Some(len) = s[start..].find('"') {
-            s.replace_range(start..start + len, "[DIGEST]");
-        }
+    if let Some(start) = s.find(key).map(|i| i + key.len())
+        && let Some(len) = s[start..].find('"')
+    {
+        s.replace_range(start..start + len, "[DIGEST]");
     }
     s
 }
@@ -261,7 +261,11 @@ fn report_settings_record_the_run() {
             .arg(&snap);
         c
     });
-    assert!(matches!(out.status.code(), Some(0..=1)), "{}", text(&out.stderr));
+    assert!(
+        matches!(out.status.code(), Some(0..=1)),
+        "{}",
+        text(&out.stderr)
+    );
     let config = dir.path().join("private-name.toml");
     std::fs::write(&config, "[thresholds]\nstale_after_days = 45\n").unwrap();
     let evaluate = |config: Option<&Path>| -> Value {
@@ -274,9 +278,16 @@ fn report_settings_record_the_run() {
             c.arg(&snap);
             c
         });
-        assert!(matches!(out.status.code(), Some(0..=1)), "{}", text(&out.stderr));
+        assert!(
+            matches!(out.status.code(), Some(0..=1)),
+            "{}",
+            text(&out.stderr)
+        );
         let stdout = text(&out.stdout);
-        assert!(!stdout.contains("private-name"), "the config path is not reported");
+        assert!(
+            !stdout.contains("private-name"),
+            "the config path is not reported"
+        );
         serde_json::from_str(&stdout).unwrap()
     };
     let with = evaluate(Some(&config));

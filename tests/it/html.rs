@@ -443,16 +443,22 @@ fn pictures_draw_the_snapshot_context_not_the_findings() {
         ("partner", "timeline-row", "relationships"),
         ("customer", "activity-row", "partners"),
     ] {
-        let mut report: ReportV1 =
-            serde_json::from_str(&demo(dir.path(), tenant, "json")).unwrap();
-        let context = report.context.clone().expect("the demo report has a context");
+        let mut report: ReportV1 = serde_json::from_str(&demo(dir.path(), tenant, "json")).unwrap();
+        let context = report
+            .context
+            .clone()
+            .expect("the demo report has a context");
         let expected = match list {
             "relationships" => context.relationships.map(|r| r.len()),
             _ => context.partners.map(|p| p.len()),
         }
         .expect("the audited side's list");
         assert!(expected >= 3, "{tenant}: the demo has several {list}");
-        if let Some(rels) = &report.context.as_ref().and_then(|c| c.relationships.clone()) {
+        if let Some(rels) = &report
+            .context
+            .as_ref()
+            .and_then(|c| c.relationships.clone())
+        {
             // Live ones only (the demo also has expired and terminated ones); undated ones last.
             assert!(
                 rels.iter()
@@ -466,7 +472,10 @@ fn pictures_draw_the_snapshot_context_not_the_findings() {
         let html = report::render(&report, Format::Html, Style::plain());
         assert_eq!(html.matches(&marker).count(), expected, "{tenant}: {class}");
         if tenant == "customer" {
-            assert!(html.contains("class=\"threshold\""), "the stale threshold line");
+            assert!(
+                html.contains("class=\"threshold\""),
+                "the stale threshold line"
+            );
             assert!(html.contains("no sign-in seen"), "a partner never seen");
         }
         report.findings.clear();
@@ -487,7 +496,10 @@ fn html_header_shows_the_run_settings() {
     let dir = tempfile::tempdir().unwrap();
     let mut report: ReportV1 = serde_json::from_str(&demo(dir.path(), "customer", "json")).unwrap();
     report.findings.clear();
-    let settings = report.settings.clone().expect("the demo report has settings");
+    let settings = report
+        .settings
+        .clone()
+        .expect("the demo report has settings");
     let html = report::render(&report, Format::Html, Style::plain());
     for key in [
         "stale_after_days",
@@ -500,7 +512,9 @@ fn html_header_shows_the_run_settings() {
     ] {
         assert!(html.contains(&format!("<code>{key}</code> = ")), "{key}");
     }
-    let digest = settings.config_digest.expect("the demo uses its configuration");
+    let digest = settings
+        .config_digest
+        .expect("the demo uses its configuration");
     assert!(html.contains(&format!("sha256:{digest}")));
     assert!(html.contains("<code>since</code> = 30 days"));
 }

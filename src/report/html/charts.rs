@@ -221,8 +221,14 @@ pub(super) fn timeline(report: &ReportV1) -> Timeline {
             },
         })
         .collect();
-    let note = match report.context.as_ref().and_then(|c| c.relationships.as_ref()) {
-        None => Some("The partner side was not audited: no GDAP relationships were read.".to_owned()),
+    let note = match report
+        .context
+        .as_ref()
+        .and_then(|c| c.relationships.as_ref())
+    {
+        None => {
+            Some("The partner side was not audited: no GDAP relationships were read.".to_owned())
+        }
         Some(r) if r.is_empty() => Some("No live GDAP relationship.".to_owned()),
         Some(_) => None,
     };
@@ -284,9 +290,9 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
         })
         .collect();
     let note = match report.context.as_ref().and_then(|c| c.partners.as_ref()) {
-        None => Some(
-            "The customer side was not audited: no partner sign-ins were read.".to_owned(),
-        ),
+        None => {
+            Some("The customer side was not audited: no partner sign-ins were read.".to_owned())
+        }
         Some(p) if p.is_empty() => Some("No service-provider partner in this tenant.".to_owned()),
         Some(_) => None,
     };
