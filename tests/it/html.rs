@@ -476,7 +476,12 @@ fn pictures_draw_the_snapshot_context_not_the_findings() {
                 html.contains("class=\"threshold\""),
                 "the stale threshold line"
             );
-            assert!(html.contains("no sign-in seen"), "a partner never seen");
+            // The demo reads 30 days of logs against a 90-day threshold: a partner without a sign-in
+            // in them is not yet known to be stale, and the page says so.
+            assert!(html.contains("none in the 30 d read"), "a partner not seen");
+            assert!(html.contains("class=\"dot-unknown\""));
+            assert!(html.contains("class=\"dot-active\""));
+            assert!(html.contains("fewer than the stale threshold (90 days)"));
         }
         report.findings.clear();
         report.suppressed.clear();

@@ -54,7 +54,9 @@ pub(super) struct ActivityRow {
     pub title: String,
     pub y: i64,
     pub x: i64,
-    pub stale: bool,
+    /// "dot-stale" (past the threshold), "dot-active", or "dot-unknown" (no sign-in in a window shorter
+    /// than the threshold: not yet known to be stale).
+    pub class: &'static str,
     pub text: String,
 }
 
@@ -67,8 +69,8 @@ pub(super) struct Activity {
     pub height: i64,
     /// Why there is nothing to draw, when so.
     pub note: Option<String>,
-    /// What makes the drawing incomplete (sign-in logs not read), when so.
-    pub caveat: Option<String>,
+    /// What makes the drawing incomplete (sign-in logs not read, a window shorter than the threshold).
+    pub caveats: Vec<String>,
 }
 
 pub(super) struct Segment {
@@ -250,6 +252,12 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
         .and_then(|c| c.partners.as_deref())
         .unwrap_or_default();
     let threshold_days = threshold(report, |t| t.stale_after_days, 90);
+    // The days of logs read, when shorter than the threshold: no sign-in in them proves nothing yet.
+    let short_window = report
+        .settings
+        .as_ref()
+        .and_then(|s| i64::try_from(s.since_days).ok())
+        .filter(|w| *w < threshold_days);
     let ago = |t: Option<DateTime<Utc>>| t.map(|t| days_between(t, report.as_of).max(0));
     let found: Vec<(String, Option<i64>, Option<i64>)> = partners
         .iter()
@@ -280,12 +288,17 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
             label: label(name),
             title: name.clone(),
             y: row_y(i),
-            x: scale(success.or(*attempt).unwrap_or(hi), 0, hi),
-            stale: success.is_none_or(|d| d >= threshold_days),
-            text: match (success, attempt) {
-                (Some(d), _) => format!("{d} d ago"),
-                (None, Some(d)) => format!("no success; last attempt {d} d ago"),
-                (None, None) => "no sign-in seen".to_owned(),
+            x: scale(success.or(*attempt).or(short_window).unwrap_or(hi), 0, hi),
+            class: match (success, short_window) {
+                (Some(d), _) if *d < threshold_days => "dot-active",
+                (None, Some(_)) => "dot-unknown",
+                _ => "dot-stale",
+            },
+            text: match (success, attempt, short_window) {
+                (Some(d), _, _) => format!("{d} d ago"),
+                (None, Some(d), _) => format!("no success; last attempt {d} d ago"),
+                (None, None, Some(w)) => format!("none in the {w} d read"),
+                (None, None, None) => "no sign-in seen".to_owned(),
             },
         })
         .collect();
@@ -297,7 +310,7 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
         Some(_) => None,
     };
     // Drawn, but said: without the sign-in logs "no sign-in seen" means "not read", not "inactive".
-    let caveat = report
+    let mut caveats: Vec<String> = report
         .coverage
         .iter()
         .find(|c| c.source == "sign_ins" && c.status != CoverageStatus::Collected)
@@ -306,7 +319,15 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
                 "Sign-in logs were not read in full ({}): activity below is incomplete; see Coverage.",
                 c.status.as_str()
             )
-        });
+        })
+        .into_iter()
+        .collect();
+    if let Some(w) = short_window {
+        caveats.push(format!(
+            "The sign-in logs read cover {w} days, fewer than the stale threshold ({threshold_days} \
+             days): a partner without a sign-in in them (grey) is not yet known to be stale."
+        ));
+    }
     let ticks = (0..)
         .map(|k: i64| k * 30)
         .take_while(|d| *d <= hi)
@@ -323,7 +344,7 @@ pub(super) fn activity(report: &ReportV1) -> Activity {
         rows,
         ticks,
         note,
-        caveat,
+        caveats,
     }
 }
 
