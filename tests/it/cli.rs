@@ -748,4 +748,42 @@ fn rules_list_and_explain() {
     });
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("known rules: global-admin-granted"));
+
+    // A near miss names the rule meant.
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["rules", "explain", "global-admin"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("did you mean `global-admin-granted`?"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The JSON catalogue carries what a ticket needs: the fix and the references.
+    let out = run_sync({
+        let mut c = bin(dir.path());
+        c.args(["rules", "--format", "json"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), gdap_audit::rules::all_rules().count());
+    for r in list {
+        for key in ["remediation", "rationale", "fires_when"] {
+            assert!(r[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {r}");
+        }
+        assert!(r["references"].is_array(), "{r}");
+    }
+    let legacy = list.iter().find(|r| r["id"] == "legacy-dap").unwrap();
+    assert!(
+        legacy["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().is_some_and(|u| u.starts_with("https://")))
+    );
 }
