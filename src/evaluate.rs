@@ -55,6 +55,9 @@ pub struct Evaluation {
     pub not_evaluated: Vec<NotEvaluated>,
     /// Remarks for the reader (partial evidence, first run), in sentences.
     pub warnings: Vec<String>,
+    /// The rules that ran (in catalogue order): with no finding and no `not_evaluated` entry, a rule
+    /// listed here passed. One also in `not_evaluated` ran only in part.
+    pub evaluated: Vec<String>,
 }
 
 /// Stable across runs: SHA-256 of `rule_id \0 audited tenant (lower-case) \0 subject id`, 32 hex chars.
@@ -230,6 +233,7 @@ pub fn evaluate(
     // Rules that ran on every relevant side with all their sources: an unmatched suppression of one of
     // them is really unused.
     let mut fully_evaluated: BTreeSet<&'static str> = BTreeSet::new();
+    let mut evaluated: Vec<String> = Vec::new();
 
     for rule in registry() {
         let meta = rule.meta();
@@ -283,6 +287,7 @@ pub fn evaluate(
             });
             continue;
         }
+        evaluated.push(meta.id.to_owned());
         raw.extend(
             rule.check(snap, &ctx)
                 .into_iter()
@@ -421,5 +426,6 @@ pub fn evaluate(
         coverage,
         not_evaluated,
         warnings,
+        evaluated,
     }
 }

@@ -56,6 +56,10 @@ pub struct ReportV1 {
     /// compare with). Never reported as clean.
     #[serde(default)]
     pub not_evaluated: Vec<NotEvaluatedEntry>,
+    /// The rules that ran, in catalogue order: what an auditor shows to prove a check passed (listed here,
+    /// no finding, not in `not_evaluated`). A rule also in `not_evaluated` ran only in part.
+    #[serde(default)]
+    pub rules_evaluated: Vec<String>,
     /// Findings hidden by a suppression in the configuration, with its reason.
     pub suppressed: Vec<SuppressedEntry>,
     /// Anything the operator should know that is not a finding (e.g. an unknown enum value met).
@@ -747,6 +751,7 @@ pub fn build(
             .iter()
             .map(NotEvaluatedEntry::from)
             .collect(),
+        rules_evaluated: evaluation.evaluated.clone(),
         suppressed,
         warnings: evaluation.warnings.iter().map(|w| long(w)).collect(),
         settings: header.settings.clone(),

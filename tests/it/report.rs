@@ -257,6 +257,10 @@ fn evaluation() -> Evaluation {
         warnings: vec![
             "Unknown crossTenantAccessType value \"passthrough\" kept as a string.".into(),
         ],
+        evaluated: vec![
+            "global-admin-granted".into(),
+            "roles-exceed-approved".into(),
+        ],
     }
 }
 
@@ -270,6 +274,9 @@ fn clean_evaluation() -> Evaluation {
             .collect(),
         not_evaluated: vec![],
         warnings: vec![],
+        evaluated: gdap_audit::rules::all_rules()
+            .map(|r| r.id.to_owned())
+            .collect(),
     }
 }
 

@@ -1874,3 +1874,44 @@ fn microsoft_support_principals_outside_a_support_entry_are_named() {
         f.message
     );
 }
+
+/// The report lists the rules that ran, so a clean check can be shown as passed; a rule whose source
+/// could not be read is not among them, and a disabled rule never is.
+#[test]
+fn rules_evaluated_lists_exactly_the_rules_that_ran() {
+    let mut snap = customer();
+    let ev = first_run(&snap);
+    assert!(
+        ev.evaluated
+            .iter()
+            .any(|r| r == "mfa-not-enforced-for-partners")
+    );
+    assert!(
+        ev.evaluated
+            .iter()
+            .any(|r| r == "partner-signin-without-mfa")
+    );
+    // Partner-side rules have nothing to run on in a customer snapshot.
+    assert!(!ev.evaluated.iter().any(|r| r == "expiring-soon"));
+
+    set_coverage(&mut snap, Source::SignIns, CoverageStatus::Denied);
+    let ev = first_run(&snap);
+    assert!(
+        !ev.evaluated
+            .iter()
+            .any(|r| r == "partner-signin-without-mfa")
+    );
+    assert!(
+        ev.evaluated
+            .iter()
+            .any(|r| r == "mfa-not-enforced-for-partners")
+    );
+
+    let config = toml("[rules.mfa-not-enforced-for-partners]\nenabled = false\n");
+    let ev = run(&snap, &config, &HistoryView::default());
+    assert!(
+        !ev.evaluated
+            .iter()
+            .any(|r| r == "mfa-not-enforced-for-partners")
+    );
+}
