@@ -15,6 +15,17 @@ use crate::text::json_escape_hidden;
 
 pub use v1::{ReportHeader, ReportV1, build};
 
+/// A `jsonl` line: the finding object of the JSON report, plus the audited tenant and the evaluation
+/// time, so that each line is a ticket on its own (DESIGN.md's v1 contract).
+#[derive(serde::Serialize)]
+struct JsonlLine<'a> {
+    #[serde(flatten)]
+    finding: &'a v1::FindingV1,
+    tenant_id: &'a str,
+    tenant_name: Option<&'a str>,
+    as_of: chrono::DateTime<chrono::Utc>,
+}
+
 /// An output format (`--format`).
 #[derive(
     Debug,
@@ -104,7 +115,13 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
         Format::Jsonl => {
             let mut s = String::new();
             for f in &report.findings {
-                s.push_str(&serde_json::to_string(f).expect("a finding always serializes"));
+                let line = JsonlLine {
+                    finding: f,
+                    tenant_id: &report.tenant_id,
+                    tenant_name: report.tenant_name.as_deref(),
+                    as_of: report.as_of,
+                };
+                s.push_str(&serde_json::to_string(&line).expect("a finding always serializes"));
                 s.push('\n');
             }
             json_escape_hidden(s)

@@ -395,10 +395,18 @@ fn jsonl_is_one_finding_object_per_line() {
     assert_eq!(lines.len(), r.findings.len());
     let full = serde_json::to_value(&r).unwrap();
     for (i, line) in lines.iter().enumerate() {
-        let v: Value = serde_json::from_str(line).unwrap();
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        // Each line is a ticket on its own: the audited tenant and the evaluation time come with it.
+        let line = v.as_object_mut().unwrap();
+        assert_eq!(line.remove("tenant_id").unwrap(), full["tenant_id"]);
+        assert_eq!(
+            line.remove("tenant_name").unwrap(),
+            full.get("tenant_name").cloned().unwrap_or(Value::Null)
+        );
+        assert_eq!(line.remove("as_of").unwrap(), full["as_of"]);
         assert_eq!(
             v, full["findings"][i],
-            "line {i} is the json finding object"
+            "line {i} is the json finding object plus the tenant and as_of"
         );
     }
     assert_eq!(report::render(&clean(), Format::Jsonl, Style::plain()), "");
