@@ -3,8 +3,7 @@
 //!
 //! An [`Inventory`] is the comparable part of one audit. It is built from a [`Snapshot`] with
 //! [`Inventory::from_snapshot`], or read back from the history for a recorded run
-//! (`HistoryStore::inventory`). [`diff`] compares two of them; [`render_table`], [`render_json`] and
-//! [`render_markdown`] print the result. The JSON field names are a contract (docs/history.md).
+//! (`HistoryStore::inventory`). [`diff`] compares two of them; `report::diff` prints the result. The JSON field names are a contract (docs/history.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,9 +14,8 @@ use crate::model::roles::RoleCatalog;
 use crate::snapshot::{Perspective, Snapshot, Source};
 
 // Rendering lives with the other renderers (one table setup, one escaper).
-pub use crate::report::diff::{render_json, render_markdown, render_table};
 
-/// Version of the JSON document [`render_json`] writes; bumped on any incompatible change.
+/// Version of the JSON document `report::diff::render_json` writes; bumped on any incompatible change.
 pub const DIFF_JSON_VERSION: &str = "1";
 
 /// A relationship as one audit saw it.

@@ -8,6 +8,7 @@ use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff, Inventory};
 use crate::history::{HistoryError, HistoryStore};
 use crate::printer::Printer;
+use crate::report::diff as render;
 use crate::snapshot::Snapshot;
 
 pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
@@ -29,10 +30,10 @@ pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
             } else {
                 None
             };
-            diff::render_table(&d, width)
+            render::render_table(&d, width)
         }
-        DiffFormat::Json => diff::render_json(&d),
-        DiffFormat::Markdown => diff::render_markdown(&d),
+        DiffFormat::Json => render::render_json(&d),
+        DiffFormat::Markdown => render::render_markdown(&d),
     };
     write_stdout(&text)?;
     Ok(0)

@@ -2,7 +2,7 @@
 //! (table, json, jsonl, sarif, csv, markdown, html). Nothing here reads the network or the clock.
 
 mod csv;
-pub(crate) mod diff;
+pub mod diff;
 mod group;
 pub(crate) mod history;
 mod html;
@@ -158,9 +158,6 @@ pub fn report_schema_string() -> String {
     s.push('\n');
     s
 }
-
-/// Moved to [`crate::files`]; kept here for callers of the old path.
-pub use crate::files::write_atomic;
 
 /// Graph text for a human format: capped at `text::MAX_TEXT` bytes first (so every renderer stays
 /// linear and bounded even on a report that was not made by `build`), then on one line without control

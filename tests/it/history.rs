@@ -10,6 +10,7 @@ use gdap_audit::history::{HistoryError, HistoryStore, SCHEMA_VERSION};
 use gdap_audit::model::gdap::{
     AccessDetails, CustomerParticipant, DelegatedAdminRelationship, RelationshipStatus, UnifiedRole,
 };
+use gdap_audit::report::diff as render;
 use gdap_audit::rules::{Finding, Severity, Subject, SubjectKind};
 use gdap_audit::snapshot::{
     Coverage, CoverageStatus, CustomerData, ForeignRoleAssignment, PartnerData, PartnerRecord,
@@ -1062,7 +1063,7 @@ fn diff_reports_partner_changes() {
 #[test]
 fn diff_renderers() {
     let d = diffed();
-    let table = diff::render_table(&d, None);
+    let table = render::render_table(&d, None);
     assert!(table.contains("Global Administrator"), "{table}");
     assert!(table.contains("status active -> expired"), "{table}");
     assert!(
@@ -1072,7 +1073,7 @@ fn diff_renderers() {
         "{table}"
     );
 
-    let json: serde_json::Value = serde_json::from_str(&diff::render_json(&d)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&render::render_json(&d)).unwrap();
     assert_eq!(json["diff_version"], "1");
     assert_eq!(json["relationships_added"][0]["id"], "r4");
     assert_eq!(json["relationships_removed"][0]["id"], "r2");
@@ -1093,7 +1094,7 @@ fn diff_renderers() {
         assert!(json.get(key).is_some(), "missing {key}");
     }
 
-    let md = diff::render_markdown(&d);
+    let md = render::render_markdown(&d);
     assert!(md.starts_with("## GDAP access changes"), "{md}");
     assert!(
         md.contains("| added | relationship | r4 display (r4), customer Contoso |"),
@@ -1101,7 +1102,7 @@ fn diff_renderers() {
     );
 
     let empty = diff::diff(&Inventory::default(), &Inventory::default());
-    assert!(diff::render_table(&empty, None).contains("No changes."));
+    assert!(render::render_table(&empty, None).contains("No changes."));
 }
 
 #[test]
@@ -1114,13 +1115,16 @@ fn diff_renderers_neutralise_hostile_names() {
         &Inventory::from_snapshot(&partner_snapshot(day(0), vec![])),
         &Inventory::from_snapshot(&snap),
     );
-    for text in [diff::render_table(&d, Some(100)), diff::render_markdown(&d)] {
+    for text in [
+        render::render_table(&d, Some(100)),
+        render::render_markdown(&d),
+    ] {
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'),
             "{text:?}"
         );
     }
-    assert!(diff::render_markdown(&d).contains("\\| x \\|"));
+    assert!(render::render_markdown(&d).contains("\\| x \\|"));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1547,9 +1551,9 @@ fn diff_table_uses_the_report_table_setup() {
         &Inventory::from_snapshot(&partner_snapshot(day(0), vec![])),
         &Inventory::from_snapshot(&snap),
     );
-    let table = diff::render_table(&d, Some(100));
+    let table = render::render_table(&d, Some(100));
     assert!(table.contains("truncated"), "{table}");
     assert!(table.lines().count() < 20, "{table}");
     // Unwrapped (a pipe), nothing is cut.
-    assert!(diff::render_table(&d, None).contains(&"N".repeat(1000)));
+    assert!(render::render_table(&d, None).contains(&"N".repeat(1000)));
 }

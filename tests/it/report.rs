@@ -724,9 +724,9 @@ fn schema_describes_the_report() {
 fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.json");
-    report::write_atomic(&path, "first\n").unwrap();
+    gdap_audit::files::write_atomic(&path, "first\n").unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\n");
-    report::write_atomic(&path, "second\n").unwrap();
+    gdap_audit::files::write_atomic(&path, "second\n").unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -735,7 +735,7 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     assert_eq!(names, ["report.json"]);
 
     let missing = dir.path().join("no-such-dir").join("report.json");
-    assert!(report::write_atomic(&missing, "x").is_err());
+    assert!(gdap_audit::files::write_atomic(&missing, "x").is_err());
     assert!(!missing.exists());
 }
 
