@@ -126,21 +126,18 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
             parts.join("; "),
         ]);
     }
-    for p in &d.partners_added {
-        rows.push([
-            "added".into(),
-            "partner".into(),
-            named(p.name.as_deref(), &p.tenant_id),
-            partner_details(p),
-        ]);
-    }
-    for p in &d.partners_removed {
-        rows.push([
-            "removed".into(),
-            "partner".into(),
-            named(p.name.as_deref(), &p.tenant_id),
-            partner_details(p),
-        ]);
+    for (change, partners) in [
+        ("added", &d.partners_added),
+        ("removed", &d.partners_removed),
+    ] {
+        for p in partners {
+            rows.push([
+                change.into(),
+                "partner".into(),
+                named(p.name.as_deref(), &p.tenant_id),
+                partner_details(p),
+            ]);
+        }
     }
     for c in &d.partners_changed {
         let mut parts = Vec::new();
