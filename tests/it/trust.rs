@@ -64,7 +64,7 @@ async fn a_dead_graph_endpoint_is_exit_two_naming_the_url() {
     );
     assert!(stderr.contains("--graph-url"), "{stderr}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
 }
 
 /// #1: a dead login endpoint: exit 2 naming it.
@@ -94,7 +94,7 @@ async fn a_dead_login_endpoint_is_exit_two_naming_the_url() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
     assert!(
         fake.requests().is_empty(),
         "no Graph request without a token"
