@@ -19,9 +19,9 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant, SignInGenerator};
 use gdap_audit::auth::{self, AuthSettings};
 use gdap_audit::collect::{self, CollectOptions, PerspectiveMode, SignInAggregator};
-use gdap_audit::fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant, SignInGenerator};
 use gdap_audit::graph::{ClientSettings, Endpoints, GraphClient};
 use gdap_audit::model::logs::SignIn;
 use secrecy::SecretString;

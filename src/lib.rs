@@ -12,7 +12,6 @@ pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod evaluate;
-pub mod fake_graph;
 pub mod files;
 pub mod graph;
 pub mod history;

@@ -7,10 +7,10 @@ use super::CommandError;
 use super::pipeline::{self, Outcome};
 use crate::auth::{self, AuthSettings};
 use crate::cli::{CollectionArgs, DemoArgs, DemoTenant, FailOn, PerspectiveArg};
-use crate::fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
 use crate::graph::{Cloud, Endpoints};
 use crate::printer::Printer;
 use crate::report::Format;
+use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
 
 include!(concat!(env!("OUT_DIR"), "/demo_fixtures.rs"));
 

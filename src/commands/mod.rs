@@ -1,5 +1,6 @@
 //! One module per subcommand, wiring the pipeline. Nothing below `commands` imports it.
 
+#[cfg(feature = "demo")]
 mod demo;
 mod diff;
 mod evaluate;
@@ -44,7 +45,12 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Evaluate(args) => evaluate::run(args, printer),
         Command::Diff(args) => diff::run(args, printer),
         Command::Rules(args) => rules::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args, printer).await,
+        #[cfg(not(feature = "demo"))]
+        Command::Demo(_) => Err(CommandError::Usage(
+            "this build has no demo: rebuild with the default `demo` feature".to_owned(),
+        )),
         Command::Schema(args) => schema::run(args),
         Command::History(args) => history::run(args, printer),
     };

@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gdap_audit::auth::{self, AssertionAlg, AuthError, AuthSettings, TokenProvider};
-use gdap_audit::fake_graph::{
+use fake_graph::{
     FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant, Fault, FaultKind,
 };
+use gdap_audit::auth::{self, AssertionAlg, AuthError, AuthSettings, TokenProvider};
 use gdap_audit::graph::Endpoints;
 use secrecy::{ExposeSecret, SecretString};
 

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use fake_graph::{ChaosConfig, FakeGraph, Injection};
 use gdap_audit::collect::{self, CollectOptions, PerspectiveMode};
 use gdap_audit::config::Config;
 use gdap_audit::evaluate::{Evaluation, evaluate};
-use gdap_audit::fake_graph::{ChaosConfig, FakeGraph, Injection};
 use gdap_audit::graph::RetryPolicy;
 use gdap_audit::graph::error::GraphError;
 use gdap_audit::report::v1::{ReportHeader, build};
@@ -449,7 +449,7 @@ fn kinds(injected: &[Injection]) -> BTreeSet<String> {
         .collect()
 }
 
-fn demo_tenants() -> (Vec<gdap_audit::fake_graph::FakeTenant>, Vec<DemoTenant>) {
+fn demo_tenants() -> (Vec<fake_graph::FakeTenant>, Vec<DemoTenant>) {
     let partner = tenant_dir("fixtures/demo/partner");
     let customer = tenant_dir("fixtures/demo/customer");
     let tenants = vec![

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gdap_audit::fake_graph::{
+use fake_graph::{
     FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant, Fault, FaultKind,
 };
 use serde_json::{Value, json};

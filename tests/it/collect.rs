@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
+use fake_graph::{FakeTenant, Fault, FaultKind, SignInGenerator};
 use gdap_audit::collect::{self, CollectOptions, PerspectiveMode, ProgressEvent};
-use gdap_audit::fake_graph::{FakeTenant, Fault, FaultKind, SignInGenerator};
 use gdap_audit::graph::error::NON_PREMIUM_CODE;
 use gdap_audit::snapshot::{CoverageStatus, Perspective, Snapshot, Source};
 use serde_json::json;
@@ -901,7 +901,7 @@ async fn one_unreadable_item_does_not_lose_the_others() {
 // ----------------------------------------------------------------------------------------------------
 // Logs: filter fallback, incremental reads, bounded aggregates
 
-fn sign_in_requests(fake: &gdap_audit::fake_graph::FakeGraph) -> Vec<Option<String>> {
+fn sign_in_requests(fake: &fake_graph::FakeGraph) -> Vec<Option<String>> {
     fake.requests()
         .iter()
         .filter(|r| r.path() == "/beta/auditLogs/signIns")

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
 use gdap_audit::auth::{self, AuthSettings};
-use gdap_audit::fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
 use gdap_audit::graph::{ClientSettings, Endpoints, GraphClient, RetryPolicy};
 use secrecy::SecretString;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gdap_audit::fake_graph::{
+use fake_graph::{
     FakeApp, FakeCertificate, FakeGraph, FakeGraphConfig, FakeTenant, Fault, FaultKind,
     SignInGenerator,
 };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
-use gdap_audit::fake_graph::{FakeGraph, FakeTenant, Fault, FaultKind};
+use fake_graph::{FakeGraph, FakeTenant, Fault, FaultKind};
 use gdap_audit::history::HistoryStore;
 use gdap_audit::snapshot::{CoverageStatus, CustomerData, Snapshot, Source};
 use serde_json::{Value, json};

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use fake_graph::{FakeTenant, Fault, FaultKind};
 use futures::TryStreamExt;
-use gdap_audit::fake_graph::{FakeTenant, Fault, FaultKind};
 use gdap_audit::graph::{BatchRequest, GraphError};
 use serde_json::{Value, json};
 

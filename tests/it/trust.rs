@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gdap_audit::fake_graph::{Fault, FaultKind};
+use fake_graph::{Fault, FaultKind};
 use serde_json::Value;
 
 use crate::cli::{CLEAN, bin, clean_tenant, run, run_sync, scan_args, text};
