@@ -5,6 +5,7 @@
 //! -> `snapshot` -> `history` -> pure rules (`rules`, run by `evaluate`) -> `report` -> exit code.
 //! `commands` wires the pipeline for each subcommand; nothing below it imports it.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod collect;

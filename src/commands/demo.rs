@@ -5,6 +5,7 @@ use secrecy::SecretString;
 
 use super::CommandError;
 use super::pipeline::{self, Outcome};
+use crate::audit;
 use crate::auth::{self, AuthSettings};
 use crate::cli::{CollectionArgs, DemoArgs, DemoTenant, FailOn, PerspectiveArg};
 use crate::graph::{Cloud, Endpoints};
@@ -65,7 +66,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         },
     };
     // The demo keeps no history unless asked (`--history PATH`): it must not touch the user's real one.
-    let mut history = pipeline::open_history(&args.eval, false)?;
+    let history = pipeline::open_history(&args.eval, false)?;
 
     let partner = tenant("partner")?;
     let customer = tenant("customer")?;
@@ -106,10 +107,8 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         settings.client_secret = Some(SecretString::from(secret.clone()));
         let tokens = auth::provider(settings, reqwest::Client::new())
             .map_err(|e| CommandError::Auth(e.to_string()))?;
-        let client = pipeline::client_for(endpoints.clone(), tokens.clone(), 4)?;
-        let tenant_id =
-            super::tenant::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
-        let tenant_id = &tenant_id;
+        let client = audit::client_for(endpoints.clone(), tokens.clone(), 4)?;
+        let tenant_id = pipeline::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
         let collection = CollectionArgs {
             perspective: if *kind == "partner" {
                 PerspectiveArg::Partner
@@ -119,31 +118,29 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             since: 30,
         };
         // The demo's collection time is its clock, so its output is reproducible.
-        let snap = super::scan::run_collection(
-            &client,
-            tenant_id,
-            &collection,
-            as_of,
-            as_of,
-            history.as_ref(),
-            printer,
-        )
+        let spinner = printer.spinner("collecting");
+        let plan = pipeline::tenant_audit(tenant_id, &collection, as_of, as_of, &spinner);
+        let report = pipeline::deliver(&eval, &config, printer, fail_on);
+        let outcome = audit::run(&client, &plan, &config, history.as_ref(), |audited| {
+            spinner.finish();
+            let snap = &audited.snapshot;
+            if let Some(path) = &args.save_snapshot {
+                pipeline::save_snapshot(snap, path, printer)?;
+            }
+            if i > 0 && matches!(eval.format, Format::Table | Format::Markdown) {
+                pipeline::write_stdout("\n")?;
+            }
+            if matches!(eval.format, Format::Table) {
+                let title = snap
+                    .tenant_name
+                    .clone()
+                    .unwrap_or_else(|| snap.tenant_id.clone());
+                pipeline::write_stdout(&format!("== {} perspective: {} ==\n", kind, title))?;
+            }
+            report(audited)
+        })
         .await?;
-        if let Some(path) = &args.save_snapshot {
-            pipeline::save_snapshot(&snap, path, printer)?;
-        }
-        if i > 0 && matches!(eval.format, Format::Table | Format::Markdown) {
-            pipeline::write_stdout("\n")?;
-        }
-        if matches!(eval.format, Format::Table) {
-            let title = snap
-                .tenant_name
-                .clone()
-                .unwrap_or_else(|| snap.tenant_id.clone());
-            pipeline::write_stdout(&format!("== {} perspective: {} ==\n", kind, title))?;
-        }
-        let Outcome { exit_code, .. } =
-            pipeline::finish(&snap, &eval, &config, history.as_mut(), printer, fail_on)?;
+        let Outcome { exit_code, .. } = pipeline::recorded(outcome, history.as_ref(), printer);
         worst = worse(worst, exit_code);
     }
     fake.shutdown();

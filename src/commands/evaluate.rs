@@ -2,11 +2,12 @@
 
 use super::CommandError;
 use super::pipeline::{self, Outcome};
+use crate::audit::Collected;
 use crate::cli::{EvaluateArgs, FailOn};
 use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
-pub fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
+pub async fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
     let mut snap =
         Snapshot::read(&args.snapshot).map_err(|e| CommandError::Usage(e.to_string()))?;
     if let Some(raw) = args.eval.as_of.as_deref() {
@@ -15,14 +16,19 @@ pub fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     // Offline re-evaluation only touches history when asked to (`--history`): the run was recorded
     // when it was scanned.
-    let mut history = pipeline::open_history(&args.eval, false)?;
+    let history = pipeline::open_history(&args.eval, false)?;
+    let collected = Collected {
+        snapshot: snap,
+        partner_sign_ins: None,
+    };
     let Outcome { exit_code, .. } = pipeline::finish(
-        &snap,
+        collected,
         &args.eval,
         &config,
-        history.as_mut(),
+        history.as_ref(),
         printer,
         FailOn::High,
-    )?;
+    )
+    .await?;
     Ok(exit_code)
 }

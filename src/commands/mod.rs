@@ -9,7 +9,6 @@ mod pipeline;
 mod rules;
 mod scan;
 mod schema;
-mod tenant;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -42,7 +41,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
     let result = match cli.command {
         Command::Scan(args) => scan::scan(args, printer).await,
         Command::Collect(args) => scan::collect(args, printer).await,
-        Command::Evaluate(args) => evaluate::run(args, printer),
+        Command::Evaluate(args) => evaluate::run(args, printer).await,
         Command::Diff(args) => diff::run(args, printer),
         Command::Rules(args) => rules::run(args),
         #[cfg(feature = "demo")]

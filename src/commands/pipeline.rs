@@ -4,24 +4,35 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::{CommandError, EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE};
+use crate::audit::{self, AuditError, Audited, Collected, History, Recording, TenantAudit};
 use crate::auth::{self, AuthSettings, TokenProvider};
-use crate::cli::{ConnectionArgs, EvalArgs, FailOn};
-use crate::collect::SignInSpool;
+use crate::cli::{CollectionArgs, ConnectionArgs, EvalArgs, FailOn, PerspectiveArg};
+use crate::collect::{PerspectiveMode, ProgressEvent};
 use crate::config::Config;
-use crate::evaluate::{Evaluation, evaluate};
+use crate::evaluate::Evaluation;
 use crate::files;
-use crate::graph::{ClientSettings, Endpoints, GraphClient, RetryPolicy};
-use crate::history::{HistoryError, HistoryStore, Recorded};
-use crate::printer::Printer;
+use crate::graph::{Endpoints, GraphClient};
+use crate::history::Recorded;
+use crate::model::TenantId;
+use crate::printer::{Printer, Progress};
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
-use crate::rules::{HistoryView, Severity};
+use crate::rules::Severity;
 use crate::snapshot::Snapshot;
+
+impl From<AuditError> for CommandError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Auth(m) => CommandError::Auth(m),
+            AuditError::History(m) => CommandError::History(m),
+            AuditError::Usage(m) => CommandError::Usage(m),
+        }
+    }
+}
 
 /// What a finished audit produced, for callers that need more than the exit code (the demo).
 #[derive(Debug)]
@@ -96,12 +107,12 @@ pub fn auth_settings(
 }
 
 /// A Graph client for the audited tenant, and its id: the login endpoint and Graph proved reachable,
-/// the credentials proved to work and to belong to the tenant ([`super::tenant::identify`]). Any failure
+/// the credentials proved to work and to belong to the tenant ([`audit::identify`]). Any failure
 /// stops here with exit 2 and nothing is reported as audited.
 pub async fn connect(
     conn: &ConnectionArgs,
     printer: &Printer,
-) -> Result<(GraphClient, String), CommandError> {
+) -> Result<(GraphClient, TenantId), CommandError> {
     let endpoints = Endpoints::resolve(
         conn.cloud,
         conn.graph_url.as_deref(),
@@ -112,92 +123,27 @@ pub async fn connect(
     let tenant = settings.tenant.clone();
     let tokens = auth::provider(settings, reqwest::Client::new())
         .map_err(|e| CommandError::Auth(e.to_string()))?;
-    let client = client_for(
+    let client = audit::client_for(
         endpoints.clone(),
         tokens.clone(),
         conn.max_in_flight as usize,
     )?;
-    let probe = probe_client(endpoints, tokens.clone())?;
-    let tenant_id = super::tenant::identify(tokens.as_ref(), &probe, &tenant, printer).await?;
+    let probe = audit::probe_client(endpoints, tokens.clone())?;
+    let tenant_id = identify(tokens.as_ref(), &probe, &tenant, printer).await?;
     Ok((client, tenant_id))
 }
 
-/// A client for the one reachability request before collecting: a dead endpoint fails in seconds
-/// instead of after the collection's full retry budget.
-pub fn probe_client(
-    endpoints: Endpoints,
-    tokens: Arc<dyn TokenProvider>,
-) -> Result<GraphClient, CommandError> {
-    let mut cs = ClientSettings::new(endpoints);
-    cs.retry = RetryPolicy {
-        max_attempts: 2,
-        max_total: Duration::from_secs(15),
-        base_delay: Duration::from_millis(200),
-        max_delay: Duration::from_secs(1),
-        max_retry_after: Duration::from_secs(5),
-    };
-    GraphClient::new(cs, tokens).map_err(|e| CommandError::Usage(e.to_string()))
-}
-
-pub fn client_for(
-    endpoints: Endpoints,
-    tokens: Arc<dyn TokenProvider>,
-    max_in_flight: usize,
-) -> Result<GraphClient, CommandError> {
-    let mut cs = ClientSettings::new(endpoints);
-    cs.max_in_flight = max_in_flight.max(1);
-    GraphClient::new(cs, tokens).map_err(|e| CommandError::Usage(e.to_string()))
-}
-
-/// The history of an auditing command. The database is opened when it exists (the previous runs feed
-/// the rules and the incremental log plan) and created only when a run is recorded, after its report was
-/// written: a command that fails before that leaves no history behind.
-pub struct History {
-    path: PathBuf,
-    store: Option<HistoryStore>,
-}
-
-impl History {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The open database, when the file exists.
-    pub fn store(&self) -> Option<&HistoryStore> {
-        self.store.as_ref()
-    }
-
-    /// Record the run, creating the database if needed.
-    fn record(
-        &mut self,
-        snap: &Snapshot,
-        evaluation: &Evaluation,
-        partner_sign_ins: Option<&mut SignInSpool>,
-    ) -> Result<Recorded, HistoryError> {
-        let store = match self.store.take() {
-            Some(s) => s,
-            None => open_store(&self.path)?,
-        };
-        let store = self.store.insert(store);
-        store.record_evaluated(snap, evaluation, snap.collected_at, partner_sign_ins)
-    }
-}
-
-/// How long a run waits for another gdap-audit writing the same history: long enough for a normal
-/// commit, short enough that a stuck writer is reported in seconds.
-const HISTORY_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn open_store(path: &Path) -> Result<HistoryStore, HistoryError> {
-    let store = HistoryStore::open(path)?;
-    store.set_busy_timeout(HISTORY_BUSY_TIMEOUT)?;
-    Ok(store)
-}
-
-fn history_hint(e: impl std::fmt::Display) -> CommandError {
-    CommandError::History(format!(
-        "{e}\n  hint: choose another file with --history PATH, or run without history with --no-history \
-         (staleness beyond the log retention and \"what changed\" need history)"
-    ))
+/// [`audit::identify`] behind a "signing in" spinner.
+pub async fn identify(
+    tokens: &dyn TokenProvider,
+    probe: &GraphClient,
+    tenant: &str,
+    printer: &Printer,
+) -> Result<TenantId, CommandError> {
+    let spinner = printer.spinner("signing in");
+    let result = audit::identify(tokens, probe, tenant).await;
+    spinner.finish();
+    Ok(result?)
 }
 
 /// The history for `--history` / the default path, or `None` with `--no-history`. A history that cannot
@@ -209,166 +155,129 @@ pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>
     }
     let path = match &args.history {
         Some(p) => p.clone(),
-        None if default_on => match HistoryStore::default_path() {
+        None if default_on => match History::default_path() {
             Some(p) => p,
             None => return Ok(None),
         },
         None => return Ok(None),
     };
-    writable(&path).map_err(|detail| {
-        history_hint(format!(
-            "history database {} cannot be written: {detail}",
-            path.display()
-        ))
-    })?;
-    let store = if path.exists() {
-        Some(open_store(&path).map_err(history_hint)?)
-    } else {
-        None
+    Ok(Some(History::open(path)?))
+}
+
+/// What to collect from the tenant, with a progress spinner fed by the collector.
+pub fn tenant_audit(
+    tenant_id: TenantId,
+    collection: &CollectionArgs,
+    as_of: DateTime<Utc>,
+    collected_at: DateTime<Utc>,
+    spinner: &Progress,
+) -> TenantAudit {
+    let mut audit = TenantAudit::new(tenant_id, as_of, collected_at);
+    audit.perspective = match collection.perspective {
+        PerspectiveArg::Partner => PerspectiveMode::Partner,
+        PerspectiveArg::Customer => PerspectiveMode::Customer,
+        PerspectiveArg::Auto => PerspectiveMode::Auto,
     };
-    Ok(Some(History { path, store }))
+    audit.since_days = collection.since;
+    let progress = spinner.clone();
+    audit.progress = Some(Arc::new(move |event: ProgressEvent| match event {
+        ProgressEvent::SourceStarted { source } => progress.set(format!("reading {source}")),
+        ProgressEvent::PageRead {
+            source,
+            pages,
+            items,
+        } => progress.set(format!("reading {source}: {items} records, page {pages}")),
+        ProgressEvent::SourceFinished { .. } => {}
+    }));
+    audit
 }
 
-/// Whether a run could be recorded at `path`, without creating or changing anything lasting: an existing
-/// file is opened for writing (not truncated) and its directory probed; for a new file, the nearest
-/// existing ancestor directory is probed (SQLite also writes `-wal` and `-shm` files next to it). The
-/// probe creates an empty file with a unique name and removes it at once: permission bits alone do not
-/// tell (root, ACLs, read-only mounts).
-fn writable(path: &Path) -> Result<(), String> {
-    let dir_of = |p: &Path| -> PathBuf {
-        match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
+/// The caller's half of an audit: render the report for `args`, write it, and compute the exit code.
+pub fn deliver<'a>(
+    args: &'a EvalArgs,
+    config: &'a Config,
+    printer: &'a Printer,
+    default_fail_on: FailOn,
+) -> impl FnOnce(&Audited) -> Result<Outcome, CommandError> + 'a {
+    move |audited| {
+        let Audited {
+            snapshot: snap,
+            evaluation,
+            spool_error,
+        } = audited;
+        if let Some(e) = spool_error {
+            printer.warn(format!(
+                "{e}; this run's partner sign-ins are not kept, so the next run reads its whole window"
+            ));
         }
-    };
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Err("it is a directory".into()),
-        Ok(_) => {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| format!("the file is not writable ({e})"))?;
-            return probe_dir(&dir_of(path));
+        // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
+        if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
+            for w in &evaluation.warnings {
+                printer.warn(w);
+            }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let mut dir = dir_of(path);
-    loop {
-        match std::fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => return probe_dir(&dir),
-            Ok(_) => return Err(format!("{} is not a directory", dir.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
-                _ => return probe_dir(Path::new(".")),
-            },
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
-        }
-    }
-}
-
-fn probe_dir(dir: &Path) -> Result<(), String> {
-    let probe = dir.join(format!(
-        ".gdap-audit-probe-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(format!("directory {} is not writable ({e})", dir.display())),
+        let fail_on = args.fail_on.unwrap_or(default_fail_on);
+        let header =
+            ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
+        let report = report::build(&header, evaluation, snap.collected_at);
+        emit(&report, args.format, args.output.as_deref(), printer)?;
+        let exit_code = exit_code(evaluation, &report, fail_on);
+        Ok(Outcome { report, exit_code })
     }
 }
 
-pub fn history_view(
+/// Say what the history made of the run. A history that could not be written does not lose the
+/// report: the failure is said on stderr, and the exit code is the audit's own when findings fail it
+/// (1), else 3 (the run is incomplete: it was not recorded).
+pub fn recorded(
+    outcome: audit::Outcome<Outcome>,
     history: Option<&History>,
-    snap: &Snapshot,
-) -> Result<HistoryView, CommandError> {
-    match history {
-        None => Ok(HistoryView::default()),
-        // History on, but no run recorded yet: the rules know it is a first run.
-        Some(History { store: None, .. }) => Ok(HistoryView {
-            tracked: true,
-            ..HistoryView::default()
-        }),
-        Some(History { store: Some(s), .. }) => s
-            .view(&snap.tenant_id, &snap.perspectives, snap.as_of)
-            .map_err(|e| CommandError::History(e.to_string())),
-    }
-}
-
-/// Evaluate, render and write the report, then record the run; the exit code.
-pub fn finish(
-    snap: &Snapshot,
-    args: &EvalArgs,
-    config: &Config,
-    history: Option<&mut History>,
     printer: &Printer,
-    default_fail_on: FailOn,
-) -> Result<Outcome, CommandError> {
-    finish_with_logs(snap, args, config, history, None, printer, default_fail_on)
-}
-
-/// [`finish`]; with `partner_sign_ins` (the collector's sink), the run also keeps its partner sign-ins
-/// and directory audit events in the history, for the next run's incremental logs.
-///
-/// The run is recorded only after the report was written: a run whose report was lost must not become
-/// the "previous run" the next audit compares against. A history that cannot be written then does not
-/// lose the report: the failure is said on stderr, and the exit code is the audit's own when findings
-/// fail it (1), else 3 (the run is incomplete: it was not recorded).
-pub fn finish_with_logs(
-    snap: &Snapshot,
-    args: &EvalArgs,
-    config: &Config,
-    history: Option<&mut History>,
-    partner_sign_ins: Option<&mut SignInSpool>,
-    printer: &Printer,
-    default_fail_on: FailOn,
-) -> Result<Outcome, CommandError> {
-    let view = history_view(history.as_deref(), snap)?;
-    let evaluation = evaluate(snap, config, &view, snap.as_of);
-    if let Some(e) = partner_sign_ins.as_ref().and_then(|spool| spool.error()) {
-        printer.warn(format!(
-            "{e}; this run's partner sign-ins are not kept, so the next run reads its whole window"
-        ));
-    }
-    // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
-    if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
-        for w in &evaluation.warnings {
-            printer.warn(w);
-        }
-    }
-    let fail_on = args.fail_on.unwrap_or(default_fail_on);
-    let header =
-        ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
-    let report = report::build(&header, &evaluation, snap.collected_at);
-    emit(&report, args.format, args.output.as_deref(), printer)?;
-    let mut exit_code = exit_code(&evaluation, &report, fail_on);
-    if let Some(history) = history {
-        match history.record(snap, &evaluation, partner_sign_ins) {
-            Ok(Recorded::New(id)) => tracing::debug!(run = id, "run recorded"),
-            Ok(Recorded::AlreadyRecorded(id)) => printer.info(format!(
-                "this snapshot is already recorded as run {id} in {}; not recorded again",
-                history.path().display()
-            )),
-            Err(e) => {
-                printer.error(format!(
-                    "the report was written, but the run was not recorded in the history: {e}\n  \
-                     hint: the next run compares against the last recorded one; fix the history (or use \
-                     --history PATH) and run again"
-                ));
-                if exit_code == EXIT_CLEAN {
-                    exit_code = EXIT_INCOMPLETE;
-                }
+) -> Outcome {
+    let audit::Outcome {
+        delivered: mut outcome,
+        recording,
+    } = outcome;
+    let path = history
+        .map(|h| h.path().display().to_string())
+        .unwrap_or_default();
+    match recording {
+        Recording::Off => {}
+        Recording::Recorded(Recorded::New(id)) => tracing::debug!(run = id, "run recorded"),
+        Recording::Recorded(Recorded::AlreadyRecorded(id)) => printer.info(format!(
+            "this snapshot is already recorded as run {id} in {path}; not recorded again"
+        )),
+        Recording::Failed(e) => {
+            printer.error(format!(
+                "the report was written, but the run was not recorded in the history: {e}\n  \
+                 hint: the next run compares against the last recorded one; fix the history (or use \
+                 --history PATH) and run again"
+            ));
+            if outcome.exit_code == EXIT_CLEAN {
+                outcome.exit_code = EXIT_INCOMPLETE;
             }
         }
     }
-    Ok(Outcome { report, exit_code })
+    outcome
+}
+
+/// Evaluate a collected snapshot, write the report, then record the run; the outcome.
+pub async fn finish(
+    collected: Collected,
+    args: &EvalArgs,
+    config: &Config,
+    history: Option<&History>,
+    printer: &Printer,
+    default_fail_on: FailOn,
+) -> Result<Outcome, CommandError> {
+    let outcome = audit::finish(
+        collected,
+        config,
+        history,
+        deliver(args, config, printer, default_fail_on),
+    )
+    .await?;
+    Ok(recorded(outcome, history, printer))
 }
 
 /// Write the rendered report to `--output` (atomically) or stdout.

@@ -8,6 +8,9 @@ pub mod duration;
 pub mod gdap;
 pub mod logs;
 pub mod roles;
+mod tenant_id;
+
+pub use tenant_id::TenantId;
 
 use chrono::{DateTime, Utc};
 

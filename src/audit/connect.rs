@@ -1,11 +1,42 @@
 //! Before collecting: prove the login endpoint and Graph answer, and establish the audited tenant's id.
 //! History and every fingerprint are keyed by that id, so it comes from the token's `tid` claim or from
-//! `/organization`, never from a guess: when neither gives a GUID the command stops.
+//! `/organization`, never from a guess: when neither gives a GUID the audit stops.
 
-use super::CommandError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AuditError;
 use crate::auth::{AuthError, TokenProvider};
-use crate::graph::{GraphClient, GraphError};
-use crate::printer::Printer;
+use crate::graph::{ClientSettings, Endpoints, GraphClient, GraphError, RetryPolicy};
+use crate::model::TenantId;
+
+/// A client for the one reachability request before collecting: a dead endpoint fails in seconds
+/// instead of after the collection's full retry budget.
+pub fn probe_client(
+    endpoints: Endpoints,
+    tokens: Arc<dyn TokenProvider>,
+) -> Result<GraphClient, AuditError> {
+    let mut cs = ClientSettings::new(endpoints);
+    cs.retry = RetryPolicy {
+        max_attempts: 2,
+        max_total: Duration::from_secs(15),
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(5),
+    };
+    GraphClient::new(cs, tokens).map_err(|e| AuditError::Usage(e.to_string()))
+}
+
+/// The collection client: at most `max_in_flight` requests at once.
+pub fn client_for(
+    endpoints: Endpoints,
+    tokens: Arc<dyn TokenProvider>,
+    max_in_flight: usize,
+) -> Result<GraphClient, AuditError> {
+    let mut cs = ClientSettings::new(endpoints);
+    cs.max_in_flight = max_in_flight.max(1);
+    GraphClient::new(cs, tokens).map_err(|e| AuditError::Usage(e.to_string()))
+}
 
 /// Sign in, prove Graph answers, and return the audited tenant's id (lower-case GUID).
 ///
@@ -18,19 +49,7 @@ pub async fn identify(
     tokens: &dyn TokenProvider,
     probe: &GraphClient,
     tenant: &str,
-    printer: &Printer,
-) -> Result<String, CommandError> {
-    let spinner = printer.spinner("signing in");
-    let result = identify_inner(tokens, probe, tenant).await;
-    spinner.finish();
-    result
-}
-
-async fn identify_inner(
-    tokens: &dyn TokenProvider,
-    probe: &GraphClient,
-    tenant: &str,
-) -> Result<String, CommandError> {
+) -> Result<TenantId, AuditError> {
     let token = tokens.token(None).await.map_err(auth_error)?;
     let tid = {
         use secrecy::ExposeSecret;
@@ -59,7 +78,7 @@ async fn identify_inner(
             }
             tracing::debug!(error = %e, "organization not readable");
             if let GraphError::Auth(a) = e.root() {
-                rejected = Some(CommandError::Auth(a.to_string()));
+                rejected = Some(AuditError::Auth(a.to_string()));
             }
             Err(e.to_string())
         }
@@ -75,16 +94,17 @@ async fn identify_inner(
 fn decide(
     tenant: &str,
     tid: Option<&str>,
-    org: Result<String, String>,
-) -> Result<String, CommandError> {
+    org: Result<TenantId, String>,
+) -> Result<TenantId, AuditError> {
     let given = tenant.trim();
+    let tid = tid.and_then(TenantId::parse);
     if let Some(g) = guid(given) {
         for (what, id) in [
-            ("the access token is", tid),
-            ("/organization says", org.as_deref().ok()),
+            ("the access token is", tid.as_ref()),
+            ("/organization says", org.as_ref().ok()),
         ] {
-            if let Some(id) = id.filter(|id| *id != g) {
-                return Err(CommandError::Auth(format!(
+            if let Some(id) = id.filter(|id| **id != g) {
+                return Err(AuditError::Auth(format!(
                     "--tenant is {g} but {what} for tenant {id}: the credentials do not belong to the tenant to audit\n  \
                      hint: pass the tenant id the credentials are for, or credentials for {g}"
                 )));
@@ -93,11 +113,11 @@ fn decide(
         return Ok(g);
     }
     if let Some(t) = tid {
-        return Ok(t.to_owned());
+        return Ok(t);
     }
     match org {
         Ok(id) => Ok(id),
-        Err(why) => Err(CommandError::Auth(format!(
+        Err(why) => Err(AuditError::Auth(format!(
             "cannot establish the tenant id of {given}: the access token carries no tenant id (tid) and \
              /organization could not be read ({why})\n  hint: pass the tenant's GUID with --tenant, or grant \
              the app the permission /organization needs (Organization.Read.All or Directory.Read.All)"
@@ -105,32 +125,29 @@ fn decide(
     }
 }
 
-/// A lower-case GUID, or `None`.
-fn guid(s: &str) -> Option<String> {
-    uuid::Uuid::parse_str(s.trim())
-        .ok()
-        .map(|u| u.hyphenated().to_string())
+fn guid(s: &str) -> Option<TenantId> {
+    TenantId::parse(s)
 }
 
 /// The token endpoint could not be reached: name it and say what to check.
-fn auth_error(e: AuthError) -> CommandError {
+fn auth_error(e: AuthError) -> AuditError {
     match e {
         AuthError::Transport {
             url,
             detail,
             unreachable: true,
-        } => CommandError::Auth(format!(
+        } => AuditError::Auth(format!(
             "cannot reach the login endpoint {url}: {detail}\n  hint: check --login-url / --cloud and the network \
              (proxy, firewall, DNS)"
         )),
-        other => CommandError::Auth(other.to_string()),
+        other => AuditError::Auth(other.to_string()),
     }
 }
 
 /// A connection-level failure (refused, DNS, TLS, timeout), directly or after retries ran out.
-fn unreachable(e: &GraphError, graph: &str) -> Option<CommandError> {
+fn unreachable(e: &GraphError, graph: &str) -> Option<AuditError> {
     match e.root() {
-        GraphError::Transport { detail, .. } => Some(CommandError::Auth(format!(
+        GraphError::Transport { detail, .. } => Some(AuditError::Auth(format!(
             "cannot reach Microsoft Graph at {graph}: {detail}\n  hint: check --graph-url / --cloud and the network \
              (proxy, firewall, DNS)"
         ))),
@@ -185,10 +202,17 @@ mod tests {
     #[test]
     fn a_domain_resolves_from_the_token_or_organization_or_stops() {
         assert_eq!(
-            decide("contoso.com", Some(A), Err("403".into())).unwrap(),
+            decide("contoso.com", Some(A), Err("403".into()))
+                .unwrap()
+                .as_str(),
             A
         );
-        assert_eq!(decide("contoso.com", None, Ok(B.into())).unwrap(), B);
+        assert_eq!(
+            decide("contoso.com", None, Ok(TenantId::parse(B).unwrap()))
+                .unwrap()
+                .as_str(),
+            B
+        );
         let e = decide("contoso.com", None, Err("HTTP 403".into()))
             .unwrap_err()
             .to_string();
@@ -198,13 +222,20 @@ mod tests {
     /// #4: a GUID --tenant that disagrees with the token or /organization is an error.
     #[test]
     fn a_guid_must_match_the_token_and_organization() {
-        assert_eq!(decide(A, Some(A), Ok(A.into())).unwrap(), A);
         assert_eq!(
-            decide(&A.to_ascii_uppercase(), None, Err("x".into())).unwrap(),
+            decide(A, Some(A), Ok(TenantId::parse(A).unwrap()))
+                .unwrap()
+                .as_str(),
+            A
+        );
+        assert_eq!(
+            decide(&A.to_ascii_uppercase(), None, Err("x".into()))
+                .unwrap()
+                .as_str(),
             A
         );
         let e = decide(A, Some(B), Err("x".into())).unwrap_err().to_string();
         assert!(e.contains(A) && e.contains(B), "{e}");
-        assert!(decide(A, None, Ok(B.into())).is_err());
+        assert!(decide(A, None, Ok(TenantId::parse(B).unwrap())).is_err());
     }
 }
