@@ -54,6 +54,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// List the rules, or explain one.
     Rules(RulesArgs),
+    /// From the partner tenant: the partner-side audit and the customer-side audit of every GDAP
+    /// customer, in one run and one report.
+    Fleet(FleetArgs),
     /// Run a scan against the built-in fake Graph loaded with demo tenants (no credentials, no network).
     Demo(DemoArgs),
     /// Print the JSON Schema of the report (or of the configuration file with --config).
@@ -175,6 +178,26 @@ pub struct ScanArgs {
     /// Also write the collected snapshot to FILE.
     #[arg(long, value_name = "FILE")]
     pub save_snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// The partner tenant's connection: its app must be a multi-tenant app consented in the customers
+    /// (the same credentials get a token in each customer tenant).
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Log lookback in days, relative to --as-of.
+    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub since: u32,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Audit only these customers (tenant ids; repeat or separate with commas) instead of every customer
+    /// with a live GDAP relationship. Replaces `[fleet] include` in the configuration.
+    #[arg(long, value_delimiter = ',', value_name = "TENANT_ID")]
+    pub customers: Vec<String>,
+    /// Customer tenants audited at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_tenants: u16,
 }
 
 #[derive(Debug, Args)]

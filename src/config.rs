@@ -12,8 +12,8 @@ use toml::de::{DeTable, DeValue};
 
 use crate::model::roles::RoleCatalog;
 pub use crate::rules::settings::{
-    ApprovedRoles, ApprovedSource, Config, PartnerSettings, RoleSet, RuleSettings, Suppression,
-    Thresholds, parse_expiry,
+    ApprovedRoles, ApprovedSource, Config, FleetSettings, PartnerSettings, RoleSet, RuleSettings,
+    Suppression, Thresholds, parse_expiry,
 };
 
 /// The file `--config` defaults to when it exists in the working directory.
@@ -316,6 +316,20 @@ fn validate(config: &Config) -> Vec<Problem> {
                     vec![key("approved_indirect_providers"), Seg::Index(i)],
                     Target::Value,
                     format!("`{t}` in approved_indirect_providers is not a tenant id (GUID)"),
+                ));
+            }
+        }
+    }
+    for (name, list) in [
+        ("include", &config.fleet.include),
+        ("exclude", &config.fleet.exclude),
+    ] {
+        for (i, t) in list.iter().enumerate() {
+            if !is_tenant_id(t.trim()) {
+                problems.push(problem(
+                    vec![key("fleet"), key(name), Seg::Index(i)],
+                    Target::Value,
+                    format!("`{t}` in fleet.{name} is not a tenant id (GUID)"),
                 ));
             }
         }

@@ -155,7 +155,7 @@ fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet
     let mut by_source: BTreeMap<Source, BTreeSet<String>> = BTreeMap::new();
     for rule in registry() {
         let meta = rule.meta();
-        if !config.rule_enabled(meta.id) {
+        if !config.rule_enabled(meta.id) || !rule.applies(snap) {
             continue;
         }
         for side in meta
@@ -237,7 +237,7 @@ pub fn evaluate(
 
     for rule in registry() {
         let meta = rule.meta();
-        if !config.rule_enabled(meta.id) {
+        if !config.rule_enabled(meta.id) || !rule.applies(snap) {
             continue;
         }
         let relevant = meta

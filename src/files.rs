@@ -69,17 +69,27 @@ fn target(path: &Path) -> std::io::Result<Target> {
 /// unix; an existing file keeps its permissions), in place (appending) for anything else: a device, a
 /// FIFO, a terminal, or a stream named under `/dev` or `/proc` (`/dev/stdout`).
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(contents.as_bytes()))
+}
+
+/// [`write_atomic`] for output produced piece by piece (a fleet report): `write` streams into the
+/// temporary file (or the special file), so the whole text is never held in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     match target(path)? {
-        Target::Regular(real) => replace(&real, contents.as_bytes()),
-        Target::New => replace(path, contents.as_bytes()),
+        Target::Regular(real) => replace(&real, write),
+        Target::New => replace(path, write),
         Target::Special => {
             // Appending: a stream the shell opened (`>> file` behind `/dev/stdout`) keeps what it holds.
             let mut options = OpenOptions::new();
             options.append(true).create(true);
             private(&mut options);
-            let mut file = options.open(path)?;
-            file.write_all(contents.as_bytes())?;
-            file.flush()
+            let file = options.open(path)?;
+            let mut out = std::io::BufWriter::new(file);
+            write(&mut out)?;
+            out.flush()
         }
     }
 }
@@ -95,7 +105,10 @@ fn private(_: &mut OpenOptions) {}
 
 /// A temporary file in the same directory, flushed to disk, then renamed over `path`; on error the
 /// temporary file is removed and `path` is untouched.
-fn replace(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let file_name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -115,11 +128,13 @@ fn replace(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         private(&mut options);
-        let mut file = options.open(&tmp)?;
+        let file = options.open(&tmp)?;
         if let Ok(meta) = std::fs::metadata(path) {
             file.set_permissions(meta.permissions())?;
         }
-        file.write_all(contents)?;
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)

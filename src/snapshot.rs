@@ -460,6 +460,30 @@ pub struct Snapshot {
     #[serde(default)]
     pub customer: Option<CustomerData>,
     pub coverage: Vec<Coverage>,
+    /// In a fleet run (`gdap-audit fleet`), what the auditing partner's own side says of this
+    /// customer, for the cross-check rule (`partner-view-mismatch`). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetView>,
+}
+
+/// The auditing partner's side of a customer in a fleet run: its live GDAP relationships there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetView {
+    /// The partner tenant running the fleet audit (lower-case GUID).
+    pub partner_tenant_id: String,
+    #[serde(default)]
+    pub partner_name: Option<String>,
+    /// Its live relationships with this customer (id, display name).
+    pub relationships: Vec<FleetRelationship>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetRelationship {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role template ids (lower-case) the relationship grants.
+    pub roles: Vec<String>,
 }
 
 /// Why a snapshot file could not be used.
@@ -583,6 +607,7 @@ mod tests {
                     sign_ins,
                     ..CustomerData::default()
                 }),
+                fleet: None,
                 coverage: vec![Coverage {
                     source: Source::ALL[0],
                     status: CoverageStatus::Collected,

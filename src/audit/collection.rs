@@ -44,6 +44,7 @@ pub async fn collect(
         opts.audit_watermark = plan.audit_watermark;
     }
     let mut snap = collect::collect(client, &opts).await;
+    snap.fleet = audit.fleet.clone();
     if let (Some(history), Some(sink)) = (history, &sink)
         && plan.is_incremental()
     {

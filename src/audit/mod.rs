@@ -26,7 +26,7 @@ use crate::graph::GraphClient;
 use crate::history::Recorded;
 use crate::model::TenantId;
 use crate::rules::HistoryView;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{FleetView, Snapshot};
 
 /// What to audit in one tenant, and how.
 #[derive(Clone)]
@@ -40,6 +40,9 @@ pub struct TenantAudit {
     /// Wall-clock time of the collection: recorded, never used by rules.
     pub collected_at: DateTime<Utc>,
     pub progress: Option<ProgressFn>,
+    /// In a fleet run, the auditing partner's side of this customer, kept in the snapshot for the
+    /// cross-check rule.
+    pub fleet: Option<FleetView>,
 }
 
 impl TenantAudit {
@@ -51,6 +54,7 @@ impl TenantAudit {
             as_of,
             collected_at,
             progress: None,
+            fleet: None,
         }
     }
 }

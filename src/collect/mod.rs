@@ -230,6 +230,7 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
         partner,
         customer,
         coverage: ctx.into_coverage(),
+        fleet: None,
     }
 }
 

@@ -4,6 +4,7 @@
 mod demo;
 mod diff;
 mod evaluate;
+mod fleet;
 mod history;
 mod pipeline;
 mod rules;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Evaluate(args) => evaluate::run(args, printer).await,
         Command::Diff(args) => diff::run(args, printer),
         Command::Rules(args) => rules::run(args),
+        Command::Fleet(args) => fleet::run(args, printer).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args, printer).await,
         #[cfg(not(feature = "demo"))]

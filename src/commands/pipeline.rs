@@ -287,13 +287,7 @@ pub fn emit(
     output: Option<&Path>,
     printer: &Printer,
 ) -> Result<(), CommandError> {
-    let to_stdout = output.is_none_or(files::is_stdout);
-    let terminal = to_stdout && std::io::stdout().is_terminal();
-    let style = Style {
-        color: terminal && std::env::var_os("NO_COLOR").is_none(),
-        unicode: terminal,
-        width: Some(terminal_width(terminal).unwrap_or(DEFAULT_WIDTH)),
-    };
+    let style = output_style(output);
     let text = report::render(report, format, style);
     match output.filter(|p| !files::is_stdout(p)) {
         Some(path) => {
@@ -304,6 +298,18 @@ pub fn emit(
         None => write_stdout(&text)?,
     }
     Ok(())
+}
+
+/// Colour, box drawing and width for a report going to `output` (stdout when `None` or `-`): only a
+/// terminal gets colour and Unicode.
+pub fn output_style(output: Option<&Path>) -> Style {
+    let to_stdout = output.is_none_or(files::is_stdout);
+    let terminal = to_stdout && std::io::stdout().is_terminal();
+    Style {
+        color: terminal && std::env::var_os("NO_COLOR").is_none(),
+        unicode: terminal,
+        width: Some(terminal_width(terminal).unwrap_or(DEFAULT_WIDTH)),
+    }
 }
 
 /// stdout, where a closed pipe (`| head`) is not an error.

@@ -42,6 +42,9 @@ pub struct ClientSettings {
     /// out new nextLinks must not keep us reading forever (a 1,000-record log page times this is far
     /// beyond any tenant's 30 days of sign-ins).
     pub max_pages: u64,
+    /// A budget shared by the clients of several tenants (a fleet run) for the audit-log requests on
+    /// top of `log_rate`: Graph's app-wide limit ([`super::pace::APP_WIDE_LOG_RATE`]).
+    pub app_log_pacer: Option<Arc<super::Pacer>>,
 }
 
 impl ClientSettings {
@@ -57,6 +60,7 @@ impl ClientSettings {
             connect_timeout: crate::auth::transport::CONNECT_TIMEOUT,
             connect_budget: crate::auth::transport::CONNECT_BUDGET,
             max_pages: 100_000,
+            app_log_pacer: None,
         }
     }
 }
@@ -469,6 +473,11 @@ impl GraphClient {
                 }
             }
             starts.pop_front();
+        }
+        // The app-wide budget is taken while this tenant's slot is held, so the start recorded for the
+        // tenant is the real one.
+        if let Some(app) = &self.inner.settings.app_log_pacer {
+            app.wait().await;
         }
         starts.push_back(Instant::now());
     }

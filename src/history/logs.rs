@@ -624,6 +624,7 @@ mod tests {
             perspectives: Vec::new(),
             partner: None,
             customer: None,
+            fleet: None,
             coverage: vec![Coverage {
                 source: Source::DirectoryAudits,
                 status: CoverageStatus::Collected,

@@ -22,6 +22,13 @@ const HEADER: [&str; 10] = [
     "first_seen",
 ];
 
+/// The header row (with its newline): the fleet report writes it once for all tenants.
+pub(super) fn header_line() -> String {
+    let mut out = String::new();
+    push_row(&mut out, HEADER.iter().map(|h| h.to_string()));
+    out
+}
+
 pub(super) fn render(report: &ReportV1) -> String {
     let mut out = String::new();
     push_row(&mut out, HEADER.iter().map(|h| h.to_string()));

@@ -3,6 +3,7 @@
 
 mod csv;
 pub mod diff;
+pub mod fleet;
 mod group;
 pub(crate) mod history;
 mod html;

@@ -82,6 +82,12 @@ pub enum Note {
 pub trait Rule: Send + Sync {
     fn meta(&self) -> &'static RuleMeta;
 
+    /// Whether the rule concerns this kind of run at all. A rule that does not apply is neither
+    /// evaluated nor listed as not evaluated (the fleet cross-check outside a fleet run).
+    fn applies(&self, _snap: &Snapshot) -> bool {
+        true
+    }
+
     /// Why the whole rule cannot run with this configuration (e.g. the allowlist it compares against is
     /// not configured). Called before `check`; `Some` means not evaluated.
     fn skip_reason(&self, _snap: &Snapshot, _ctx: &Ctx) -> Option<String> {
@@ -234,7 +240,7 @@ pub fn rules_markdown() -> String {
         );
     }
     out.push('\n');
-    let families: [(&str, &[&'static RuleMeta]); 5] = [
+    let families: [(&str, &[&'static RuleMeta]); 6] = [
         ("Over-privileged", super::over_privileged::METAS),
         ("Stale", super::stale::METAS),
         ("Newly offered or changed", super::changes::METAS),
@@ -242,6 +248,7 @@ pub fn rules_markdown() -> String {
             "Partner access controls (customer side)",
             super::access_controls::METAS,
         ),
+        ("Fleet cross-check (gdap-audit fleet)", super::fleet::METAS),
         ("Audit hygiene", super::hygiene::METAS),
     ];
     for (name, metas) in families {

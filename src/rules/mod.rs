@@ -11,6 +11,7 @@ pub mod changes;
 pub mod common;
 pub mod context;
 pub mod finding;
+pub mod fleet;
 pub mod hygiene;
 pub mod meta;
 pub mod over_privileged;
@@ -48,6 +49,8 @@ static REGISTRY: &[&dyn Rule] = &[
     &access_controls::PartnerSigninUnexpectedLocation,
     &access_controls::PartnerMfaTrusted,
     &access_controls::PartnerPrivilegedChange,
+    // Fleet cross-check (only in `gdap-audit fleet`)
+    &fleet::PartnerViewMismatch,
     // Audit hygiene (raised by the evaluator)
     &hygiene::SuppressionUnused,
     &hygiene::SuppressionExpired,
@@ -90,7 +93,7 @@ mod tests {
         let ids: Vec<&str> = all_rules().map(|m| m.id).collect();
         let unique: BTreeSet<&str> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "duplicate rule id");
-        assert_eq!(ids.len(), 24);
+        assert_eq!(ids.len(), 25);
         for id in &ids {
             assert!(
                 id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
@@ -102,6 +105,7 @@ mod tests {
             .chain(stale::METAS)
             .chain(changes::METAS)
             .chain(access_controls::METAS)
+            .chain(fleet::METAS)
             .chain(hygiene::METAS)
             .map(|m| m.id)
             .collect();

@@ -39,11 +39,27 @@ pub struct Config {
     pub rules: BTreeMap<String, RuleSettings>,
     /// Accepted findings, each with a reason and an optional expiry.
     pub suppressions: Vec<Suppression>,
+    /// `gdap-audit fleet`: which customers to audit.
+    pub fleet: FleetSettings,
     /// SHA-256 (hex) of the text this configuration was parsed from, for the report's `settings`;
     /// `None` for a configuration built in code (the defaults). Not a key of the file.
     #[serde(skip)]
     #[schemars(skip)]
     pub digest: Option<String>,
+}
+
+/// `[fleet]`: the customers a fleet run audits. By default every customer with a live GDAP relationship;
+/// `include` narrows that to the listed tenants (audited even without a live relationship, from the
+/// customer side), `exclude` removes tenants. `--customers` on the command line replaces `include`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetSettings {
+    /// Customer tenant ids (GUIDs) to audit instead of every GDAP customer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Customer tenant ids (GUIDs) never to audit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// `[thresholds]`, in whole days. A value outside its range is refused.

@@ -78,6 +78,7 @@ fn base(
         perspectives,
         partner: None,
         customer: None,
+        fleet: None,
         coverage,
     }
 }

@@ -67,6 +67,7 @@ fn snapshot(as_of: DateTime<Utc>) -> Snapshot {
         perspectives: vec![Perspective::Customer],
         partner: None,
         customer: Some(customer),
+        fleet: None,
         coverage: vec![
             collected(Source::XtapPartners),
             collected(Source::SignIns),

@@ -1,0 +1,81 @@
+//! A sliding-window request budget: at most `max` starts within any `window`. Graph's identity-report
+//! limits are of this shape (sign-ins and directory audits: 5 requests / 10 s per app and tenant, and
+//! 122 / 10 s per app across all tenants); reading faster only earns 429s, which on a fleet run would
+//! stall every tenant at once.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Graph's app-wide budget for the identity and access reports (audit logs), across tenants.
+pub const APP_WIDE_LOG_RATE: (usize, Duration) = (122, Duration::from_secs(10));
+
+#[derive(Debug)]
+pub struct Pacer {
+    max: usize,
+    window: Duration,
+    starts: Mutex<VecDeque<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(max: usize, window: Duration) -> Self {
+        Pacer {
+            max,
+            window,
+            starts: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Wait until one more start fits in the window, then count it. Waiters are served in order
+    /// (tokio's mutex is fair). A budget of 0 never waits.
+    pub async fn wait(&self) {
+        if self.max == 0 {
+            return;
+        }
+        let mut starts = self.starts.lock().await;
+        while starts.front().is_some_and(|t| t.elapsed() >= self.window) {
+            starts.pop_front();
+        }
+        if starts.len() >= self.max {
+            if let Some(oldest) = starts.front().copied() {
+                // A window too large to add to the clock means "never again"; wait its length instead.
+                match oldest.checked_add(self.window) {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => tokio::time::sleep(self.window).await,
+                }
+            }
+            starts.pop_front();
+        }
+        starts.push_back(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_than_max_starts_in_any_window() {
+        let pacer = std::sync::Arc::new(Pacer::new(3, Duration::from_secs(10)));
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..7 {
+            pacer.wait().await;
+            at.push(t0.elapsed());
+        }
+        for (i, t) in at.iter().enumerate() {
+            let in_window = at
+                .iter()
+                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(10))
+                .count();
+            assert!(
+                in_window <= 3,
+                "start {i} at {t:?}: {in_window} in its window"
+            );
+        }
+        // 7 starts at 3 per 10 s need two full windows of waiting.
+        assert_eq!(at[6], Duration::from_secs(20));
+    }
+}
