@@ -20,6 +20,9 @@ impl FakeTenant {
             tenant_id: tenant_id.into(),
             routes: BTreeMap::new(),
             generated_sign_ins: None,
+            consented_clients: None,
+            gdap_partners: Vec::new(),
+            throttle: None,
         }
     }
 
@@ -108,9 +111,8 @@ impl FakeTenant {
             }
         }
         Ok(FakeTenant {
-            tenant_id,
             routes,
-            generated_sign_ins: None,
+            ..FakeTenant::new(tenant_id)
         })
     }
 }

@@ -224,6 +224,9 @@ pub(crate) async fn handle(
         Ok(t) => t,
         Err(message) => return unauthorized(shared, message, ids),
     };
+    if let Some(reply) = tenant_throttled(shared, &tenant, ids) {
+        return reply;
+    }
     let mut truncate = false;
     let target = fault_target(&req.path, &req.query.raw);
     match injected_fault(shared, &req.method, &target, &req.body) {
@@ -241,6 +244,25 @@ pub(crate) async fn handle(
     };
     reply.truncate |= truncate;
     reply
+}
+
+/// A 429 while the tenant's own throttling ([`crate::TenantThrottle`]) lasts.
+fn tenant_throttled(shared: &Shared, tenant: &Tenant, ids: &ReqIds) -> Option<Reply> {
+    let throttle = tenant.throttle.as_ref()?;
+    let seen = {
+        let mut m = shared.lock();
+        let n = m
+            .tenant_requests
+            .entry(tenant.tenant_id.to_ascii_lowercase())
+            .or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    (seen <= throttle.first_requests).then(|| {
+        error_reply(429, "TooManyRequests", "Too many requests.", ids)
+            .header("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+            .header("Retry-After", throttle.retry_after.clone())
+    })
 }
 
 /// Serves one (non-batch) request from the tenant's routes.

@@ -31,6 +31,7 @@
 
 mod chaos;
 mod fixtures;
+pub mod fleet;
 mod graph;
 mod signins;
 mod token;
@@ -51,6 +52,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use chaos::{ChaosConfig, ChaosFault, Injection};
+pub use fleet::{CustomerCase, Fleet, FleetCustomer, FleetSpec, fleet};
 
 /// Largest request body the fake reads (a `$batch` of 20 requests is far below this).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -116,6 +118,24 @@ pub struct FakeTenant {
     pub routes: BTreeMap<String, Value>,
     /// When set, `/beta/auditLogs/signIns` is computed by this generator instead of read from `routes`.
     pub generated_sign_ins: Option<SignInGenerator>,
+    /// Client ids with a service principal (consent) in this tenant; `None`: every client. The token
+    /// endpoint refuses the others like Entra: client credentials with AADSTS7000229, a refresh token
+    /// with AADSTS65001.
+    pub consented_clients: Option<Vec<String>>,
+    /// Partner tenants whose users reach this tenant through GDAP: their refresh tokens are redeemable
+    /// at this tenant's token endpoint (the Secure Application Model). A refresh token from any other
+    /// tenant is refused with AADSTS50020.
+    pub gdap_partners: Vec<String>,
+    /// The tenant's own throttling: its first Graph requests answer 429.
+    pub throttle: Option<TenantThrottle>,
+}
+
+/// A tenant that throttles hard: its first `first_requests` Graph requests (top-level, after
+/// authentication) answer 429 `TooManyRequests` with this `Retry-After`; later ones are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantThrottle {
+    pub first_requests: u32,
+    pub retry_after: String,
 }
 
 /// A synthetic sign-in log of any size: record `k` (0 = oldest) is computed from `k` alone and created at
@@ -346,6 +366,24 @@ impl FakeGraph {
         self.shared.lock().token_requests.clone()
     }
 
+    /// A refresh token for a user of `home_tenant` (as a device-code sign-in there would give), for
+    /// tests of the refresh-token route. Unknown tenants get one too: the token endpoint decides.
+    pub fn issue_refresh_token(&self, home_tenant: &str) -> String {
+        token::new_refresh_token(&self.shared, &home_tenant.to_ascii_lowercase())
+    }
+
+    /// Expires every refresh token issued so far (AADSTS700082 when redeemed); new ones are valid.
+    pub fn expire_refresh_tokens(&self) {
+        for g in self.shared.lock().refresh.values_mut() {
+            g.expired = true;
+        }
+    }
+
+    /// The refresh tokens issued so far, rotated ones included (tests check none leaks into output).
+    pub fn issued_refresh_token_values(&self) -> Vec<String> {
+        self.shared.lock().refresh.keys().cloned().collect()
+    }
+
     /// Number of access tokens issued so far.
     pub fn issued_tokens(&self) -> usize {
         self.shared.lock().access.len()
@@ -381,6 +419,19 @@ pub(crate) struct Tenant {
     /// `route_id(method, path)` -> body
     pub routes: HashMap<String, Value>,
     pub generated_sign_ins: Option<SignInGenerator>,
+    pub consented_clients: Option<Vec<String>>,
+    /// Lowercase partner tenant ids.
+    pub gdap_partners: Vec<String>,
+    pub throttle: Option<TenantThrottle>,
+}
+
+impl Tenant {
+    /// Whether `client_id` has a service principal here.
+    pub fn consented(&self, client_id: &str) -> bool {
+        self.consented_clients
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|c| c.eq_ignore_ascii_case(client_id)))
+    }
 }
 
 pub(crate) struct App {
@@ -410,6 +461,8 @@ pub(crate) struct Mutable {
     pub refresh: HashMap<String, token::RefreshGrant>,
     pub devices: HashMap<String, token::DeviceGrant>,
     pub chaos: Option<chaos::Chaos>,
+    /// Graph requests received per tenant (lowercase id), for [`TenantThrottle`].
+    pub tenant_requests: HashMap<String, u32>,
 }
 
 impl Shared {
@@ -432,6 +485,13 @@ impl Shared {
                     tenant_id: t.tenant_id,
                     routes,
                     generated_sign_ins: t.generated_sign_ins,
+                    consented_clients: t.consented_clients,
+                    gdap_partners: t
+                        .gdap_partners
+                        .iter()
+                        .map(|p| p.to_ascii_lowercase())
+                        .collect(),
+                    throttle: t.throttle,
                 }),
             );
         }

@@ -14,7 +14,7 @@ use sha1::Digest as _;
 
 use super::chaos::{self, Drawn};
 use super::util::{b64url, entra_timestamp, random_token};
-use super::{FakeCertificate, FaultKind, LOGIN_JSON, Reply, ReqIds, Shared};
+use super::{FakeCertificate, FaultKind, LOGIN_JSON, Reply, ReqIds, Shared, Tenant};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -30,7 +30,12 @@ pub(crate) struct IssuedToken {
 }
 
 pub(crate) struct RefreshGrant {
+    /// Lowercase id of the signed-in user's home tenant: the token is redeemable there and at the
+    /// tenants that list it in `gdap_partners`.
     pub tenant: String,
+    pub issued_at: chrono::DateTime<Utc>,
+    /// Redeeming it answers AADSTS700082 ([`crate::FakeGraph::expire_refresh_tokens`]).
+    pub expired: bool,
 }
 
 pub(crate) struct DeviceGrant {
@@ -97,24 +102,37 @@ fn entra_error(
     text: &str,
     ids: &ReqIds,
 ) -> Reply {
+    entra_error_sub(shared, status, error, code, text, None, ids)
+}
+
+/// [`entra_error`] with Entra's `suberror` (`consent_required`, `bad_token`, ...).
+fn entra_error_sub(
+    shared: &Shared,
+    status: u16,
+    error: &str,
+    code: u32,
+    text: &str,
+    suberror: Option<&str>,
+    ids: &ReqIds,
+) -> Reply {
     let ts = entra_timestamp(Utc::now());
     let description = format!(
         "AADSTS{code}: {text}\r\nTrace ID: {}\r\nCorrelation ID: {}\r\nTimestamp: {ts}",
         ids.request_id, ids.client_request_id
     );
-    let mut reply = Reply::json(
-        status,
-        &json!({
-            "error": error,
-            "error_description": description,
-            "error_codes": [code],
-            "timestamp": ts,
-            "trace_id": ids.request_id,
-            "correlation_id": ids.client_request_id,
-            "error_uri": format!("{}/error?code={code}", shared.base),
-        }),
-    )
-    .header("x-ms-request-id", ids.request_id.clone());
+    let mut body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [code],
+        "timestamp": ts,
+        "trace_id": ids.request_id,
+        "correlation_id": ids.client_request_id,
+        "error_uri": format!("{}/error?code={code}", shared.base),
+    });
+    if let (Some(sub), Some(obj)) = (suberror, body.as_object_mut()) {
+        obj.insert("suberror".into(), json!(sub));
+    }
+    let mut reply = Reply::json(status, &body).header("x-ms-request-id", ids.request_id.clone());
     reply.content_type = LOGIN_JSON;
     reply
 }
@@ -280,9 +298,7 @@ pub(crate) async fn handle(
         Some(tenant) => {
             let tenant_id = tenant.tenant_id.to_ascii_lowercase();
             match endpoint {
-                LoginEndpoint::Token => {
-                    token(shared, &tenant_id, tenant_segment, &form, headers, ids)
-                }
+                LoginEndpoint::Token => token(shared, &tenant, tenant_segment, &form, headers, ids),
                 LoginEndpoint::DeviceCode => device_code(shared, &tenant_id, &form, ids),
             }
         }
@@ -363,12 +379,14 @@ fn check_delegated_scope(shared: &Shared, scope: &str, ids: &ReqIds) -> Result<(
 
 fn token(
     shared: &Shared,
-    tenant_id: &str,
+    tenant: &Tenant,
     tenant_segment: &str,
     form: &BTreeMap<String, String>,
     headers: &HeaderMap,
     ids: &ReqIds,
 ) -> Reply {
+    let tenant_id = tenant.tenant_id.to_ascii_lowercase();
+    let tenant_id = tenant_id.as_str();
     let basic = basic_credentials(headers);
     let Some(grant_type) = form.get("grant_type") else {
         return missing(shared, "grant_type", ids);
@@ -399,6 +417,9 @@ fn token(
             {
                 return r;
             }
+            if !tenant.consented(&client_id) {
+                return missing_service_principal(shared, &client_id, tenant_id, ids);
+            }
             let (access, expires_in) = issue(shared, tenant_id);
             ok_json(
                 &json!({ "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": access }),
@@ -420,27 +441,27 @@ fn token(
             {
                 return r;
             }
-            let known = shared
-                .lock()
-                .refresh
-                .get(refresh)
-                .is_some_and(|g| g.tenant == tenant_id);
-            if !known {
-                return entra_error(
-                    shared,
-                    400,
-                    "invalid_grant",
-                    9002313,
-                    "Invalid request. Request is malformed or invalid.",
-                    ids,
-                );
+            // A confidential client presents its credential with the refresh token; a public one none.
+            let secret = form
+                .get("client_secret")
+                .cloned()
+                .or_else(|| basic.map(|(_, s)| s));
+            if (secret.is_some() || form.contains_key("client_assertion"))
+                && let Err(r) =
+                    client_credential(shared, tenant_segment, tenant_id, form, secret, ids)
+            {
+                return r;
             }
-            delegated_success(
-                shared,
-                tenant_id,
-                form.get("scope").map(String::as_str).unwrap_or_default(),
-                ids,
-            )
+            match redeem_refresh(shared, tenant, &client_id, refresh, ids) {
+                Ok(home) => delegated_success(
+                    shared,
+                    tenant_id,
+                    &home,
+                    form.get("scope").map(String::as_str).unwrap_or_default(),
+                    ids,
+                ),
+                Err(r) => r,
+            }
         }
         other => entra_error(
             shared,
@@ -451,6 +472,105 @@ fn token(
             ids,
         ),
     }
+}
+
+/// AADSTS7000229: the multi-tenant app has no service principal in this tenant (never consented).
+fn missing_service_principal(
+    shared: &Shared,
+    client_id: &str,
+    tenant_id: &str,
+    ids: &ReqIds,
+) -> Reply {
+    entra_error(
+        shared,
+        400,
+        "invalid_client",
+        7000229,
+        &format!(
+            "The client application {client_id} is missing service principal in the tenant {tenant_id}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119"
+        ),
+        ids,
+    )
+}
+
+/// Checks a refresh token redeemed at `tenant`; returns the user's home tenant (lowercase).
+fn redeem_refresh(
+    shared: &Shared,
+    tenant: &Tenant,
+    client_id: &str,
+    refresh: &str,
+    ids: &ReqIds,
+) -> Result<String, Reply> {
+    let tenant_id = tenant.tenant_id.to_ascii_lowercase();
+    let grant = shared
+        .lock()
+        .refresh
+        .get(refresh)
+        .map(|g| (g.tenant.clone(), g.issued_at, g.expired));
+    let Some((home, issued_at, expired)) = grant else {
+        return Err(entra_error(
+            shared,
+            400,
+            "invalid_grant",
+            9002313,
+            "Invalid request. Request is malformed or invalid.",
+            ids,
+        ));
+    };
+    if expired {
+        return Err(entra_error_sub(
+            shared,
+            400,
+            "invalid_grant",
+            700082,
+            &format!(
+                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
+                issued_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            Some("bad_token"),
+            ids,
+        ));
+    }
+    if home != tenant_id && !tenant.gdap_partners.contains(&home) {
+        return Err(entra_error(
+            shared,
+            400,
+            "invalid_grant",
+            50020,
+            &format!(
+                "User account from identity provider 'https://sts.windows.net/{home}/' does not exist in tenant '{tenant_id}' and cannot access the application '{client_id}' in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account."
+            ),
+            ids,
+        ));
+    }
+    if !tenant.consented(client_id) {
+        return Err(entra_error_sub(
+            shared,
+            400,
+            "invalid_grant",
+            65001,
+            &format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_id}'. Send an interactive authorization request for this user and resource."
+            ),
+            Some("consent_required"),
+            ids,
+        ));
+    }
+    Ok(home)
+}
+
+/// Records a new refresh token for a user of `home` (lowercase tenant id).
+pub(crate) fn new_refresh_token(shared: &Shared, home: &str) -> String {
+    let refresh = format!("fakeRT.{}", random_token(48));
+    shared.lock().refresh.insert(
+        refresh.clone(),
+        RefreshGrant {
+            tenant: home.to_owned(),
+            issued_at: Utc::now(),
+            expired: false,
+        },
+    );
+    refresh
 }
 
 /// Checks the client credential of a `client_credentials` request.
@@ -681,16 +801,16 @@ fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
     (access, shared.token_lifetime.as_secs())
 }
 
-/// Access + refresh token for a delegated flow.
-fn delegated_success(shared: &Shared, tenant_id: &str, scope: &str, ids: &ReqIds) -> Reply {
+/// Access token for `tenant_id` + a new (rotated) refresh token for the user of `home`.
+fn delegated_success(
+    shared: &Shared,
+    tenant_id: &str,
+    home: &str,
+    scope: &str,
+    ids: &ReqIds,
+) -> Reply {
     let (access, expires_in) = issue(shared, tenant_id);
-    let refresh = format!("fakeRT.{}", random_token(48));
-    shared.lock().refresh.insert(
-        refresh.clone(),
-        RefreshGrant {
-            tenant: tenant_id.to_owned(),
-        },
-    );
+    let refresh = new_refresh_token(shared, home);
     let scope = if scope.trim().is_empty() {
         format!("{}/.default", shared.base)
     } else {
@@ -767,7 +887,7 @@ fn device_poll(shared: &Shared, tenant_id: &str, code: &str, ids: &ReqIds) -> Re
             "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
             ids,
         ),
-        Poll::Done(scope) => delegated_success(shared, tenant_id, &scope, ids),
+        Poll::Done(scope) => delegated_success(shared, tenant_id, tenant_id, &scope, ids),
     }
 }
 
