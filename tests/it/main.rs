@@ -13,6 +13,7 @@ mod cli;
 mod collect;
 mod common;
 mod fake;
+mod fleet;
 mod fleet_auth;
 mod history;
 mod html;
