@@ -291,6 +291,13 @@ pub struct DemoArgs {
     /// Which demo tenant to audit.
     #[arg(long, value_enum, default_value_t = DemoTenant::Both)]
     pub tenant: DemoTenant,
+    /// Run `fleet` instead: the demo partner and a fleet of made-up customers (some consented, one
+    /// not, one unlicensed, one where another partner holds Global Administrator, one throttling hard).
+    #[arg(long, conflicts_with_all = ["tenant", "save_snapshot"])]
+    pub fleet: bool,
+    /// How many customers the `--fleet` demo has.
+    #[arg(long, default_value_t = 12, requires = "fleet", value_parser = clap::value_parser!(u16).range(1..=2000))]
+    pub customers: u16,
     #[command(flatten)]
     pub eval: EvalArgs,
     /// Also write the collected snapshot to FILE (single tenant only).

@@ -42,6 +42,9 @@ fn demo_config() -> Option<&'static str> {
 }
 
 pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> {
+    if args.fleet {
+        return run_fleet(args, printer).await;
+    }
     let machine = matches!(
         args.eval.format,
         Format::Json | Format::Sarif | Format::Csv | Format::Html
@@ -155,4 +158,58 @@ fn worse(a: u8, b: u8) -> u8 {
         _ => 0,
     };
     if rank(b) > rank(a) { b } else { a }
+}
+
+/// `demo --fleet`: the real `fleet` command against the fake fleet (the demo partner and
+/// `--customers` made-up customers, see `fake_graph::fleet`).
+async fn run_fleet(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> {
+    use crate::cli::{ConnectionArgs, FleetArgs};
+    use fake_graph::fleet::{FLEET_CLIENT_ID, FLEET_SECRET, PARTNER_TENANT};
+
+    let spec = fake_graph::FleetSpec {
+        customers: usize::from(args.customers),
+    };
+    let fake = FakeGraph::start(fake_graph::fleet(&spec).into_config())
+        .await
+        .map_err(|e| {
+            CommandError::Io(format!(
+                "cannot start the demo's fake Graph on 127.0.0.1: {e}"
+            ))
+        })?;
+    let endpoints = Endpoints::resolve(Cloud::Global, Some(&fake.url()), Some(&fake.url()))
+        .map_err(CommandError::Usage)?;
+    printer.info(format!(
+        "demo: fake Microsoft Graph on {} (loopback only) with a partner and {} customers",
+        fake.url(),
+        args.customers
+    ));
+    let mut eval = args.eval;
+    eval.as_of = Some(eval.as_of.unwrap_or_else(|| DEMO_AS_OF.to_owned()));
+    eval.fail_on = Some(eval.fail_on.unwrap_or(FailOn::Never));
+    // The demo keeps no history unless asked (`--history PATH`): it must not touch the user's real one.
+    eval.no_history = eval.history.is_none();
+    let fleet_args = FleetArgs {
+        connection: ConnectionArgs {
+            tenant: Some(PARTNER_TENANT.to_owned()),
+            client_id: Some(FLEET_CLIENT_ID.to_owned()),
+            certificate: None,
+            assertion_alg: Default::default(),
+            federated_token_file: None,
+            device_code: false,
+            cloud: Cloud::Global,
+            graph_url: Some(fake.url()),
+            login_url: Some(fake.url()),
+            max_in_flight: 4,
+        },
+        since: 30,
+        eval,
+        customers: Vec::new(),
+        max_tenants: 8,
+    };
+    let mut base = AuthSettings::new(PARTNER_TENANT, endpoints);
+    base.client_id = Some(FLEET_CLIENT_ID.into());
+    base.client_secret = Some(SecretString::from(FLEET_SECRET));
+    let code = super::fleet::run_with(fleet_args, base, printer).await;
+    fake.shutdown();
+    code
 }

@@ -75,6 +75,22 @@ struct Status {
 }
 
 pub async fn run(args: FleetArgs, printer: &Printer) -> Result<u8, CommandError> {
+    let endpoints = Endpoints::resolve(
+        args.connection.cloud,
+        args.connection.graph_url.as_deref(),
+        args.connection.login_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let base = pipeline::auth_settings(&args.connection, &endpoints)?;
+    run_with(args, base, printer).await
+}
+
+/// The fleet run with the partner's credentials in hand (`demo --fleet` brings its own).
+pub async fn run_with(
+    args: FleetArgs,
+    base: AuthSettings,
+    printer: &Printer,
+) -> Result<u8, CommandError> {
     let format = args.eval.format;
     if !FLEET_FORMATS.contains(&format) {
         return Err(CommandError::Usage(format!(
@@ -85,19 +101,18 @@ pub async fn run(args: FleetArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let history = pipeline::open_history(&args.eval, true)?;
     let listed = listed_customers(&args, &config)?;
-    let endpoints = Endpoints::resolve(
-        args.connection.cloud,
-        args.connection.graph_url.as_deref(),
-        args.connection.login_url.as_deref(),
-    )
-    .map_err(CommandError::Usage)?;
-    let base = pipeline::auth_settings(&args.connection, &endpoints)?;
+    let endpoints = base.endpoints.clone();
     if let Some(kind) = base.credential_kind().filter(|k| !app_credential(k)) {
         return Err(CommandError::Usage(format!(
             "fleet needs app credentials (client secret, certificate or federated token) of a multi-tenant app consented in the customers; a {kind} is for one tenant only"
         )));
     }
-    let (partner_client, partner) = pipeline::connect(&args.connection, printer).await?;
+    let (partner_client, partner) = pipeline::connect_with(
+        base.clone(),
+        usize::from(args.connection.max_in_flight),
+        printer,
+    )
+    .await?;
     let pacer = Arc::new(Pacer::new(APP_WIDE_LOG_RATE.0, APP_WIDE_LOG_RATE.1));
     let style = pipeline::output_style(args.eval.output.as_deref());
     let spool = FleetSpool::new(format, style).map_err(|e| {

@@ -4,7 +4,7 @@
 mod demo;
 mod diff;
 mod evaluate;
-mod fleet;
+pub(crate) mod fleet;
 mod history;
 mod pipeline;
 mod rules;

@@ -120,14 +120,20 @@ pub async fn connect(
     )
     .map_err(CommandError::Usage)?;
     let settings = auth_settings(conn, &endpoints)?;
+    connect_with(settings, usize::from(conn.max_in_flight), printer).await
+}
+
+/// [`connect`] with credentials already in hand.
+pub async fn connect_with(
+    settings: AuthSettings,
+    max_in_flight: usize,
+    printer: &Printer,
+) -> Result<(GraphClient, TenantId), CommandError> {
+    let endpoints = settings.endpoints.clone();
     let tenant = settings.tenant.clone();
     let tokens = auth::provider(settings, reqwest::Client::new())
         .map_err(|e| CommandError::Auth(e.to_string()))?;
-    let client = audit::client_for(
-        endpoints.clone(),
-        tokens.clone(),
-        conn.max_in_flight as usize,
-    )?;
+    let client = audit::client_for(endpoints.clone(), tokens.clone(), max_in_flight)?;
     let probe = audit::probe_client(endpoints, tokens.clone())?;
     let tenant_id = identify(tokens.as_ref(), &probe, &tenant, printer).await?;
     Ok((client, tenant_id))

@@ -329,7 +329,11 @@ fn indent(text: &str, by: &str) -> String {
 fn state_label(r: &TenantRow) -> String {
     match r.state {
         TenantState::Complete => "complete".into(),
-        TenantState::Incomplete => format!("incomplete ({} gaps)", r.coverage_gaps),
+        TenantState::Incomplete => format!(
+            "incomplete ({} gap{})",
+            r.coverage_gaps,
+            if r.coverage_gaps == 1 { "" } else { "s" }
+        ),
         TenantState::Failed => "not audited".into(),
     }
 }
@@ -372,12 +376,10 @@ fn overview_table(
         "partners with Global Administrator",
     ]);
     for r in rows {
+        // The name only: ids are in each tenant's section and in the JSON.
+        let name = r.tenant_name.as_deref().unwrap_or(&r.tenant_id);
         let mut cells = vec![
-            format!(
-                "{}\n{}",
-                crate::text::cap(r.tenant_name.as_deref().unwrap_or("(unnamed)"), 60),
-                r.tenant_id
-            ),
+            crate::text::cap(name, 60).into_owned(),
             r.role_label().to_owned(),
         ];
         cells.extend(counts(&r.summary).iter().map(u64::to_string));
