@@ -49,7 +49,7 @@ pub async fn identify(
     tokens: &dyn TokenProvider,
     probe: &GraphClient,
     tenant: &str,
-) -> Result<TenantId, AuditError> {
+) -> Result<Identity, AuditError> {
     let token = tokens.token(None).await.map_err(auth_error)?;
     let tid = {
         use secrecy::ExposeSecret;
@@ -64,14 +64,25 @@ pub async fn identify(
     // Graph refusing the token itself (401 after a refresh) stops the command too, once the tenant
     // check had its say (a token for another tenant is the likelier cause then).
     let mut rejected = None;
+    // The collector's own request: its answer is handed on, so the audit reads it once.
+    let mut answer = None;
     let org = match probe
-        .get::<crate::graph::Page<Org>>("/v1.0/organization?$select=id")
+        .get::<serde_json::Value>(crate::collect::ORGANIZATION_PATH)
         .await
     {
-        Ok(page) => match page.value.as_slice() {
-            [one] => guid(&one.id).ok_or_else(|| format!("it answered the id {:?}", one.id)),
-            other => Err(format!("it answered {} organizations", other.len())),
-        },
+        Ok(body) => {
+            let page = serde_json::from_value::<crate::graph::Page<Org>>(body.clone());
+            answer = Some(body);
+            match page {
+                Ok(page) => match page.value.as_slice() {
+                    [one] => {
+                        guid(&one.id).ok_or_else(|| format!("it answered the id {:?}", one.id))
+                    }
+                    other => Err(format!("it answered {} organizations", other.len())),
+                },
+                Err(e) => Err(format!("its answer could not be read ({e})")),
+            }
+        }
         Err(e) => {
             if let Some(err) = unreachable(&e, &graph) {
                 return Err(err);
@@ -86,8 +97,19 @@ pub async fn identify(
     let id = decide(tenant, tid.as_deref(), org)?;
     match rejected {
         Some(e) => Err(e),
-        None => Ok(id),
+        None => Ok(Identity {
+            tenant_id: id,
+            organization: answer,
+        }),
     }
+}
+
+/// Who the credentials audit: the tenant's id and, when it was read, `/organization`'s answer (for
+/// [`super::TenantAudit::organization`]).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub tenant_id: TenantId,
+    pub organization: Option<serde_json::Value>,
 }
 
 /// The tenant id from what the token and `/organization` said.

@@ -15,7 +15,7 @@ mod history;
 use chrono::{DateTime, Utc};
 
 pub use collection::collect;
-pub use connect::{client_for, identify, probe_client};
+pub use connect::{Identity, client_for, identify, probe_client};
 pub use error::AuditError;
 pub use history::History;
 
@@ -43,9 +43,22 @@ pub struct TenantAudit {
     /// In a fleet run, the auditing partner's side of this customer, kept in the snapshot for the
     /// cross-check rule.
     pub fleet: Option<FleetView>,
+    /// `/organization`'s answer when [`identify`] already read it: not asked for twice.
+    pub organization: Option<serde_json::Value>,
 }
 
 impl TenantAudit {
+    /// What [`identify`] established: the tenant and its `/organization` answer.
+    pub fn identified(
+        identity: Identity,
+        as_of: DateTime<Utc>,
+        collected_at: DateTime<Utc>,
+    ) -> Self {
+        let mut audit = TenantAudit::new(identity.tenant_id, as_of, collected_at);
+        audit.organization = identity.organization;
+        audit
+    }
+
     pub fn new(tenant_id: TenantId, as_of: DateTime<Utc>, collected_at: DateTime<Utc>) -> Self {
         TenantAudit {
             tenant_id,
@@ -55,6 +68,7 @@ impl TenantAudit {
             collected_at,
             progress: None,
             fleet: None,
+            organization: None,
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct CollectOptions {
     /// them so a later incremental run can rebuild the full-window aggregates.
     pub partner_sign_ins: Option<SignInSink>,
     pub progress: Option<ProgressFn>,
+    /// The answer of [`ORGANIZATION_PATH`] when the caller already read it (signing in reads it to
+    /// establish the tenant): used instead of asking again.
+    pub organization: Option<serde_json::Value>,
 }
 
 impl CollectOptions {
@@ -128,6 +131,7 @@ impl CollectOptions {
             audit_watermark: None,
             partner_sign_ins: None,
             progress: None,
+            organization: None,
         }
     }
 
@@ -292,6 +296,9 @@ pub async fn reread_sign_ins(
     }
 }
 
+/// The audited tenant's `/organization`, as the collector reads it.
+pub const ORGANIZATION_PATH: &str = "/v1.0/organization?$select=id,displayName,partnerTenantType";
+
 /// `/organization`: the tenant's name, and whether it is itself a partner tenant.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -372,10 +379,13 @@ impl<'a> Ctx<'a> {
         const CONSEQUENCE: &str = "The tenant name is unknown in the report, and whether the tenant is itself a partner tenant (partnerTenantType) could not be checked.";
         let source = Source::Organization;
         self.started(source);
-        let page: Result<crate::graph::Page<Lenient<Organization>>, GraphError> = self
-            .client
-            .get("/v1.0/organization?$select=id,displayName,partnerTenantType")
-            .await;
+        let known = self.opts.organization.clone().and_then(|v| {
+            serde_json::from_value::<crate::graph::Page<Lenient<Organization>>>(v).ok()
+        });
+        let page: Result<crate::graph::Page<Lenient<Organization>>, GraphError> = match known {
+            Some(page) => Ok(page),
+            None => self.client.get(ORGANIZATION_PATH).await,
+        };
         let page = match page {
             Ok(p) => p,
             Err(e) => {

@@ -111,7 +111,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         let tokens = auth::provider(settings, reqwest::Client::new())
             .map_err(|e| CommandError::Auth(e.to_string()))?;
         let client = audit::client_for(endpoints.clone(), tokens.clone(), 4)?;
-        let tenant_id = pipeline::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
+        let identity = pipeline::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
         let collection = CollectionArgs {
             perspective: if *kind == "partner" {
                 PerspectiveArg::Partner
@@ -122,7 +122,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         };
         // The demo's collection time is its clock, so its output is reproducible.
         let spinner = printer.spinner("collecting");
-        let plan = pipeline::tenant_audit(tenant_id, &collection, as_of, as_of, &spinner);
+        let plan = pipeline::tenant_audit(identity, &collection, as_of, as_of, &spinner);
         let report = pipeline::deliver(&eval, &config, printer, fail_on);
         let outcome = audit::run(&client, &plan, &config, history.as_ref(), |audited| {
             spinner.finish();

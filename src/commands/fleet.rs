@@ -107,12 +107,13 @@ pub async fn run_with(
             "fleet needs app credentials (client secret, certificate or federated token) of a multi-tenant app consented in the customers; a {kind} is for one tenant only"
         )));
     }
-    let (partner_client, partner) = pipeline::connect_with(
+    let (partner_client, partner_identity) = pipeline::connect_with(
         base.clone(),
         usize::from(args.connection.max_in_flight),
         printer,
     )
     .await?;
+    let partner = partner_identity.tenant_id.clone();
     let pacer = Arc::new(Pacer::new(APP_WIDE_LOG_RATE.0, APP_WIDE_LOG_RATE.1));
     let style = pipeline::output_style(args.eval.output.as_deref());
     let spool = FleetSpool::new(format, style).map_err(|e| {
@@ -139,7 +140,7 @@ pub async fn run_with(
 
     // The partner side first: its relationships say which customers to audit, and with which roles.
     let (partner_exit, partner_name, gdap_customers) =
-        audit_partner(&shared, &partner_client, &partner).await?;
+        audit_partner(&shared, &partner_client, partner_identity).await?;
     shared.partner_name = partner_name;
     let targets = targets(gdap_customers, listed, &config, &partner);
     if targets.is_empty() {
@@ -250,7 +251,7 @@ fn targets(
 async fn audit_partner(
     shared: &Shared<'_>,
     client: &GraphClient,
-    partner: &TenantId,
+    partner: audit::Identity,
 ) -> Result<
     (
         u8,
@@ -259,7 +260,7 @@ async fn audit_partner(
     ),
     CommandError,
 > {
-    let mut plan = TenantAudit::new(partner.clone(), shared.as_of, Utc::now());
+    let mut plan = TenantAudit::identified(partner, shared.as_of, Utc::now());
     plan.perspective = PerspectiveMode::Partner;
     plan.since_days = shared.args.since;
     let outcome = audit::run(client, &plan, shared.config, shared.history, |audited| {
@@ -410,10 +411,10 @@ async fn audit_customer_inner(shared: &Shared<'_>, target: &Target) -> Result<(u
     let client = customer_client(shared, tokens.clone())?;
     let probe =
         audit::probe_client(shared.endpoints.clone(), tokens.clone()).map_err(|e| e.to_string())?;
-    let tenant = audit::identify(tokens.as_ref(), &probe, target.tenant_id.as_str())
+    let identity = audit::identify(tokens.as_ref(), &probe, target.tenant_id.as_str())
         .await
         .map_err(|e| customer_error(&e))?;
-    let mut plan = TenantAudit::new(tenant, shared.as_of, Utc::now());
+    let mut plan = TenantAudit::identified(identity, shared.as_of, Utc::now());
     plan.perspective = PerspectiveMode::Customer;
     plan.since_days = shared.args.since;
     plan.fleet = Some(FleetView {

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::{CommandError, EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE};
-use crate::audit::{self, AuditError, Audited, Collected, History, Recording, TenantAudit};
+use crate::audit::{
+    self, AuditError, Audited, Collected, History, Identity, Recording, TenantAudit,
+};
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{CollectionArgs, ConnectionArgs, EvalArgs, FailOn, PerspectiveArg};
 use crate::collect::{PerspectiveMode, ProgressEvent};
@@ -18,7 +20,6 @@ use crate::evaluate::Evaluation;
 use crate::files;
 use crate::graph::{Endpoints, GraphClient};
 use crate::history::Recorded;
-use crate::model::TenantId;
 use crate::printer::{Printer, Progress};
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
 use crate::rules::Severity;
@@ -112,7 +113,7 @@ pub fn auth_settings(
 pub async fn connect(
     conn: &ConnectionArgs,
     printer: &Printer,
-) -> Result<(GraphClient, TenantId), CommandError> {
+) -> Result<(GraphClient, Identity), CommandError> {
     let endpoints = Endpoints::resolve(
         conn.cloud,
         conn.graph_url.as_deref(),
@@ -128,15 +129,15 @@ pub async fn connect_with(
     settings: AuthSettings,
     max_in_flight: usize,
     printer: &Printer,
-) -> Result<(GraphClient, TenantId), CommandError> {
+) -> Result<(GraphClient, Identity), CommandError> {
     let endpoints = settings.endpoints.clone();
     let tenant = settings.tenant.clone();
     let tokens = auth::provider(settings, reqwest::Client::new())
         .map_err(|e| CommandError::Auth(e.to_string()))?;
     let client = audit::client_for(endpoints.clone(), tokens.clone(), max_in_flight)?;
     let probe = audit::probe_client(endpoints, tokens.clone())?;
-    let tenant_id = identify(tokens.as_ref(), &probe, &tenant, printer).await?;
-    Ok((client, tenant_id))
+    let identity = identify(tokens.as_ref(), &probe, &tenant, printer).await?;
+    Ok((client, identity))
 }
 
 /// [`audit::identify`] behind a "signing in" spinner.
@@ -145,7 +146,7 @@ pub async fn identify(
     probe: &GraphClient,
     tenant: &str,
     printer: &Printer,
-) -> Result<TenantId, CommandError> {
+) -> Result<Identity, CommandError> {
     let spinner = printer.spinner("signing in");
     let result = audit::identify(tokens, probe, tenant).await;
     spinner.finish();
@@ -172,13 +173,13 @@ pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>
 
 /// What to collect from the tenant, with a progress spinner fed by the collector.
 pub fn tenant_audit(
-    tenant_id: TenantId,
+    identity: Identity,
     collection: &CollectionArgs,
     as_of: DateTime<Utc>,
     collected_at: DateTime<Utc>,
     spinner: &Progress,
 ) -> TenantAudit {
-    let mut audit = TenantAudit::new(tenant_id, as_of, collected_at);
+    let mut audit = TenantAudit::identified(identity, as_of, collected_at);
     audit.perspective = match collection.perspective {
         PerspectiveArg::Partner => PerspectiveMode::Partner,
         PerspectiveArg::Customer => PerspectiveMode::Customer,
