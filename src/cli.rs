@@ -162,6 +162,11 @@ pub struct EvalArgs {
     /// Do not read or write history.
     #[arg(long)]
     pub no_history: bool,
+    /// Report only what changed since the previous run in the history: new, reopened and resolved
+    /// findings (json, jsonl, markdown, table). Needs history. A webhook (GDAP_AUDIT_WEBHOOK_URL) always
+    /// gets only the changes.
+    #[arg(long)]
+    pub changes_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ use crate::evaluate::{Evaluation, evaluate};
 use crate::files;
 use crate::graph::{ClientSettings, Endpoints, GraphClient, RetryPolicy};
 use crate::history::{HistoryError, HistoryStore, Recorded};
+use crate::lifecycle::{self, Lifecycle, Prior};
 use crate::printer::Printer;
 use crate::report::{self, Format, ReportHeader, ReportV1, Style};
 use crate::rules::{HistoryView, Severity};
@@ -172,6 +173,7 @@ impl History {
         &mut self,
         snap: &Snapshot,
         evaluation: &Evaluation,
+        lifecycle: Option<&Lifecycle>,
         partner_sign_ins: Option<&mut SignInSpool>,
     ) -> Result<Recorded, HistoryError> {
         let store = match self.store.take() {
@@ -179,7 +181,13 @@ impl History {
             None => open_store(&self.path)?,
         };
         let store = self.store.insert(store);
-        store.record_evaluated(snap, evaluation, snap.collected_at, partner_sign_ins)
+        store.record_evaluated(
+            snap,
+            evaluation,
+            lifecycle,
+            snap.collected_at,
+            partner_sign_ins,
+        )
     }
 }
 
@@ -204,6 +212,43 @@ fn history_hint(e: impl std::fmt::Display) -> CommandError {
 /// be written (read-only file or directory) is refused now, before any collecting, and nothing is
 /// created.
 pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>, CommandError> {
+    let history = open_history_inner(args, default_on)?;
+    check_changes_only(args, history.is_some())?;
+    Ok(history)
+}
+
+/// `--changes-only` and the webhook compare with the previous run: both need history and, for the
+/// former, a format that can show resolved findings.
+fn check_changes_only(args: &EvalArgs, with_history: bool) -> Result<(), CommandError> {
+    if args.changes_only
+        && !matches!(
+            args.format,
+            Format::Json | Format::Jsonl | Format::Markdown | Format::Table
+        )
+    {
+        return Err(CommandError::Usage(format!(
+            "--changes-only works with --format json, jsonl, markdown or table, not {}",
+            args.format
+        )));
+    }
+    let webhook = crate::webhook::Webhook::from_env()
+        .map_err(|e| CommandError::Usage(e.to_string()))?
+        .is_some();
+    if (args.changes_only || webhook) && !with_history {
+        let what = if args.changes_only {
+            "--changes-only"
+        } else {
+            "the webhook (GDAP_AUDIT_WEBHOOK_URL)"
+        };
+        return Err(CommandError::Usage(format!(
+            "{what} reports what changed since the previous run, which needs history\n  hint: \
+             remove --no-history, or pass --history PATH (the same file on every run)"
+        )));
+    }
+    Ok(())
+}
+
+fn open_history_inner(args: &EvalArgs, default_on: bool) -> Result<Option<History>, CommandError> {
     if args.no_history {
         return Ok(None);
     }
@@ -332,6 +377,7 @@ pub fn finish_with_logs(
 ) -> Result<Outcome, CommandError> {
     let view = history_view(history.as_deref(), snap)?;
     let evaluation = evaluate(snap, config, &view, snap.as_of);
+    let lifecycle = lifecycle_of(history.as_deref(), snap, &evaluation, config)?;
     if let Some(e) = partner_sign_ins.as_ref().and_then(|spool| spool.error()) {
         printer.warn(format!(
             "{e}; this run's partner sign-ins are not kept, so the next run reads its whole window"
@@ -346,11 +392,33 @@ pub fn finish_with_logs(
     let fail_on = args.fail_on.unwrap_or(default_fail_on);
     let header =
         ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
-    let report = report::build(&header, &evaluation, snap.collected_at);
+    let mut report = report::build(&header, &evaluation, snap.collected_at);
+    if let Some(lc) = &lifecycle {
+        report = report.with_lifecycle(lc);
+    }
+    let full = args.changes_only.then(|| report.clone());
+    if args.changes_only {
+        report = report.changes_only();
+    }
     emit(&report, args.format, args.output.as_deref(), printer)?;
     let mut exit_code = exit_code(&evaluation, &report, fail_on);
-    if let Some(history) = history {
-        match history.record(snap, &evaluation, partner_sign_ins) {
+    // The changes go to the webhook before the run is recorded: when they cannot be delivered, the run
+    // is not recorded, so the next run computes and sends them again.
+    let delivered = match lifecycle
+        .as_ref()
+        .map(|_| crate::webhook::send_changes(full.as_ref().unwrap_or(&report)))
+    {
+        Some(Err(e)) => {
+            printer.error(e.to_string());
+            if exit_code == EXIT_CLEAN {
+                exit_code = EXIT_INCOMPLETE;
+            }
+            false
+        }
+        _ => true,
+    };
+    if let Some(history) = history.filter(|_| delivered) {
+        match history.record(snap, &evaluation, lifecycle.as_ref(), partner_sign_ins) {
             Ok(Recorded::New(id)) => tracing::debug!(run = id, "run recorded"),
             Ok(Recorded::AlreadyRecorded(id)) => printer.info(format!(
                 "this snapshot is already recorded as run {id} in {}; not recorded again",
@@ -369,6 +437,25 @@ pub fn finish_with_logs(
         }
     }
     Ok(Outcome { report, exit_code })
+}
+
+/// The lifecycle of this run's findings against the history (`None` without history).
+fn lifecycle_of(
+    history: Option<&History>,
+    snap: &Snapshot,
+    evaluation: &Evaluation,
+    config: &Config,
+) -> Result<Option<Lifecycle>, CommandError> {
+    let prior = match history {
+        None => return Ok(None),
+        Some(History { store: None, .. }) => Prior::default(),
+        Some(History { store: Some(s), .. }) => s
+            .prior(&snap.tenant_id, &snap.perspectives, snap.as_of)
+            .map_err(|e| CommandError::History(e.to_string()))?,
+    };
+    Ok(Some(lifecycle::compute(
+        evaluation, config, &prior, snap.as_of,
+    )))
 }
 
 /// Write the rendered report to `--output` (atomically) or stdout.
