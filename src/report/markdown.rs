@@ -117,7 +117,7 @@ pub(super) fn render(report: &ReportV1) -> String {
                 f.severity.as_str().to_uppercase(),
                 code(&f.rule_id),
                 md(f.subject.label()),
-                f.resolution.map_or("resolved", |r| r.as_str()),
+                code(f.resolution.map_or("resolved", |r| r.as_str())),
                 code(&f.fingerprint)
             ));
         }

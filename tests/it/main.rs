@@ -16,6 +16,7 @@ mod fake;
 mod history;
 mod html;
 mod incremental;
+mod lifecycle;
 mod memory;
 mod report;
 mod rules;
