@@ -220,6 +220,13 @@ pub struct DiffArgs {
     /// Tenant whose runs to compare (required when the history holds several).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Configuration both snapshot files are evaluated with, to compare their findings (default:
+    /// ./gdap-audit.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The clock both snapshot files are evaluated at (RFC 3339), default the newer snapshot's as-of.
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -516,3 +516,69 @@ async fn a_failed_webhook_is_an_error_and_the_changes_are_sent_again_next_time()
     assert!(err.contains("https"), "{err}");
     assert!(!err.contains(WEBHOOK_SECRET), "{err}");
 }
+
+/// `diff` shows the findings that appeared and disappeared, between the last two runs of the history and
+/// between two snapshot files (both evaluated with the same configuration and clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_shows_findings_that_appeared_and_disappeared() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = fake(vec![tenant(true)]).await;
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.json");
+    let mut cmd = scan(
+        dir.path(),
+        &trusted,
+        RUN1,
+        &["--format", "json", "--save-snapshot"],
+    );
+    cmd.arg(&old);
+    assert_eq!(run(cmd).await.status.code(), Some(0));
+    let fixed = fake(vec![tenant(false)]).await;
+    let mut cmd = scan(
+        dir.path(),
+        &fixed,
+        "2026-11-24T12:00:00Z",
+        &["--format", "json", "--save-snapshot"],
+    );
+    cmd.arg(&new);
+    assert_eq!(run(cmd).await.status.code(), Some(0));
+
+    let disappeared = vec![("partner-mfa-trusted".to_owned(), String::new())];
+    let out = crate::cli::run_sync({
+        let mut c = bin(dir.path());
+        c.args(["diff", "--format", "json", "--history"])
+            .arg(dir.path().join("history.sqlite3"));
+        c
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let d = json_of(&out);
+    assert_eq!(rules_of(&d["findings_disappeared"]), disappeared, "{d:#}");
+    assert_eq!(d["findings_appeared"], json!([]));
+    assert_eq!(
+        d["findings_disappeared"][0]["subject_name"],
+        "Hasty Partner Ltd"
+    );
+
+    let out = crate::cli::run_sync({
+        let mut c = bin(dir.path());
+        c.arg("diff").arg(&old).arg(&new).args(["--format", "json"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let d = json_of(&out);
+    assert_eq!(rules_of(&d["findings_disappeared"]), disappeared, "{d:#}");
+    assert_eq!(d["findings_appeared"], json!([]));
+
+    // Reversed, in the table a reviewer reads.
+    let out = crate::cli::run_sync({
+        let mut c = bin(dir.path());
+        c.arg("diff").arg(&new).arg(&old);
+        c
+    });
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("appeared") && table.contains("partner-mfa-trusted"),
+        "{table}"
+    );
+    assert!(table.contains("1 finding(s) appeared"), "{table}");
+}
