@@ -582,3 +582,65 @@ async fn diff_shows_findings_that_appeared_and_disappeared() {
     );
     assert!(table.contains("1 finding(s) appeared"), "{table}");
 }
+
+/// A finding kept open while its source was denied stays open in the history: once the source is read
+/// again it is `open` (not `new` or `reopened`), and it resolves normally afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_carried_over_a_denied_source_continues_its_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    first_run(dir.path()).await;
+    let denied = fake(vec![tenant(true)]).await;
+    denied_audits(&denied);
+    let out = run(scan(
+        dir.path(),
+        &denied,
+        "2026-11-24T12:00:00Z",
+        &["--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let report = json_of(&out);
+    let carried: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["note"].is_string())
+        .collect();
+    assert_eq!(carried.len(), 1, "{:#}", report["findings"]);
+    assert_eq!(carried[0]["rule_id"], "partner-privileged-change");
+    assert_eq!(report["resolved"], json!([]));
+
+    let readable = fake(vec![tenant(true)]).await;
+    let out = run(scan(
+        dir.path(),
+        &readable,
+        "2026-11-25T12:00:00Z",
+        &["--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json_of(&out);
+    let change = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "partner-privileged-change")
+        .unwrap();
+    assert_eq!(change["status"], "open", "{change:#}");
+    assert!(change["note"].is_null());
+    assert_eq!(report["resolved"], json!([]));
+
+    // 46 days later the role change has left the 30-day window: resolved as aged out.
+    let out = run(scan(
+        dir.path(),
+        &readable,
+        RUN2,
+        &["--changes-only", "--format", "json"],
+    ))
+    .await;
+    let resolved = rules_of(&json_of(&out)["resolved"]);
+    assert!(
+        resolved.contains(&("partner-privileged-change".into(), "aged_out".into())),
+        "{resolved:?}"
+    );
+}
