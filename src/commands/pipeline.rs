@@ -396,7 +396,6 @@ pub fn finish_with_logs(
     if let Some(lc) = &lifecycle {
         report = report.with_lifecycle(lc);
     }
-    let full = args.changes_only.then(|| report.clone());
     if args.changes_only {
         report = report.changes_only();
     }
@@ -406,7 +405,7 @@ pub fn finish_with_logs(
     // is not recorded, so the next run computes and sends them again.
     let delivered = match lifecycle
         .as_ref()
-        .map(|_| crate::webhook::send_changes(full.as_ref().unwrap_or(&report)))
+        .map(|_| crate::webhook::send_changes(&report))
     {
         Some(Err(e)) => {
             printer.error(e.to_string());
