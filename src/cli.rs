@@ -165,6 +165,11 @@ pub struct EvalArgs {
     /// Do not read or write history.
     #[arg(long)]
     pub no_history: bool,
+    /// Report only what changed since the previous run in the history: new, reopened and resolved
+    /// findings (json, jsonl, markdown, table). Needs history. A webhook (GDAP_AUDIT_WEBHOOK_URL) always
+    /// gets only the changes.
+    #[arg(long)]
+    pub changes_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +243,13 @@ pub struct DiffArgs {
     /// Tenant whose runs to compare (required when the history holds several).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Configuration both snapshot files are evaluated with, to compare their findings (default:
+    /// ./gdap-audit.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The clock both snapshot files are evaluated at (RFC 3339), default the newer snapshot's as-of.
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

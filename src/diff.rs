@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::roles::RoleCatalog;
+use crate::rules::Finding;
 use crate::snapshot::{Perspective, Snapshot, Source};
 
 // Rendering lives with the other renderers (one table setup, one escaper).
@@ -218,6 +219,32 @@ pub struct PartnerChange {
     pub is_service_provider: Option<Change<bool>>,
 }
 
+/// A finding present on one side only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingEntry {
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub severity: String,
+    pub title: String,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub subject_name: Option<String>,
+}
+
+impl From<&Finding> for FindingEntry {
+    fn from(f: &Finding) -> Self {
+        FindingEntry {
+            fingerprint: f.fingerprint.clone(),
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.as_str().to_owned(),
+            title: f.title.clone(),
+            subject_kind: f.subject.kind.as_str().to_owned(),
+            subject_id: f.subject.id.clone(),
+            subject_name: f.subject.display_name.clone(),
+        }
+    }
+}
+
 /// Everything that changed from `old` to `new`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diff {
@@ -229,6 +256,13 @@ pub struct Diff {
     pub partners_added: Vec<PartnerEntry>,
     pub partners_removed: Vec<PartnerEntry>,
     pub partners_changed: Vec<PartnerChange>,
+    /// Findings on the new side only (by fingerprint), in the report's order. Empty when the findings
+    /// were not compared.
+    #[serde(default)]
+    pub findings_appeared: Vec<FindingEntry>,
+    /// Findings on the old side only.
+    #[serde(default)]
+    pub findings_disappeared: Vec<FindingEntry>,
     /// What could not be compared and why (a source read on one side only, different tenants).
     pub notes: Vec<String>,
 }
@@ -242,6 +276,8 @@ impl Diff {
             && self.partners_added.is_empty()
             && self.partners_removed.is_empty()
             && self.partners_changed.is_empty()
+            && self.findings_appeared.is_empty()
+            && self.findings_disappeared.is_empty()
     }
 
     pub fn change_count(&self) -> usize {
@@ -251,6 +287,25 @@ impl Diff {
             + self.partners_added.len()
             + self.partners_removed.len()
             + self.partners_changed.len()
+            + self.findings_appeared.len()
+            + self.findings_disappeared.len()
+    }
+
+    /// Compare the findings of the two sides (by fingerprint): what appeared and what disappeared.
+    pub fn with_findings(mut self, old: &[Finding], new: &[Finding]) -> Diff {
+        let old_set: BTreeSet<&str> = old.iter().map(|f| f.fingerprint.as_str()).collect();
+        let new_set: BTreeSet<&str> = new.iter().map(|f| f.fingerprint.as_str()).collect();
+        let only = |side: &[Finding], other: &BTreeSet<&str>| -> Vec<FindingEntry> {
+            let mut seen = BTreeSet::new();
+            side.iter()
+                .filter(|f| !other.contains(f.fingerprint.as_str()))
+                .filter(|f| seen.insert(f.fingerprint.clone()))
+                .map(FindingEntry::from)
+                .collect()
+        };
+        self.findings_appeared = only(new, &old_set);
+        self.findings_disappeared = only(old, &new_set);
+        self
     }
 }
 

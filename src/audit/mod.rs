@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::graph::GraphClient;
 use crate::history::Recorded;
+use crate::lifecycle::{self, Lifecycle, Prior};
 use crate::model::TenantId;
 use crate::rules::HistoryView;
 use crate::snapshot::{FleetView, Snapshot};
@@ -83,8 +84,27 @@ pub struct Collected {
 pub struct Audited {
     pub snapshot: Snapshot,
     pub evaluation: Evaluation,
+    /// With history: each finding's status against the previous runs, and what was resolved.
+    pub lifecycle: Option<Lifecycle>,
     /// Why this run's partner sign-ins cannot be kept (the next run then reads its whole window).
     pub spool_error: Option<String>,
+}
+
+/// What the caller's `deliver` produced, and whether the run may be recorded (a caller that could not
+/// deliver the changes, say to a webhook, keeps the run unrecorded so the next run sends them again).
+pub struct Delivery<T> {
+    pub value: T,
+    pub record: bool,
+}
+
+impl<T> Delivery<T> {
+    /// Delivered: record the run.
+    pub fn recorded(value: T) -> Self {
+        Delivery {
+            value,
+            record: true,
+        }
+    }
 }
 
 /// What happened to the history after delivery.
@@ -92,6 +112,8 @@ pub struct Audited {
 pub enum Recording {
     /// No history for this audit.
     Off,
+    /// The caller asked not to record this run (see [`Delivery::record`]).
+    Withheld,
     Recorded(Recorded),
     /// The result was delivered, but the run could not be recorded.
     Failed(String),
@@ -114,7 +136,7 @@ pub async fn run<T, E, F>(
 ) -> Result<Outcome<T>, E>
 where
     E: From<AuditError>,
-    F: FnOnce(&Audited) -> Result<T, E>,
+    F: FnOnce(&Audited) -> Result<Delivery<T>, E>,
 {
     let collected = collect(client, audit, history).await?;
     finish(collected, config, history, deliver).await
@@ -130,7 +152,7 @@ pub async fn finish<T, E, F>(
 ) -> Result<Outcome<T>, E>
 where
     E: From<AuditError>,
-    F: FnOnce(&Audited) -> Result<T, E>,
+    F: FnOnce(&Audited) -> Result<Delivery<T>, E>,
 {
     let Collected {
         snapshot,
@@ -139,6 +161,7 @@ where
     let view = history_view(history, &snapshot).await?;
     let evaluation = evaluate(&snapshot, config, &view, snapshot.as_of);
     drop(view);
+    let lifecycle = lifecycle_of(history, &snapshot, &evaluation, config).await?;
     let audited = Audited {
         spool_error: partner_sign_ins
             .as_ref()
@@ -146,16 +169,45 @@ where
             .map(|e| e.to_string()),
         snapshot,
         evaluation,
+        lifecycle,
     };
-    let delivered = deliver(&audited)?;
+    let Delivery {
+        value: delivered,
+        record: may_record,
+    } = deliver(&audited)?;
     let recording = match history {
         None => Recording::Off,
+        Some(_) if !may_record => Recording::Withheld,
         Some(history) => record(history, audited, partner_sign_ins).await,
     };
     Ok(Outcome {
         delivered,
         recording,
     })
+}
+
+/// The lifecycle of this run's findings against the history (`None` without history).
+async fn lifecycle_of(
+    history: Option<&History>,
+    snap: &Snapshot,
+    evaluation: &Evaluation,
+    config: &Config,
+) -> Result<Option<Lifecycle>, AuditError> {
+    let Some(history) = history else {
+        return Ok(None);
+    };
+    let tenant = snap.tenant_id.clone();
+    let perspectives = snap.perspectives.clone();
+    let as_of = snap.as_of;
+    let prior = history
+        .with(move |store| match store {
+            None => Ok(Prior::default()),
+            Some(s) => s
+                .prior(&tenant, &perspectives, as_of)
+                .map_err(|e| AuditError::History(e.to_string())),
+        })
+        .await??;
+    Ok(Some(lifecycle::compute(evaluation, config, &prior, as_of)))
 }
 
 /// What the history knows of this tenant before this run: empty without history, "first run" when
@@ -193,6 +245,7 @@ async fn record(
             store.record_evaluated(
                 &audited.snapshot,
                 &audited.evaluation,
+                audited.lifecycle.as_ref(),
                 audited.snapshot.collected_at,
                 partner_sign_ins.as_mut(),
             )

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use super::CommandError;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff, Inventory};
+use crate::evaluate::evaluate;
 use crate::history::{HistoryError, HistoryStore};
 use crate::printer::Printer;
 use crate::report::diff as render;
+use crate::rules::HistoryView;
 use crate::snapshot::Snapshot;
 
 pub fn run(args: DiffArgs, printer: &Printer) -> Result<u8, CommandError> {
     let d = match (&args.old, &args.new) {
-        (Some(old), Some(new)) => from_files(old, new)?,
+        (Some(old), Some(new)) => from_files(old, new, &args, printer)?,
         (None, None) => from_history(args.history.as_deref(), args.tenant.as_deref(), printer)?,
         _ => return Err(CommandError::Usage(
             "give two snapshot files (OLD NEW), or none to compare the last two runs in history"
@@ -55,7 +57,12 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, CommandError> {
     Snapshot::read(path).map_err(|e| CommandError::Usage(e.to_string()))
 }
 
-fn from_files(old: &Path, new: &Path) -> Result<Diff, CommandError> {
+fn from_files(
+    old: &Path,
+    new: &Path,
+    args: &DiffArgs,
+    printer: &Printer,
+) -> Result<Diff, CommandError> {
     let old_snap = read_snapshot(old)?;
     let new_snap = read_snapshot(new)?;
     // Every relationship and partner of one tenant would look added or removed against another's:
@@ -73,10 +80,19 @@ fn from_files(old: &Path, new: &Path) -> Result<Diff, CommandError> {
             new_snap.tenant_id
         )));
     }
+    // The findings of both, evaluated with the same configuration and clock (no history): what differs
+    // comes from the data, not from the time of each audit.
+    let config = super::pipeline::load_config(args.config.as_deref(), printer)?;
+    let now = match args.as_of.as_deref() {
+        Some(raw) => super::pipeline::as_of(Some(raw))?,
+        None => new_snap.as_of,
+    };
+    let findings = |s: &Snapshot| evaluate(s, &config, &HistoryView::default(), now).findings;
     let mut d = diff::diff(
         &Inventory::from_snapshot(&old_snap),
         &Inventory::from_snapshot(&new_snap),
-    );
+    )
+    .with_findings(&findings(&old_snap), &findings(&new_snap));
     d.old.label = Some(old.display().to_string());
     d.new.label = Some(new.display().to_string());
     Ok(d)
@@ -180,7 +196,9 @@ fn from_history(
     ));
     let old = store.inventory(old_id).map_err(history_error)?;
     let new = store.inventory(new_id).map_err(history_error)?;
-    let mut d = diff::diff(&old, &new);
+    let old_findings = store.run_findings(old_id).map_err(history_error)?;
+    let new_findings = store.run_findings(new_id).map_err(history_error)?;
+    let mut d = diff::diff(&old, &new).with_findings(&old_findings, &new_findings);
     d.old.label = Some(format!("run {old_id}"));
     d.new.label = Some(format!("run {new_id}"));
     Ok(d)

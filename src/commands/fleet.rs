@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 
 use super::pipeline;
 use super::{CommandError, EXIT_INCOMPLETE};
-use crate::audit::{self, AuditError, Audited, History, TenantAudit};
+use crate::audit::{self, AuditError, Audited, Delivery, History, TenantAudit};
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{FailOn, FleetArgs};
 use crate::collect::PerspectiveMode;
@@ -32,7 +32,7 @@ use crate::report::fleet::{
     FLEET_FORMATS, FleetHead, FleetRole, FleetSpool, GlobalAdminPartner, TenantRow, TenantState,
     worst_exit,
 };
-use crate::report::{self, ReportHeader, ReportV1};
+use crate::report::{self, ReportHeader};
 use crate::rules::HistoryView;
 use crate::snapshot::{
     Coverage, CoverageStatus, FleetRelationship, FleetView, Perspective, SNAPSHOT_VERSION,
@@ -265,12 +265,15 @@ async fn audit_partner(
     plan.since_days = shared.args.since;
     let outcome = audit::run(client, &plan, shared.config, shared.history, |audited| {
         let customers = live_customers(&audited.snapshot);
-        let (row, _) = deliver(shared, audited, FleetRole::Partner, Vec::new())?;
-        Ok::<_, CommandError>((
-            row.exit_code,
-            audited.snapshot.tenant_name.clone(),
-            customers,
-        ))
+        let (row, record) = deliver(shared, audited, FleetRole::Partner, Vec::new())?;
+        Ok::<_, CommandError>(Delivery {
+            value: (
+                row.exit_code,
+                audited.snapshot.tenant_name.clone(),
+                customers,
+            ),
+            record,
+        })
     })
     .await?;
     let exit = recorded_exit(
@@ -313,16 +316,18 @@ fn live_customers(snap: &Snapshot) -> BTreeMap<TenantId, (Option<String>, Vec<Fl
     out
 }
 
-/// Build the tenant's report, spool its rendering, and return its overview row.
+/// Build the tenant's report (with its findings' lifecycle), spool its rendering, send its changes to
+/// the webhook when one is configured; its overview row, and whether the run may be recorded.
 fn deliver(
     shared: &Shared<'_>,
     audited: &Audited,
     role: FleetRole,
     ga_partners: Vec<GlobalAdminPartner>,
-) -> Result<(TenantRow, ReportV1), CommandError> {
+) -> Result<(TenantRow, bool), CommandError> {
     let Audited {
         snapshot: snap,
         evaluation,
+        lifecycle,
         spool_error,
     } = audited;
     if let Some(e) = spool_error {
@@ -336,8 +341,28 @@ fn deliver(
         shared.fail_on.into(),
         &snap.window,
     );
-    let report = report::build(&header, evaluation, snap.collected_at);
-    let exit_code = pipeline::exit_code(evaluation, &report, shared.fail_on);
+    let mut report = report::build(&header, evaluation, snap.collected_at);
+    if let Some(lc) = lifecycle {
+        report = report.with_lifecycle(lc);
+    }
+    if shared.args.eval.changes_only {
+        report = report.changes_only();
+    }
+    let mut exit_code = pipeline::exit_code(evaluation, &report, shared.fail_on);
+    // As `scan`: changes that could not be delivered keep the run unrecorded, to be sent next time.
+    let record = match lifecycle
+        .as_ref()
+        .map(|_| crate::webhook::send_changes(&report))
+    {
+        Some(Err(e)) => {
+            shared.printer.error(format!("{}: {e}", snap.tenant_id));
+            if exit_code == super::EXIT_CLEAN {
+                exit_code = EXIT_INCOMPLETE;
+            }
+            false
+        }
+        _ => true,
+    };
     let gaps = report.coverage_gaps().count();
     let row = TenantRow {
         tenant_id: report.tenant_id.clone(),
@@ -357,7 +382,7 @@ fn deliver(
     lock(&shared.spool).add(row.clone(), &report).map_err(|e| {
         CommandError::Io(format!("cannot write the fleet report's spool file: {e}"))
     })?;
-    Ok((row, report))
+    Ok((row, record))
 }
 
 /// A customer's audit, start to end; every failure ends as that customer's row. Returns its exit code.
@@ -424,8 +449,11 @@ async fn audit_customer_inner(shared: &Shared<'_>, target: &Target) -> Result<(u
     });
     let outcome = audit::run(&client, &plan, shared.config, shared.history, |audited| {
         let ga = global_admin_partners(&audited.snapshot, &shared.partner);
-        let (row, _) = deliver(shared, audited, FleetRole::Customer, ga)?;
-        Ok::<_, CommandError>(row.exit_code)
+        let (row, record) = deliver(shared, audited, FleetRole::Customer, ga)?;
+        Ok::<_, CommandError>(Delivery {
+            value: row.exit_code,
+            record,
+        })
     })
     .await
     .map_err(|e| e.to_string())?;

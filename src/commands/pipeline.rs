@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::{CommandError, EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE};
 use crate::audit::{
-    self, AuditError, Audited, Collected, History, Identity, Recording, TenantAudit,
+    self, AuditError, Audited, Collected, Delivery, History, Identity, Recording, TenantAudit,
 };
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{CollectionArgs, ConnectionArgs, EvalArgs, FailOn, PerspectiveArg};
@@ -157,6 +157,43 @@ pub async fn identify(
 /// be written (read-only file or directory) is refused now, before any collecting, and nothing is
 /// created.
 pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>, CommandError> {
+    let history = open_history_inner(args, default_on)?;
+    check_changes_only(args, history.is_some())?;
+    Ok(history)
+}
+
+/// `--changes-only` and the webhook compare with the previous run: both need history and, for the
+/// former, a format that can show resolved findings.
+fn check_changes_only(args: &EvalArgs, with_history: bool) -> Result<(), CommandError> {
+    if args.changes_only
+        && !matches!(
+            args.format,
+            Format::Json | Format::Jsonl | Format::Markdown | Format::Table
+        )
+    {
+        return Err(CommandError::Usage(format!(
+            "--changes-only works with --format json, jsonl, markdown or table, not {}",
+            args.format
+        )));
+    }
+    let webhook = crate::webhook::Webhook::from_env()
+        .map_err(|e| CommandError::Usage(e.to_string()))?
+        .is_some();
+    if (args.changes_only || webhook) && !with_history {
+        let what = if args.changes_only {
+            "--changes-only"
+        } else {
+            "the webhook (GDAP_AUDIT_WEBHOOK_URL)"
+        };
+        return Err(CommandError::Usage(format!(
+            "{what} reports what changed since the previous run, which needs history\n  hint: \
+             remove --no-history, or pass --history PATH (the same file on every run)"
+        )));
+    }
+    Ok(())
+}
+
+fn open_history_inner(args: &EvalArgs, default_on: bool) -> Result<Option<History>, CommandError> {
     if args.no_history {
         return Ok(None);
     }
@@ -205,11 +242,12 @@ pub fn deliver<'a>(
     config: &'a Config,
     printer: &'a Printer,
     default_fail_on: FailOn,
-) -> impl FnOnce(&Audited) -> Result<Outcome, CommandError> + 'a {
+) -> impl FnOnce(&Audited) -> Result<Delivery<Outcome>, CommandError> + 'a {
     move |audited| {
         let Audited {
             snapshot: snap,
             evaluation,
+            lifecycle,
             spool_error,
         } = audited;
         if let Some(e) = spool_error {
@@ -226,10 +264,34 @@ pub fn deliver<'a>(
         let fail_on = args.fail_on.unwrap_or(default_fail_on);
         let header =
             ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
-        let report = report::build(&header, evaluation, snap.collected_at);
+        let mut report = report::build(&header, evaluation, snap.collected_at);
+        if let Some(lc) = lifecycle {
+            report = report.with_lifecycle(lc);
+        }
+        if args.changes_only {
+            report = report.changes_only();
+        }
         emit(&report, args.format, args.output.as_deref(), printer)?;
-        let exit_code = exit_code(evaluation, &report, fail_on);
-        Ok(Outcome { report, exit_code })
+        let mut exit_code = exit_code(evaluation, &report, fail_on);
+        // The changes go to the webhook before the run is recorded: when they cannot be delivered, the
+        // run is not recorded, so the next run computes and sends them again.
+        let record = match lifecycle
+            .as_ref()
+            .map(|_| crate::webhook::send_changes(&report))
+        {
+            Some(Err(e)) => {
+                printer.error(e.to_string());
+                if exit_code == EXIT_CLEAN {
+                    exit_code = EXIT_INCOMPLETE;
+                }
+                false
+            }
+            _ => true,
+        };
+        Ok(Delivery {
+            value: Outcome { report, exit_code },
+            record,
+        })
     }
 }
 
@@ -249,7 +311,8 @@ pub fn recorded(
         .map(|h| h.path().display().to_string())
         .unwrap_or_default();
     match recording {
-        Recording::Off => {}
+        // Off: no history; Withheld: `deliver` said why (the webhook) and set the exit code.
+        Recording::Off | Recording::Withheld => {}
         Recording::Recorded(Recorded::New(id)) => tracing::debug!(run = id, "run recorded"),
         Recording::Recorded(Recorded::AlreadyRecorded(id)) => printer.info(format!(
             "this snapshot is already recorded as run {id} in {path}; not recorded again"

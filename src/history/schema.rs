@@ -36,6 +36,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The newest schema this build reads and writes.
@@ -175,6 +179,23 @@ const V2: &str = r#"
 -- source a rule needed is a gap too.
 ALTER TABLE runs ADD COLUMN snapshot_digest TEXT;            -- SHA-256 of the snapshot's JSON; NULL before v2
 CREATE INDEX runs_by_digest ON runs (tenant_id, collected_at, snapshot_digest);
+"#;
+
+/// The finding lifecycle (`crate::lifecycle`): each run keeps its findings in full, with their status, so
+/// the next run can list what was resolved (title, subject, message) and tell reopened from new.
+const V3: &str = r#"
+ALTER TABLE run_findings ADD COLUMN record TEXT;                       -- JSON of the finding as reported; NULL before v3
+ALTER TABLE run_findings ADD COLUMN status TEXT;                       -- new | open | reopened; NULL before v3
+ALTER TABLE run_findings ADD COLUMN carried INTEGER NOT NULL DEFAULT 0; -- kept open: its rule could not be re-checked
+-- The findings each run resolved (absent although their rule was re-checked), with why.
+CREATE TABLE run_resolved (
+    run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    fingerprint   TEXT    NOT NULL,
+    rule_id       TEXT    NOT NULL,
+    resolution    TEXT    NOT NULL,                                    -- fixed | aged_out | suppressed
+    record        TEXT    NOT NULL,                                    -- JSON of the finding as last reported
+    PRIMARY KEY (run_id, fingerprint)
+) WITHOUT ROWID;
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -336,6 +357,69 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i as i64 + 1);
         }
+    }
+
+    /// A history written by the previous release (schema v2: findings kept as columns only) upgrades in
+    /// place to v3, keeps its runs, and its last run's findings become the previous run of the lifecycle:
+    /// the next run tells open from resolved.
+    #[test]
+    fn a_v2_database_upgrades_and_its_findings_feed_the_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, tenant_id, started_at, collected_at, as_of, recorded_at, perspectives,
+                                   tool_version, snapshot_version, coverage, window_since, window_until,
+                                   relationships_collected, partners_collected, role_assignments_collected,
+                                   sign_ins_collected, audits_collected, finding_count, coverage_gaps)
+                 VALUES (1, 'c1ea0000-0000-4000-8000-00000000c1ea', '2026-11-01T00:00:00.000000Z',
+                         '2026-11-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z',
+                         '2026-11-01T00:00:00.000000Z', 'partner', '0.1.0', 1, '[]',
+                         '2026-10-02T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z', 1, 0, 0, 0, 0, 2, 0);
+                 INSERT INTO run_findings VALUES (1, 'fp-ga', 'global-admin-granted', 'critical', 'relationship',
+                                                  'rel-1', 'Contoso admin');
+                 INSERT INTO run_findings VALUES (1, 'fp-exp', 'expiring-soon', 'low', 'relationship', 'rel-2', NULL);
+                 INSERT INTO findings VALUES ('c1ea0000-0000-4000-8000-00000000c1ea', 'fp-ga',
+                                              'global-admin-granted', 'rel-1', '2026-10-01T00:00:00.000000Z',
+                                              '2026-11-01T00:00:00.000000Z');",
+            )
+            .unwrap();
+        }
+        let store = crate::history::HistoryStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(store.list(None).unwrap().len(), 1, "the run is kept");
+
+        let now = "2026-11-08T00:00:00Z".parse().unwrap();
+        let prior = store
+            .prior(
+                "C1EA0000-0000-4000-8000-00000000C1EA",
+                &[crate::snapshot::Perspective::Partner],
+                now,
+            )
+            .unwrap();
+        assert_eq!(prior.as_of, Some("2026-11-01T00:00:00Z".parse().unwrap()));
+        let ga = prior
+            .findings
+            .iter()
+            .find(|f| f.fingerprint == "fp-ga")
+            .unwrap();
+        // Rebuilt from the columns and the rule's metadata.
+        assert_eq!(ga.title, "Partner holds Global Administrator");
+        assert_eq!(ga.severity, crate::rules::Severity::Critical);
+        assert_eq!(ga.subject.display_name.as_deref(), Some("Contoso admin"));
+        assert_eq!(ga.first_seen, Some("2026-10-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(prior.findings.len(), 2);
+        assert!(prior.seen_before.contains("fp-ga"));
     }
 
     #[test]

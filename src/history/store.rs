@@ -18,8 +18,9 @@ use super::schema;
 use crate::collect::SignInSpool;
 use crate::diff::{Inventory, PartnerState, RelationshipState};
 use crate::evaluate::Evaluation;
-use crate::rules::Finding;
+use crate::lifecycle::{Lifecycle, Prior};
 use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
+use crate::rules::{Finding, Severity, Subject, SubjectKind};
 use crate::snapshot::{Coverage, Perspective, Snapshot, Source, Window};
 
 /// How long a run waits for another run's write to finish before giving up with [`HistoryError::Locked`].
@@ -411,17 +412,24 @@ impl HistoryStore {
     /// same snapshot again (same tenant, collection time and content) changes nothing and returns
     /// [`Recorded::AlreadyRecorded`]: a second identical run would become the "previous run" the next
     /// audit compares against, and hide its changes.
+    ///
+    /// With `lifecycle` ([`crate::lifecycle::compute`] against [`HistoryStore::prior`]), the run also keeps
+    /// each finding's status, the findings it carried open and those it resolved.
     pub fn record_evaluated(
         &self,
         snapshot: &Snapshot,
         evaluation: &Evaluation,
+        lifecycle: Option<&Lifecycle>,
         started_at: DateTime<Utc>,
         partner_sign_ins: Option<&mut SignInSpool>,
     ) -> Result<Recorded> {
         let gaps = evaluation.coverage_gaps() as u64;
         self.record_counted(
             snapshot,
-            &evaluation.findings,
+            Findings {
+                reported: &evaluation.findings,
+                lifecycle,
+            },
             started_at,
             partner_sign_ins,
             gaps,
@@ -440,6 +448,10 @@ impl HistoryStore {
         // Without the evaluation, the gaps are those of the default configuration (every rule on).
         let gaps =
             crate::evaluate::coverage_gaps(snapshot, &crate::config::Config::default()) as u64;
+        let findings = Findings {
+            reported: findings,
+            lifecycle: None,
+        };
         self.record_counted(snapshot, findings, started_at, logs, gaps, before_commit)
             .map(|r| r.run_id())
     }
@@ -447,7 +459,7 @@ impl HistoryStore {
     fn record_counted(
         &self,
         snapshot: &Snapshot,
-        findings: &[Finding],
+        findings: Findings<'_>,
         started_at: DateTime<Utc>,
         logs: Option<&mut SignInSpool>,
         gaps: u64,
@@ -493,6 +505,40 @@ impl HistoryStore {
         let view = build_view(&tx, &tenant, perspectives, &now_s).map_err(|e| self.err(e))?;
         tx.finish().map_err(|e| self.err(e))?;
         Ok(view)
+    }
+
+    /// What the history knew before `now` about `tenant_id`'s findings, for [`crate::lifecycle::compute`]:
+    /// the previous run (as [`HistoryStore::view`] picks it) and its open findings, and every fingerprint
+    /// reported before.
+    pub fn prior(
+        &self,
+        tenant_id: &str,
+        perspectives: &[Perspective],
+        now: DateTime<Utc>,
+    ) -> Result<Prior> {
+        let tenant = tenant_key(tenant_id);
+        let tx = self.read_tx()?;
+        let prior = load_prior(&tx, &tenant, perspectives, &ts(now)).map_err(|e| self.err(e))?;
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(prior)
+    }
+
+    /// The findings open at a run (reported and carried), for `diff`.
+    pub fn run_findings(&self, run_id: i64) -> Result<Vec<Finding>> {
+        let tx = self.read_tx()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM runs WHERE id = ?1", [run_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if exists.is_none() {
+            return Err(HistoryError::NoSuchRun {
+                path: self.path.clone(),
+                run: run_id,
+            });
+        }
+        let findings = load_run_findings(&tx, run_id).map_err(|e| self.err(e))?;
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(findings)
     }
 
     /// Where incremental collection can start: the watermarks of the latest run (by `as_of`) that collected
@@ -613,10 +659,21 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
     })
 }
 
+/// A run's findings as recorded: those it reported, and their lifecycle when computed.
+#[derive(Clone, Copy)]
+struct Findings<'a> {
+    reported: &'a [Finding],
+    lifecycle: Option<&'a Lifecycle>,
+}
+
+fn finding_json(f: &Finding) -> rusqlite::Result<String> {
+    serde_json::to_string(f).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 fn insert_run(
     tx: &Transaction<'_>,
     snap: &Snapshot,
-    findings: &[Finding],
+    findings: Findings<'_>,
     started_at: DateTime<Utc>,
     logs: Option<&mut SignInSpool>,
     gaps: u64,
@@ -670,7 +727,7 @@ fn insert_run(
             audits_collected,
             sign_in_watermark.map(ts),
             audit_watermark.map(ts),
-            i64::try_from(findings.len()).unwrap_or(i64::MAX),
+            i64::try_from(findings.reported.len()).unwrap_or(i64::MAX),
             i64::try_from(gaps).unwrap_or(i64::MAX),
             digest,
         ],
@@ -723,8 +780,9 @@ fn insert_run(
 
     {
         let mut per_run = tx.prepare(
-            "INSERT OR IGNORE INTO run_findings (run_id, fingerprint, rule_id, severity, subject_kind, subject_id, subject_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO run_findings (run_id, fingerprint, rule_id, severity, subject_kind, subject_id, subject_name,
+                                                 record, status, carried)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut memory = tx.prepare(
             "INSERT INTO findings (tenant_id, fingerprint, rule_id, subject_id, first_seen, last_seen)
@@ -735,7 +793,15 @@ fn insert_run(
                  first_seen = min(first_seen, excluded.first_seen),
                  last_seen = max(last_seen, excluded.last_seen)",
         )?;
-        for f in findings.iter().filter(|f| !f.fingerprint.is_empty()) {
+        let lifecycle = findings.lifecycle;
+        for f in findings
+            .reported
+            .iter()
+            .filter(|f| !f.fingerprint.is_empty())
+        {
+            let status = lifecycle
+                .and_then(|l| l.status_of(&f.fingerprint))
+                .map(|s| s.as_str());
             per_run.execute(params![
                 run_id,
                 f.fingerprint,
@@ -743,7 +809,10 @@ fn insert_run(
                 f.severity.as_str(),
                 f.subject.kind.as_str(),
                 f.subject.id,
-                f.subject.display_name
+                f.subject.display_name,
+                finding_json(f)?,
+                status,
+                false,
             ])?;
             memory.execute(params![
                 tenant,
@@ -751,6 +820,39 @@ fn insert_run(
                 f.rule_id,
                 f.subject.id,
                 as_of
+            ])?;
+        }
+    }
+
+    if let Some(lifecycle) = findings.lifecycle {
+        let mut carried = tx.prepare(
+            "INSERT OR IGNORE INTO run_findings (run_id, fingerprint, rule_id, severity, subject_kind, subject_id, subject_name,
+                                                 record, status, carried)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', 1)",
+        )?;
+        for c in &lifecycle.carried {
+            let f = &c.finding;
+            carried.execute(params![
+                run_id,
+                f.fingerprint,
+                f.rule_id,
+                f.severity.as_str(),
+                f.subject.kind.as_str(),
+                f.subject.id,
+                f.subject.display_name,
+                finding_json(f)?,
+            ])?;
+        }
+        let mut resolved = tx.prepare(
+            "INSERT OR IGNORE INTO run_resolved (run_id, fingerprint, rule_id, resolution, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for r in &lifecycle.resolved {
+            resolved.execute(params![
+                run_id,
+                r.finding.fingerprint,
+                r.finding.rule_id,
+                r.resolution.as_str(),
+                finding_json(&r.finding)?,
             ])?;
         }
     }
@@ -810,20 +912,7 @@ fn build_view(
         ..HistoryView::default()
     };
 
-    // The previous run: the newest before `now` that audited one of the same perspectives.
-    let candidates: Vec<(i64, String)> = {
-        let mut stmt =
-            tx.prepare("SELECT id, perspectives FROM runs WHERE tenant_id = ?1 AND as_of < ?2 ORDER BY as_of DESC, id DESC")?;
-        stmt.query_map(params![tenant, now], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
-    };
-    let previous = candidates.into_iter().find(|(_, p)| {
-        perspectives.is_empty()
-            || parse_perspectives(p)
-                .iter()
-                .any(|p| perspectives.contains(p))
-    });
-    if let Some((run_id, _)) = previous {
+    if let Some(run_id) = previous_run(tx, tenant, perspectives, now)? {
         view.previous = Some(load_previous(tx, run_id)?);
     }
 
@@ -861,6 +950,108 @@ fn build_view(
         view.evidence_until = Some(chain.until);
     }
     Ok(view)
+}
+
+/// The previous run: the newest before `now` that audited one of the same perspectives.
+fn previous_run(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    perspectives: &[Perspective],
+    now: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let candidates: Vec<(i64, String)> = {
+        let mut stmt =
+            tx.prepare("SELECT id, perspectives FROM runs WHERE tenant_id = ?1 AND as_of < ?2 ORDER BY as_of DESC, id DESC")?;
+        stmt.query_map(params![tenant, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    Ok(candidates
+        .into_iter()
+        .find(|(_, p)| {
+            perspectives.is_empty()
+                || parse_perspectives(p)
+                    .iter()
+                    .any(|p| perspectives.contains(p))
+        })
+        .map(|(id, _)| id))
+}
+
+/// The findings open at a run (reported and carried), in the report's order. A run recorded before
+/// schema v3 kept no finding text: its findings are rebuilt from the columns and the rule's metadata.
+fn load_run_findings(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Vec<Finding>> {
+    let mut stmt = tx.prepare(
+        "SELECT f.fingerprint, f.rule_id, f.severity, f.subject_kind, f.subject_id, f.subject_name, f.record,
+                m.first_seen
+         FROM run_findings f JOIN runs r ON r.id = f.run_id
+         LEFT JOIN findings m ON m.tenant_id = r.tenant_id AND m.fingerprint = f.fingerprint
+         WHERE f.run_id = ?1",
+    )?;
+    let mut out = stmt
+        .query_map([run_id], |r| {
+            let record: Option<String> = r.get(6)?;
+            if let Some(f) = record.and_then(|j| serde_json::from_str::<Finding>(&j).ok()) {
+                return Ok(f);
+            }
+            let rule_id: String = r.get(1)?;
+            let severity: String = r.get(2)?;
+            let kind: String = r.get(3)?;
+            let meta = crate::rules::rule(&rule_id);
+            Ok(Finding {
+                title: meta.map_or_else(|| rule_id.clone(), |m| m.title.to_owned()),
+                severity: Severity::parse(&severity)
+                    .or(meta.map(|m| m.default_severity))
+                    .unwrap_or(Severity::Info),
+                message: String::new(),
+                subject: Subject {
+                    kind: serde_json::from_value(serde_json::Value::String(kind))
+                        .unwrap_or(SubjectKind::Tenant),
+                    id: r.get(4)?,
+                    display_name: r.get(5)?,
+                },
+                partner_tenant_id: None,
+                customer_tenant_id: None,
+                evidence: BTreeMap::new(),
+                remediation: meta.map(|m| m.remediation.to_owned()).unwrap_or_default(),
+                references: meta
+                    .map(|m| m.references.iter().map(|s| (*s).to_owned()).collect())
+                    .unwrap_or_default(),
+                fingerprint: r.get(0)?,
+                first_seen: get_opt_ts(r, 7)?,
+                rule_id,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    out.sort_by(|a, b| {
+        (std::cmp::Reverse(a.severity), &a.rule_id, &a.subject.id).cmp(&(
+            std::cmp::Reverse(b.severity),
+            &b.rule_id,
+            &b.subject.id,
+        ))
+    });
+    Ok(out)
+}
+
+fn load_prior(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    perspectives: &[Perspective],
+    now: &str,
+) -> rusqlite::Result<Prior> {
+    let mut prior = Prior::default();
+    if let Some(run_id) = previous_run(tx, tenant, perspectives, now)? {
+        prior.as_of = Some(tx.query_row(
+            "SELECT as_of FROM runs WHERE id = ?1",
+            [run_id],
+            |r| get_ts(r, 0),
+        )?);
+        prior.findings = load_run_findings(tx, run_id)?;
+    }
+    let mut stmt =
+        tx.prepare("SELECT fingerprint FROM findings WHERE tenant_id = ?1 AND first_seen < ?2")?;
+    for fp in stmt.query_map(params![tenant, now], |r| r.get::<_, String>(0))? {
+        prior.seen_before.insert(fp?);
+    }
+    Ok(prior)
 }
 
 /// `(row id, run id, window)` oldest first; only runs before `before` when given.
@@ -1023,7 +1214,7 @@ fn load_detail(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Option<Run
         "SELECT f.fingerprint, f.rule_id, f.severity, f.subject_kind, f.subject_id, f.subject_name, m.first_seen
          FROM run_findings f JOIN runs r ON r.id = f.run_id
          LEFT JOIN findings m ON m.tenant_id = r.tenant_id AND m.fingerprint = f.fingerprint
-         WHERE f.run_id = ?1
+         WHERE f.run_id = ?1 AND f.carried = 0
          ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
                   f.rule_id, f.subject_id",
     )?;
@@ -1075,7 +1266,12 @@ fn prune_in(tx: &Transaction<'_>, keep: u32) -> rusqlite::Result<usize> {
         }
     }
     for id in &doomed {
-        for table in ["run_relationships", "run_partners", "run_findings"] {
+        for table in [
+            "run_relationships",
+            "run_partners",
+            "run_findings",
+            "run_resolved",
+        ] {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;

@@ -179,6 +179,25 @@ fn rows(d: &Diff) -> Vec<[String; 4]> {
             parts.join("; "),
         ]);
     }
+    for (change, list) in [
+        ("appeared", &d.findings_appeared),
+        ("disappeared", &d.findings_disappeared),
+    ] {
+        for f in list {
+            rows.push([
+                change.into(),
+                "finding".into(),
+                named(f.subject_name.as_deref(), &f.subject_id),
+                format!(
+                    "{} {}: {} (fingerprint {})",
+                    one_line(&f.severity),
+                    one_line(&f.rule_id),
+                    one_line(&f.title),
+                    one_line(&f.fingerprint)
+                ),
+            ]);
+        }
+    }
     rows
 }
 
@@ -233,6 +252,8 @@ fn summary(d: &Diff) -> String {
     count(d.partners_added.len(), "partner(s) added");
     count(d.partners_removed.len(), "partner(s) removed");
     count(d.partners_changed.len(), "partner(s) changed");
+    count(d.findings_appeared.len(), "finding(s) appeared");
+    count(d.findings_disappeared.len(), "finding(s) disappeared");
     format!("{}.", parts.join(", "))
 }
 

@@ -4,7 +4,7 @@
 //! is escaped so that a display name cannot inject links, images or HTML into the ticket.
 
 use super::group;
-use super::v1::{CoverageStatus, FindingV1, ReportV1, Severity};
+use super::v1::{CoverageStatus, FindingV1, ReportV1, Severity, Status};
 use super::{join_list, one_line, perspective_phrase};
 
 pub(super) fn render(report: &ReportV1) -> String {
@@ -40,6 +40,21 @@ pub(super) fn render(report: &ReportV1) -> String {
         counts.join(", "),
         report.summary.suppressed
     ));
+    if report.changes_only {
+        let count = |s: Status| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.status == Some(s))
+                .count()
+        };
+        out.push_str(&format!(
+            "Changes since the previous run only: {} new, {} reopened, {} resolved.\n\n",
+            count(Status::New),
+            count(Status::Reopened),
+            report.resolved.as_ref().map_or(0, Vec::len)
+        ));
+    }
 
     let gaps: Vec<_> = report.coverage_gaps().collect();
     if gaps.is_empty() {
@@ -62,7 +77,11 @@ pub(super) fn render(report: &ReportV1) -> String {
     let (by, groups) = group::groups(report);
     out.push_str(&format!("## Checklist by {}\n\n", by.noun()));
     if report.findings.is_empty() {
-        out.push_str("No findings at or above info.\n\n");
+        out.push_str(if report.changes_only {
+            "No new or reopened findings.\n\n"
+        } else {
+            "No findings at or above info.\n\n"
+        });
     }
     for g in &groups {
         let counts: Vec<String> = Severity::ALL_DESC
@@ -83,6 +102,24 @@ pub(super) fn render(report: &ReportV1) -> String {
         ));
         for f in &g.findings {
             finding(&mut out, report, g.id.as_deref(), f);
+        }
+        out.push('\n');
+    }
+
+    if let Some(resolved) = report.resolved.as_ref().filter(|r| !r.is_empty()) {
+        out.push_str(&format!(
+            "## Resolved since the previous run ({})\n\n",
+            resolved.len()
+        ));
+        for f in resolved {
+            out.push_str(&format!(
+                "- [x] {} {}: {} ({})\n  - Fingerprint: {}\n",
+                f.severity.as_str().to_uppercase(),
+                code(&f.rule_id),
+                md(f.subject.label()),
+                code(f.resolution.map_or("resolved", |r| r.as_str())),
+                code(&f.fingerprint)
+            ));
         }
         out.push('\n');
     }
@@ -200,6 +237,12 @@ fn finding(out: &mut String, report: &ReportV1, group: Option<&str>, f: &Finding
     }
     if let Some(t) = f.first_seen {
         out.push_str(&format!("  - First seen: {}\n", t.format("%Y-%m-%d")));
+    }
+    if let Some(s) = f.status {
+        out.push_str(&format!("  - Status: {}\n", s.as_str()));
+    }
+    if let Some(note) = f.note.as_deref() {
+        out.push_str(&format!("  - Note: {}\n", md(note)));
     }
     if !f.references.is_empty() {
         let refs: Vec<String> = f.references.iter().map(|r| reference(r)).collect();

@@ -115,7 +115,13 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
         }
         Format::Jsonl => {
             let mut s = String::new();
-            for f in &report.findings {
+            // With --changes-only, the resolved findings follow (status "resolved"): a ticket to close.
+            let resolved = report
+                .resolved
+                .iter()
+                .flatten()
+                .filter(|_| report.changes_only);
+            for f in report.findings.iter().chain(resolved) {
                 let line = JsonlLine {
                     finding: f,
                     tenant_id: &report.tenant_id,

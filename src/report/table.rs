@@ -4,20 +4,28 @@ use comfy_table::{
     Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, TableStyle, Width, presets,
 };
 
-use super::v1::{CoverageStatus, ReportV1, Severity};
+use super::v1::{CoverageStatus, ReportV1, Severity, Status};
 use super::{Style, one_line, perspective_phrase};
 
 pub(super) fn render(report: &ReportV1, style: Style) -> String {
     let mut out = String::new();
     out.push_str(&wrap(&heading(report), style.width, "  "));
     out.push('\n');
+    if report.changes_only {
+        out.push_str(&wrap(&changes_line(report), style.width, "  "));
+        out.push('\n');
+    }
 
     if report.findings.is_empty() {
         out.push('\n');
-        let text = format!(
-            "No findings at or above info. {} collected.",
-            plural(report.collected_sources(), "source")
-        );
+        let text = if report.changes_only {
+            "No new or reopened findings.".to_owned()
+        } else {
+            format!(
+                "No findings at or above info. {} collected.",
+                plural(report.collected_sources(), "source")
+            )
+        };
         out.push_str(&paint(style, GREEN, &wrap(&text, style.width, "")));
         out.push('\n');
     } else {
@@ -39,18 +47,25 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
         }
         for severity in Severity::ALL_DESC {
             for f in report.findings.iter().filter(|f| f.severity == severity) {
-                let rule_subject =
+                let mut rule_subject =
                     format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label()));
+                if let Some(s) = f.status.filter(|s| *s != Status::Open) {
+                    rule_subject.push_str(&format!(" [{}]", s.as_str()));
+                }
+                let mut message = one_line(&f.message);
+                if let Some(note) = f.note.as_deref() {
+                    message.push_str(&format!(" ({})", one_line(note)));
+                }
                 let row = if narrow {
                     vec![
                         severity_cell(style, severity),
-                        text_cell(style, format!("{rule_subject}\n{}", one_line(&f.message))),
+                        text_cell(style, format!("{rule_subject}\n{message}")),
                     ]
                 } else {
                     vec![
                         severity_cell(style, severity),
                         text_cell(style, rule_subject),
-                        text_cell(style, one_line(&f.message)),
+                        text_cell(style, message),
                     ]
                 };
                 table.add_row(row);
@@ -72,6 +87,23 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
         }
         out.push_str(&table.to_string());
         out.push('\n');
+    }
+
+    if let Some(resolved) = report.resolved.as_ref().filter(|r| !r.is_empty()) {
+        out.push('\n');
+        out.push_str(&paint(style, GREEN, "Resolved since the previous run:"));
+        out.push('\n');
+        for f in resolved {
+            let text = format!(
+                "  - {} {} {}: {}",
+                f.resolution.map_or("resolved", |r| r.as_str()),
+                one_line(&f.rule_id),
+                one_line(f.subject.label()),
+                one_line(&f.title)
+            );
+            out.push_str(&wrap(&text, style.width, "    "));
+            out.push('\n');
+        }
     }
 
     out.push('\n');
@@ -169,6 +201,25 @@ fn heading(report: &ReportV1) -> String {
         tenant,
         perspective,
         report.as_of.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// "Changes since the previous run: 1 new, 0 reopened, 2 resolved (--changes-only; the summary below
+/// counts every finding)".
+fn changes_line(report: &ReportV1) -> String {
+    let count = |s: Status| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.status == Some(s))
+            .count()
+    };
+    format!(
+        "Changes since the previous run: {} new, {} reopened, {} resolved (--changes-only; the summary \
+         below counts every finding).",
+        count(Status::New),
+        count(Status::Reopened),
+        report.resolved.as_ref().map_or(0, Vec::len)
     )
 }
 

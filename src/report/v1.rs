@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{CoverageOutcome, Evaluation, NotEvaluated, SuppressedFinding};
+use crate::lifecycle::{self, Lifecycle};
 use crate::rules::finding::{self, Finding};
 use crate::snapshot::{self, Snapshot};
 use crate::text;
@@ -60,6 +61,15 @@ pub struct ReportV1 {
     /// no finding, not in `not_evaluated`). A rule also in `not_evaluated` ran only in part.
     #[serde(default)]
     pub rules_evaluated: Vec<String>,
+    /// With history: the findings of the previous run that are gone, each with `status` "resolved" and a
+    /// `resolution` (fixed, aged_out, suppressed). Absent without history. A finding whose rule could
+    /// not be re-checked is never here: it stays in `findings`, `open`, with a `note`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Vec<FindingV1>>,
+    /// True when the report was written with `--changes-only`: `findings` then holds only the new and
+    /// reopened findings (`summary` still counts every finding of the run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changes_only: bool,
     /// Findings hidden by a suppression in the configuration, with its reason.
     pub suppressed: Vec<SuppressedEntry>,
     /// Anything the operator should know that is not a finding (e.g. an unknown enum value met).
@@ -265,6 +275,18 @@ impl Summary {
         }
     }
 
+    /// One more finding of `severity`.
+    pub fn add(&mut self, severity: Severity) {
+        let n = match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+            Severity::Info => &mut self.info,
+        };
+        *n = n.saturating_add(1);
+    }
+
     /// Unsuppressed findings of every severity.
     pub fn total(&self) -> u64 {
         self.critical + self.high + self.medium + self.low + self.info
@@ -381,6 +403,91 @@ pub struct FindingV1 {
     /// When this finding was first reported, from the run history; null when unknown (first run, or
     /// `--no-history`).
     pub first_seen: Option<DateTime<Utc>>,
+    /// With history: `new` (first seen in this run), `open` (open in the previous run too), `reopened`
+    /// (resolved since it was last seen), or `resolved` (in `resolved` only). Absent without history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Why a `resolved` finding is gone: `fixed`, `aged_out` (a time-windowed rule's evidence left its
+    /// window) or `suppressed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// A remark on the status, e.g. why an `open` finding of an earlier run was not re-checked in this
+    /// one (its source could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A finding's lifecycle status (see `FindingV1::status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// First seen in this run.
+    New,
+    /// Open in the previous run, still present (or not re-checked: see `note`).
+    Open,
+    /// In the previous run, gone now although its rule was re-checked with every source it needs.
+    Resolved,
+    /// Seen in an earlier run, resolved since, present again.
+    Reopened,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::Resolved => "resolved",
+            Status::Reopened => "reopened",
+        }
+    }
+}
+
+impl From<lifecycle::Status> for Status {
+    fn from(s: lifecycle::Status) -> Self {
+        match s {
+            lifecycle::Status::New => Status::New,
+            lifecycle::Status::Open => Status::Open,
+            lifecycle::Status::Resolved => Status::Resolved,
+            lifecycle::Status::Reopened => Status::Reopened,
+        }
+    }
+}
+
+/// Why a finding was resolved (see `FindingV1::resolution`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The rule ran with every source it needs and no longer fires.
+    Fixed,
+    /// A time-windowed rule (dated log records, a "within N days" threshold, a change since the last
+    /// run): its evidence left the window as the clock moved on.
+    AgedOut,
+    /// Hidden by a suppression in the configuration, or the rule was turned off.
+    Suppressed,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Fixed => "fixed",
+            Resolution::AgedOut => "aged_out",
+            Resolution::Suppressed => "suppressed",
+        }
+    }
+}
+
+impl From<lifecycle::Resolution> for Resolution {
+    fn from(r: lifecycle::Resolution) -> Self {
+        match r {
+            lifecycle::Resolution::Fixed => Resolution::Fixed,
+            lifecycle::Resolution::AgedOut => Resolution::AgedOut,
+            lifecycle::Resolution::Suppressed => Resolution::Suppressed,
+        }
+    }
 }
 
 /// What a finding is about.
@@ -474,6 +581,9 @@ impl From<&Finding> for FindingV1 {
             references: f.references.iter().map(|r| long(r)).collect(),
             fingerprint: name(&f.fingerprint),
             first_seen: f.first_seen,
+            status: None,
+            resolution: None,
+            note: None,
         }
     }
 }
@@ -712,13 +822,7 @@ pub fn build(
         ..Summary::default()
     };
     for f in &findings {
-        match f.severity {
-            Severity::Critical => summary.critical += 1,
-            Severity::High => summary.high += 1,
-            Severity::Medium => summary.medium += 1,
-            Severity::Low => summary.low += 1,
-            Severity::Info => summary.info += 1,
-        }
+        summary.add(f.severity);
     }
     let mut perspectives: Vec<Perspective> = header
         .perspectives
@@ -752,6 +856,8 @@ pub fn build(
             .map(NotEvaluatedEntry::from)
             .collect(),
         rules_evaluated: evaluation.evaluated.clone(),
+        resolved: None,
+        changes_only: false,
         suppressed,
         warnings: evaluation.warnings.iter().map(|w| long(w)).collect(),
         settings: header.settings.clone(),
@@ -760,6 +866,64 @@ pub fn build(
 }
 
 impl ReportV1 {
+    /// With history: each finding's status, the findings carried open (added to `findings`, `open`, with
+    /// their note, and counted in `summary`), and the `resolved` list.
+    pub fn with_lifecycle(mut self, lc: &Lifecycle) -> Self {
+        for f in &mut self.findings {
+            f.status = lc.status_of(&f.fingerprint).map(Status::from);
+        }
+        for c in &lc.carried {
+            let mut f = FindingV1::from(&c.finding);
+            f.status = Some(Status::Open);
+            f.note = Some(long(&c.note));
+            self.summary.add(f.severity);
+            self.findings.push(f);
+        }
+        self.findings.sort_by(|a, b| {
+            (
+                std::cmp::Reverse(a.severity),
+                &a.rule_id,
+                &a.subject.id,
+                &a.fingerprint,
+            )
+                .cmp(&(
+                    std::cmp::Reverse(b.severity),
+                    &b.rule_id,
+                    &b.subject.id,
+                    &b.fingerprint,
+                ))
+        });
+        self.resolved = Some(
+            lc.resolved
+                .iter()
+                .map(|r| {
+                    let mut f = FindingV1::from(&r.finding);
+                    f.status = Some(Status::Resolved);
+                    f.resolution = Some(r.resolution.into());
+                    f
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// `--changes-only`: keep only the new and reopened findings (and the `resolved` list); `summary`
+    /// still counts the whole run.
+    pub fn changes_only(mut self) -> Self {
+        self.findings
+            .retain(|f| matches!(f.status, Some(Status::New | Status::Reopened)));
+        self.changes_only = true;
+        self
+    }
+
+    /// The new, reopened and resolved findings: what a ticket system acts on.
+    pub fn changes(&self) -> impl Iterator<Item = &FindingV1> {
+        self.findings
+            .iter()
+            .filter(|f| matches!(f.status, Some(Status::New | Status::Reopened)))
+            .chain(self.resolved.iter().flatten())
+    }
+
     /// The holes in the audit (see `CoverageEntry::is_gap`), in coverage order.
     pub fn coverage_gaps(&self) -> impl Iterator<Item = &CoverageEntry> {
         self.coverage.iter().filter(|c| c.is_gap())

@@ -18,6 +18,7 @@ mod fleet_auth;
 mod history;
 mod html;
 mod incremental;
+mod lifecycle;
 mod memory;
 mod report;
 mod rules;
