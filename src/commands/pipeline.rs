@@ -1,7 +1,6 @@
 //! The steps every auditing command shares: clock, configuration, credentials, client, evaluation,
 //! history, report, exit code.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use crate::files;
 use crate::graph::{ClientSettings, Endpoints, GraphClient, RetryPolicy};
 use crate::history::{HistoryError, HistoryStore, Recorded};
 use crate::printer::Printer;
-use crate::report::{self, Format, ReportHeader, ReportV1, Style};
+use crate::report::{self, ReportHeader, ReportV1};
 use crate::rules::{HistoryView, Severity};
 use crate::snapshot::Snapshot;
 
@@ -338,7 +337,7 @@ pub fn finish_with_logs(
         ));
     }
     // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
-    if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
+    if !super::outputs::shows_warnings(args) {
         for w in &evaluation.warnings {
             printer.warn(w);
         }
@@ -347,7 +346,7 @@ pub fn finish_with_logs(
     let header =
         ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
     let report = report::build(&header, &evaluation, snap.collected_at);
-    emit(&report, args.format, args.output.as_deref(), printer)?;
+    super::outputs::write_all(&report, args, printer)?;
     let mut exit_code = exit_code(&evaluation, &report, fail_on);
     if let Some(history) = history {
         match history.record(snap, &evaluation, partner_sign_ins) {
@@ -371,32 +370,6 @@ pub fn finish_with_logs(
     Ok(Outcome { report, exit_code })
 }
 
-/// Write the rendered report to `--output` (atomically) or stdout.
-pub fn emit(
-    report: &ReportV1,
-    format: Format,
-    output: Option<&Path>,
-    printer: &Printer,
-) -> Result<(), CommandError> {
-    let to_stdout = output.is_none_or(files::is_stdout);
-    let terminal = to_stdout && std::io::stdout().is_terminal();
-    let style = Style {
-        color: terminal && std::env::var_os("NO_COLOR").is_none(),
-        unicode: terminal,
-        width: Some(terminal_width(terminal).unwrap_or(DEFAULT_WIDTH)),
-    };
-    let text = report::render(report, format, style);
-    match output.filter(|p| !files::is_stdout(p)) {
-        Some(path) => {
-            files::write_atomic(path, &text)
-                .map_err(|e| CommandError::Io(format!("cannot write {}: {e}", path.display())))?;
-            printer.info(format!("report written to {}", path.display()));
-        }
-        None => write_stdout(&text)?,
-    }
-    Ok(())
-}
-
 /// stdout, where a closed pipe (`| head`) is not an error.
 pub fn write_stdout(text: &str) -> Result<(), CommandError> {
     use std::io::Write;
@@ -409,9 +382,9 @@ pub fn write_stdout(text: &str) -> Result<(), CommandError> {
 }
 
 /// Table width when neither the terminal nor `COLUMNS` says otherwise (pipes, files, CI logs).
-const DEFAULT_WIDTH: u16 = 120;
+pub(super) const DEFAULT_WIDTH: u16 = 120;
 
-fn terminal_width(terminal: bool) -> Option<u16> {
+pub(super) fn terminal_width(terminal: bool) -> Option<u16> {
     let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
     // comfy-table asks the terminal for its size when there is one.
     let detected = || {

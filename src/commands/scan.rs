@@ -16,6 +16,7 @@ use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
 pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError> {
+    super::outputs::check(&args.eval)?;
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let mut history = pipeline::open_history(&args.eval, true)?;

@@ -17,6 +17,7 @@ mod history;
 mod html;
 mod incremental;
 mod memory;
+mod outputs;
 mod report;
 mod rules;
 mod transport;
