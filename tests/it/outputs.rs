@@ -613,3 +613,86 @@ fn man_pages() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no/such/dir"));
 }
+
+/// The generated part of docs/permissions.md: per perspective, the permissions to grant, then every
+/// source with its permission and the rules that need it (from `Source::permission` and the rule
+/// metadata, so the page cannot drift from the code).
+fn permissions_tables() -> String {
+    use gdap_audit::snapshot::{Perspective, Source};
+    // `/organization` (the audited tenant's name and partner type) is read on every run, whichever side.
+    let on_side = |s: &Source, p: Perspective| s.perspective() == p || *s == Source::Organization;
+    let side = |s: &Source| {
+        if *s == Source::Organization {
+            "both"
+        } else {
+            s.perspective().as_str()
+        }
+    };
+    let mut out = String::new();
+    for perspective in [Perspective::Partner, Perspective::Customer] {
+        let mut grants: Vec<&str> = Vec::new();
+        for s in Source::ALL.iter().filter(|s| on_side(s, perspective)) {
+            if !grants.contains(&s.permission()) {
+                grants.push(s.permission());
+            }
+        }
+        out.push_str(&format!(
+            "**{} perspective:** {}.\n\n",
+            perspective.as_str(),
+            grants
+                .iter()
+                .map(|g| format!("`{g}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out.push_str("| Perspective | Source | Permission | Rules that need it |\n|---|---|---|---|\n");
+    for s in Source::ALL {
+        let needs: Vec<String> = gdap_audit::rules::all_rules()
+            .filter(|r| r.sources.contains(s) || r.optional_sources.contains(s))
+            .map(|r| {
+                if r.sources.contains(s) {
+                    format!("`{}`", r.id)
+                } else {
+                    format!("`{}` (partly)", r.id)
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "| {} | `{}` | `{}` | {} |\n",
+            side(s),
+            s.as_str(),
+            s.permission(),
+            if needs.is_empty() {
+                "context only".to_owned()
+            } else {
+                needs.join(", ")
+            }
+        ));
+    }
+    out
+}
+
+#[test]
+fn docs_permissions_md_is_generated_from_the_sources() {
+    const BEGIN: &str = "<!-- generated from Source::permission and the rule metadata; UPDATE_DOCS=1 cargo test --test it outputs::docs_permissions -->\n";
+    const END: &str = "<!-- end of generated part -->\n";
+    let path = repo("docs/permissions.md");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = (
+        committed.find(BEGIN).expect("begin marker") + BEGIN.len(),
+        committed.find(END).expect("end marker"),
+    );
+    let generated = permissions_tables();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let mut updated = committed.clone();
+        updated.replace_range(start..end, &generated);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        committed[start..end] == generated,
+        "docs/permissions.md is out of date with Source::permission or the rules; regenerate it with \
+         `UPDATE_DOCS=1 cargo test --test it outputs::docs_permissions` and commit the result"
+    );
+}
