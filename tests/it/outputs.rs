@@ -696,3 +696,133 @@ fn docs_permissions_md_is_generated_from_the_sources() {
          `UPDATE_DOCS=1 cargo test --test it outputs::docs_permissions` and commit the result"
     );
 }
+
+/// GitHub's heading anchor: lower case, punctuation dropped (except `-` and `_`), spaces to `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every relative link in the README and docs/*.md names a file that exists, and an anchor that one of
+/// its headings makes (the README once linked a docs/permissions.md that did not exist).
+#[test]
+fn readme_and_docs_links_resolve() {
+    let mut pages = vec![repo("README.md")];
+    for entry in std::fs::read_dir(repo("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            rest = &rest[end..];
+            if target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.contains(' ')
+            {
+                continue;
+            }
+            let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            if !file.exists() {
+                broken.push(format!("{}: {target} (no such file)", page.display()));
+                continue;
+            }
+            if !fragment.is_empty() && file.extension().is_some_and(|e| e == "md") {
+                let headings: Vec<String> = std::fs::read_to_string(&file)
+                    .unwrap()
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|l| anchor(l.trim_start_matches('#')))
+                    .collect();
+                if !headings.iter().any(|h| h == fragment) {
+                    broken.push(format!("{}: {target} (no such heading)", page.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// The Dockerfile builds from the lockfile, runs as non-root, and its context keeps everything the
+/// build reads (`docker build` itself needs a daemon and the network, so CI does not run it).
+#[test]
+fn dockerfile_builds_locked_and_runs_as_non_root() {
+    let dockerfile = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("cargo build --locked --release"));
+    let runtime = dockerfile
+        .rsplit_once("\nFROM ")
+        .map(|(_, last)| last)
+        .unwrap();
+    assert!(runtime.contains("\nUSER nonroot"), "{runtime}");
+    assert!(!runtime.contains("USER root"));
+    // The build stage's Rust is at least the crate's rust-version.
+    let manifest = std::fs::read_to_string(repo("Cargo.toml")).unwrap();
+    let version = |s: &str| -> (u32, u32) {
+        let mut parts = s.split('.').map(|p| p.parse::<u32>().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .map(|v| version(v.trim_end_matches('"')))
+        .unwrap();
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
+        .map(version)
+        .unwrap();
+    assert!(
+        image >= msrv,
+        "Dockerfile Rust {image:?} < rust-version {msrv:?}"
+    );
+
+    // No .dockerignore pattern drops a file the build needs.
+    let ignore = std::fs::read_to_string(repo(".dockerignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let ignored = |path: &str| {
+        patterns.iter().any(|p| {
+            let p = p.trim_start_matches('/').trim_end_matches('/');
+            let p = p.strip_prefix("**/").unwrap_or(p);
+            let name = path.rsplit('/').next().unwrap();
+            match p.strip_prefix('*') {
+                Some(suffix) => name.ends_with(suffix) || path.ends_with(suffix),
+                None => path == p || path.starts_with(&format!("{p}/")),
+            }
+        })
+    };
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src/main.rs",
+        "crates/fake-graph/Cargo.toml",
+        "fixtures/demo/gdap-audit.toml",
+        "templates/report.js",
+        "benches/collect.rs",
+    ] {
+        assert!(repo(needed).exists(), "{needed}");
+        assert!(!ignored(needed), ".dockerignore drops {needed}");
+    }
+    assert!(ignored("target/debug/gdap-audit") && ignored(".git/config"));
+}
