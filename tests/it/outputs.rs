@@ -826,3 +826,48 @@ fn dockerfile_builds_locked_and_runs_as_non_root() {
     }
     assert!(ignored("target/debug/gdap-audit") && ignored(".git/config"));
 }
+
+/// A report that cannot be written does not lose the others: they are written, the error names the
+/// lost one, the exit code is 2 and the run is not recorded (the next run must not compare against a
+/// run whose report was lost).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_report_loses_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        &[
+            "--tenant",
+            "customer",
+            "--history",
+            "history.sqlite",
+            "--format",
+            "json",
+            "--output",
+            "out.json",
+            "--report",
+            "csv=/dev/full",
+            "--report",
+            "markdown=review.md",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the csv report to /dev/full"),
+        "{stderr}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["tenant_name"], "Contoso Pharmaceuticals");
+    assert!(
+        std::fs::read_to_string(dir.path().join("review.md"))
+            .unwrap()
+            .contains("Contoso Pharmaceuticals")
+    );
+    assert!(
+        !dir.path().join("history.sqlite").exists(),
+        "the run is not recorded"
+    );
+}
