@@ -21,10 +21,10 @@ pub struct Target {
 }
 
 impl Target {
-    fn describe(&self) -> String {
+    fn destination(&self) -> String {
         match &self.path {
-            Some(p) => format!("{} report to {}", self.format, p.display()),
-            None => format!("{} report to stdout", self.format),
+            Some(p) => p.display().to_string(),
+            None => "stdout".to_owned(),
         }
     }
 }
@@ -68,8 +68,9 @@ pub fn check(args: &EvalArgs) -> Result<(), CommandError> {
                 "give each report its own file"
             };
             return Err(CommandError::Usage(format!(
-                "{flag}: the {} already goes there\n  hint: {hint}",
-                earlier.describe()
+                "{flag}: {} already receives the {} report\n  hint: {hint}",
+                earlier.destination(),
+                earlier.format
             )));
         }
         if let Some(path) = &t.path {

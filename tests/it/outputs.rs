@@ -442,13 +442,16 @@ fn bad_report_arguments_point_at_the_argument() {
             &["--report", "sarif=-"],
             &[
                 "--report sarif=-",
-                "table report to stdout",
+                "stdout already receives the table report",
                 "--output FILE",
             ],
         ),
         (
             &["--output", "a.json", "--report", "sarif=a.json"],
-            &["--report sarif=a.json", "already goes there"],
+            &[
+                "--report sarif=a.json",
+                "a.json already receives the table report",
+            ],
         ),
         (
             &["--report", "json=missing/dir/out.json"],
@@ -578,7 +581,8 @@ fn man_pages() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_sync({
         let mut c = bin(dir.path());
-        c.arg("man");
+        c.arg("man")
+            .env("AZURE_TENANT_ID", "tenant-from-the-environment");
         c
     });
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -586,6 +590,10 @@ fn man_pages() {
     assert!(page.contains(".TH gdap-audit 1"), "{page}");
     assert!(page.contains("Exit codes"), "the after-help is in the page");
     assert!(page.contains("scan"));
+    assert!(
+        !page.contains("tenant-from-the-environment"),
+        "environment values never reach the page"
+    );
 
     let pages = dir.path().join("man1");
     std::fs::create_dir(&pages).unwrap();
