@@ -60,7 +60,7 @@ pub fn check(args: &EvalArgs) -> Result<(), CommandError> {
                     .map_or_else(|| "-".into(), |p| p.display().to_string())
             )
         };
-        if let Some(earlier) = seen.iter().find(|s| s.path == t.path) {
+        if let Some(earlier) = seen.iter().find(|s| same_place(&s.path, &t.path)) {
             let hint = if t.path.is_none() {
                 "stdout takes one report: give all but one of them a file (--output FILE moves the main \
                  report off stdout)"
@@ -84,6 +84,21 @@ pub fn check(args: &EvalArgs) -> Result<(), CommandError> {
         seen.push(t);
     }
     Ok(())
+}
+
+/// Both stdout, or the same file as written (`./a.json` is `a.json`; links are not followed).
+fn same_place(a: &Option<PathBuf>, b: &Option<PathBuf>) -> bool {
+    let key = |p: &PathBuf| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .map(|c| c.as_os_str().to_owned())
+            .collect()
+    };
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => key(a) == key(b),
+        _ => false,
+    }
 }
 
 /// The file can be created where it is named: it is not a directory and its directory exists.

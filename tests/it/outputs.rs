@@ -447,9 +447,9 @@ fn bad_report_arguments_point_at_the_argument() {
             ],
         ),
         (
-            &["--output", "a.json", "--report", "sarif=a.json"],
+            &["--output", "a.json", "--report", "sarif=./a.json"],
             &[
-                "--report sarif=a.json",
+                "--report sarif=./a.json",
                 "a.json already receives the table report",
             ],
         ),
