@@ -76,7 +76,7 @@ pub fn check(args: &EvalArgs) -> Result<(), CommandError> {
         if let Some(path) = &t.path {
             directory_exists(path).map_err(|detail| {
                 CommandError::Usage(format!(
-                    "{flag}: cannot write {}: {detail}\n  hint: create the directory first, or choose another path",
+                    "{flag}: cannot write {}: {detail}\n  hint: name a file in an existing directory (create the directory first)",
                     path.display()
                 ))
             })?;

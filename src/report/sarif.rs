@@ -269,19 +269,16 @@ pub(super) fn render(report: &ReportV1) -> String {
         .map(|&(f, max)| ReportingDescriptor {
             id: &f.rule_id,
             name: &f.rule_id,
-            short_description: Message::borrowed(&f.title),
-            // GitHub requires both, non-empty: the rule's own words when it is ours, else its title.
+            // GitHub requires every text below, and refuses empty ones: each falls back to one that is
+            // not (the rule id never is).
+            short_description: Message::borrowed(first_text(&[&f.title, &f.rule_id])),
             full_description: Message {
                 text: match crate::rules::rule(&f.rule_id) {
                     Some(meta) => format!("{} {}", meta.fires_when, meta.rationale).into(),
-                    None => f.title.as_str().into(),
+                    None => first_text(&[&f.title, &f.rule_id]).into(),
                 },
             },
-            help: Message::borrowed(if f.remediation.trim().is_empty() {
-                &f.title
-            } else {
-                &f.remediation
-            }),
+            help: Message::borrowed(first_text(&[&f.remediation, &f.title, &f.rule_id])),
             help_uri: f
                 .references
                 .iter()
@@ -305,7 +302,7 @@ pub(super) fn render(report: &ReportV1) -> String {
             // Every finding's rule was indexed in the loop above.
             rule_index: index.get(f.rule_id.as_str()).copied().unwrap_or_default(),
             level: level(f.severity),
-            message: Message::borrowed(&f.message),
+            message: Message::borrowed(first_text(&[&f.message, &f.title, &f.rule_id])),
             locations: [Location {
                 physical_location: PhysicalLocation {
                     artifact_location: ArtifactLocation {
@@ -378,6 +375,16 @@ pub(super) fn render(report: &ReportV1) -> String {
     let mut s = serde_json::to_string_pretty(&log).expect("SARIF always serializes");
     s.push('\n');
     s
+}
+
+/// The first text that is not blank, else the last one.
+fn first_text<'a>(candidates: &[&'a str]) -> &'a str {
+    candidates
+        .iter()
+        .copied()
+        .find(|t| !t.trim().is_empty())
+        .or_else(|| candidates.last().copied())
+        .unwrap_or_default()
 }
 
 /// The project's home page, from Cargo.toml (`homepage`, else `repository`); omitted when neither is set.

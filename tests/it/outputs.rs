@@ -9,22 +9,25 @@ use serde_json::Value;
 use crate::cli::{CLEAN, bin, clean_tenant, run, run_sync, scan_args, text};
 use crate::common::*;
 
-/// The official OASIS schema, committed under tests/schemas (see the README there).
-fn sarif_validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("tests/schemas/sarif-schema-2.1.0.json")).unwrap(),
-    )
-    .unwrap();
-    jsonschema::draft4::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
+/// The official OASIS schema, committed under tests/schemas (see the README there), compiled once.
+fn sarif_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo("tests/schemas/sarif-schema-2.1.0.json")).unwrap(),
+        )
+        .unwrap();
+        jsonschema::draft4::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap()
+    })
 }
 
 /// Every error of `sarif` against the SARIF 2.1.0 schema, then against GitHub code scanning's
 /// documented upload requirements ("SARIF support for code scanning": required properties, limits,
 /// relative artifact URIs, `primaryLocationLineHash`).
-fn sarif_problems(sarif: &Value) -> Vec<String> {
+pub(crate) fn sarif_problems(sarif: &Value) -> Vec<String> {
     let validator = sarif_validator();
     let mut problems: Vec<String> = validator
         .iter_errors(sarif)

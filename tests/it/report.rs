@@ -1003,7 +1003,10 @@ mod props {
                             serde_json::from_str::<Value>(line).unwrap();
                         }
                         if format == Format::Sarif {
-                            serde_json::from_str::<Value>(&out).unwrap();
+                            // #10: valid SARIF that GitHub accepts, whatever the strings.
+                            let sarif = serde_json::from_str::<Value>(&out).unwrap();
+                            let problems = crate::outputs::sarif_problems(&sarif);
+                            prop_assert!(problems.is_empty(), "{}", problems.join("\n"));
                         }
                     }
                     Format::Html => {
