@@ -63,6 +63,67 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Inspect or prune the audit history.
     History(HistoryArgs),
+    /// Print a shell completion script, e.g. `gdap-audit completions bash > /etc/bash_completion.d/gdap-audit`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write gdap-audit.1 and one page per subcommand (gdap-audit-scan.1, ...) into DIR instead of
+    /// printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// One more report of the same run (`--report FORMAT=PATH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTarget {
+    pub format: Format,
+    /// `-` for stdout.
+    pub path: PathBuf,
+}
+
+/// Parses `FORMAT=PATH`; the error says what is wrong with this one argument.
+pub fn parse_report_target(raw: &str) -> Result<ReportTarget, String> {
+    let formats = || {
+        Format::value_variants()
+            .iter()
+            .filter_map(|f| f.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some((format, path)) = raw.split_once('=') else {
+        return Err(format!(
+            "expected FORMAT=PATH, e.g. json=report.json or sarif=- (formats: {})",
+            formats()
+        ));
+    };
+    let format = Format::from_str(format.trim(), true).map_err(|_| {
+        format!(
+            "unknown format {:?} before '=' (formats: {})",
+            format.trim(),
+            formats()
+        )
+    })?;
+    if path.is_empty() {
+        return Err(format!(
+            "no PATH after '{format}=': give a file, e.g. {format}=report.{format}, or - for stdout"
+        ));
+    }
+    Ok(ReportTarget {
+        format,
+        path: PathBuf::from(path),
+    })
 }
 
 /// Which side to audit.
@@ -153,6 +214,11 @@ pub struct EvalArgs {
     /// Write the report to FILE (created private, replaced atomically; `-` for stdout) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report in FORMAT to PATH (repeatable), besides --format/--output: e.g.
+    /// `--report json=out.json --report sarif=out.sarif`. Files are private and replaced atomically;
+    /// `-` is stdout, once per run (only when --output names a file).
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report_target)]
+    pub reports: Vec<ReportTarget>,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,

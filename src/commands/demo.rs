@@ -50,13 +50,17 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         Format::Json | Format::Sarif | Format::Csv | Format::Html
     );
     if args.tenant == DemoTenant::Both
-        && (machine || args.eval.output.is_some() || args.save_snapshot.is_some())
+        && (machine
+            || args.eval.output.is_some()
+            || !args.eval.reports.is_empty()
+            || args.save_snapshot.is_some())
     {
         return Err(CommandError::Usage(format!(
-            "the demo audits two tenants; with --format {}, --output or --save-snapshot pick one with --tenant partner or --tenant customer",
+            "the demo audits two tenants; with --format {}, --output, --report or --save-snapshot pick one with --tenant partner or --tenant customer",
             args.eval.format
         )));
     }
+    super::outputs::check(&args.eval)?;
     let as_of = pipeline::as_of(Some(args.eval.as_of.as_deref().unwrap_or(DEMO_AS_OF)))?;
     let config = match &args.eval.config {
         Some(path) => pipeline::load_config(Some(path), printer)?,

@@ -8,6 +8,7 @@ use crate::printer::Printer;
 use crate::snapshot::Snapshot;
 
 pub async fn run(args: EvaluateArgs, printer: &Printer) -> Result<u8, CommandError> {
+    super::outputs::check(&args.eval)?;
     let mut snap =
         Snapshot::read(&args.snapshot).map_err(|e| CommandError::Usage(e.to_string()))?;
     if let Some(raw) = args.eval.as_of.as_deref() {

@@ -6,6 +6,8 @@ mod diff;
 mod evaluate;
 pub(crate) mod fleet;
 mod history;
+mod man;
+mod outputs;
 mod pipeline;
 mod rules;
 mod scan;
@@ -54,6 +56,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         )),
         Command::Schema(args) => schema::run(args),
         Command::History(args) => history::run(args, printer),
+        Command::Completions(args) => man::completions(args),
+        Command::Man(args) => man::man(args, printer),
     };
     match result {
         Ok(code) => code,

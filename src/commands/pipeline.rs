@@ -256,7 +256,7 @@ pub fn deliver<'a>(
             ));
         }
         // Human and JSON formats carry the warnings; line-oriented ones have no place for them.
-        if matches!(args.format, Format::Jsonl | Format::Csv | Format::Sarif) {
+        if !super::outputs::shows_warnings(args) {
             for w in &evaluation.warnings {
                 printer.warn(w);
             }
@@ -271,7 +271,7 @@ pub fn deliver<'a>(
         if args.changes_only {
             report = report.changes_only();
         }
-        emit(&report, args.format, args.output.as_deref(), printer)?;
+        super::outputs::write_all(&report, args, printer)?;
         let mut exit_code = exit_code(evaluation, &report, fail_on);
         // The changes go to the webhook before the run is recorded: when they cannot be delivered, the
         // run is not recorded, so the next run computes and sends them again.
@@ -350,26 +350,6 @@ pub async fn finish(
     Ok(recorded(outcome, history, printer))
 }
 
-/// Write the rendered report to `--output` (atomically) or stdout.
-pub fn emit(
-    report: &ReportV1,
-    format: Format,
-    output: Option<&Path>,
-    printer: &Printer,
-) -> Result<(), CommandError> {
-    let style = output_style(output);
-    let text = report::render(report, format, style);
-    match output.filter(|p| !files::is_stdout(p)) {
-        Some(path) => {
-            files::write_atomic(path, &text)
-                .map_err(|e| CommandError::Io(format!("cannot write {}: {e}", path.display())))?;
-            printer.info(format!("report written to {}", path.display()));
-        }
-        None => write_stdout(&text)?,
-    }
-    Ok(())
-}
-
 /// Colour, box drawing and width for a report going to `output` (stdout when `None` or `-`): only a
 /// terminal gets colour and Unicode.
 pub fn output_style(output: Option<&Path>) -> Style {
@@ -394,9 +374,9 @@ pub fn write_stdout(text: &str) -> Result<(), CommandError> {
 }
 
 /// Table width when neither the terminal nor `COLUMNS` says otherwise (pipes, files, CI logs).
-const DEFAULT_WIDTH: u16 = 120;
+pub(super) const DEFAULT_WIDTH: u16 = 120;
 
-fn terminal_width(terminal: bool) -> Option<u16> {
+pub(super) fn terminal_width(terminal: bool) -> Option<u16> {
     let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
     // comfy-table asks the terminal for its size when there is one.
     let detected = || {

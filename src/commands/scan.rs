@@ -9,6 +9,7 @@ use crate::cli::{CollectArgs, FailOn, ScanArgs};
 use crate::printer::Printer;
 
 pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError> {
+    super::outputs::check(&args.eval)?;
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let history = pipeline::open_history(&args.eval, true)?;

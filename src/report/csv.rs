@@ -5,11 +5,15 @@
 //! spreadsheet formula injection is neutralised: a cell starting with `=`, `+`, `-`, `@`, tab or
 //! carriage return gets a leading `'` so that a display name chosen by a third party cannot run as a
 //! formula.
+//!
+//! Each row is a ticket on its own: besides the finding it carries the rule's title, the remediation,
+//! the references (one per line inside the cell) and the audited tenant. New columns are appended, so
+//! scripts that read columns by position keep working.
 
 use super::v1::ReportV1;
 use crate::text;
 
-const HEADER: [&str; 10] = [
+const HEADER: [&str; 15] = [
     "severity",
     "rule_id",
     "subject_kind",
@@ -20,6 +24,11 @@ const HEADER: [&str; 10] = [
     "message",
     "fingerprint",
     "first_seen",
+    "title",
+    "remediation",
+    "references",
+    "tenant_id",
+    "tenant_name",
 ];
 
 /// The header row (with its newline): the fleet report writes it once for all tenants.
@@ -48,6 +57,11 @@ pub(super) fn render(report: &ReportV1) -> String {
                 f.first_seen
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                     .unwrap_or_default(),
+                f.title.clone(),
+                f.remediation.clone(),
+                f.references.join("\n"),
+                report.tenant_id.clone(),
+                report.tenant_name.clone().unwrap_or_default(),
             ]
             .into_iter(),
         );

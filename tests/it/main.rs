@@ -20,6 +20,7 @@ mod html;
 mod incremental;
 mod lifecycle;
 mod memory;
+mod outputs;
 mod report;
 mod rules;
 mod transport;

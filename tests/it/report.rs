@@ -492,7 +492,7 @@ fn csv_snapshot_quotes_and_neutralises_formulas() {
     let mut lines = out.split('\n');
     assert_eq!(
         lines.next().unwrap(),
-        "severity,rule_id,subject_kind,subject_id,subject_name,partner_tenant_id,customer_tenant_id,message,fingerprint,first_seen"
+        "severity,rule_id,subject_kind,subject_id,subject_name,partner_tenant_id,customer_tenant_id,message,fingerprint,first_seen,title,remediation,references,tenant_id,tenant_name"
     );
     // A comma and quotes: quoted, quotes doubled.
     assert!(out.contains(r#","Northwind, ""Support"" Ltd","#), "{out}");
@@ -537,11 +537,15 @@ fn csv_neutralises_every_formula_prefix() {
         Format::Csv,
         Style::plain(),
     );
-    let names: Vec<String> = out
-        .lines()
+    let names: Vec<String> = parse_csv(&out)
+        .iter()
         .skip(1)
-        .map(|l| l.split(',').nth(4).unwrap().to_owned())
+        .map(|row| row[4].clone())
         .collect();
+    assert!(
+        out.contains(",\" spaced \","),
+        "edge spaces are quoted: {out}"
+    );
     assert_eq!(
         names,
         [
@@ -551,7 +555,7 @@ fn csv_neutralises_every_formula_prefix() {
             "'@SUM(A1)",
             "'\tx",
             "plain",
-            "\" spaced \""
+            " spaced "
         ]
     );
 }
@@ -854,7 +858,7 @@ fn csv_cells_carry_no_terminal_control_or_bidi_characters() {
         "{out:?}"
     );
     let rows = parse_csv(&out);
-    assert!(rows.iter().all(|r| r.len() == 10), "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 15), "{rows:?}");
 }
 
 /// #18: a formula behind leading whitespace is neutralised too.
@@ -904,7 +908,7 @@ fn no_format_passes_terminal_control_or_bidi_characters() {
 }
 
 /// A minimal RFC 4180 reader (`\n` line ends), to check that CSV output parses back.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = vec![];
     let mut row = vec![];
     let mut cell = String::new();
@@ -960,7 +964,7 @@ mod props {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// #17/#18: every renderer takes any strings without panicking; CSV parses back, one row per
-        /// finding plus the header, ten cells each; JSON parses back to the same report.
+        /// finding plus the header, fifteen cells each; JSON parses back to the same report.
         #[test]
         fn every_renderer_takes_any_strings(
             name in unicode(),
@@ -988,7 +992,7 @@ mod props {
                     Format::Csv => {
                         let rows = parse_csv(&out);
                         prop_assert_eq!(rows.len(), r.findings.len() + 1);
-                        prop_assert!(rows.iter().all(|row| row.len() == 10));
+                        prop_assert!(rows.iter().all(|row| row.len() == 15));
                     }
                     Format::Json => {
                         let back: ReportV1 = serde_json::from_str(&out).unwrap();
@@ -999,7 +1003,10 @@ mod props {
                             serde_json::from_str::<Value>(line).unwrap();
                         }
                         if format == Format::Sarif {
-                            serde_json::from_str::<Value>(&out).unwrap();
+                            // #10: valid SARIF that GitHub accepts, whatever the strings.
+                            let sarif = serde_json::from_str::<Value>(&out).unwrap();
+                            let problems = crate::outputs::sarif_problems(&sarif);
+                            prop_assert!(problems.is_empty(), "{}", problems.join("\n"));
                         }
                     }
                     Format::Html => {
