@@ -11,6 +11,7 @@ mod auth;
 mod chaos;
 mod cli;
 mod collect;
+mod credentials;
 mod common;
 mod fake;
 mod history;
