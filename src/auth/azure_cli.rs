@@ -193,14 +193,16 @@ fn sanitize_stderr(stderr: &str) -> String {
 
 /// `az account get-access-token --output json`: `accessToken`, and `expires_on` (epoch, CLI 2.54+) or
 /// else `expiresOn` (local time `YYYY-MM-DD HH:MM:SS[.ffffff]`).
-fn parse_output(stdout: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<FreshToken, AuthError> {
+fn parse_output(
+    stdout: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<FreshToken, AuthError> {
     let bad = |what: &str| {
         AuthError::Config(format!(
             "the Azure CLI answered {what}; update it (az upgrade) or choose another credential"
         ))
     };
-    let v: Value =
-        serde_json::from_slice(stdout).map_err(|_| bad("something that is not JSON"))?;
+    let v: Value = serde_json::from_slice(stdout).map_err(|_| bad("something that is not JSON"))?;
     let token = v
         .get("accessToken")
         .and_then(Value::as_str)
@@ -208,7 +210,8 @@ fn parse_output(stdout: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<Fre
         .ok_or_else(|| bad("JSON without accessToken"))?;
     let expires = v.get("expires_on").and_then(as_i64).or_else(|| {
         let local = v.get("expiresOn").and_then(Value::as_str)?;
-        let naive = chrono::NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()?;
+        let naive =
+            chrono::NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()?;
         naive
             .and_local_timezone(chrono::Local)
             .earliest()
@@ -264,8 +267,13 @@ mod tests {
             br#"{"token":"tok-secret"}"#,
             br#"{"accessToken":"tok-secret","expires_on":1}"#,
         ] {
-            let err = parse_output(out, at(1_800_000_000)).unwrap_err().to_string();
-            assert!(err.contains("Azure CLI") && !err.contains("tok-secret"), "{err}");
+            let err = parse_output(out, at(1_800_000_000))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("Azure CLI") && !err.contains("tok-secret"),
+                "{err}"
+            );
         }
     }
 
@@ -283,9 +291,17 @@ mod tests {
 
     #[test]
     fn tenant_aliases_are_not_passed() {
-        let s = AzureCliSource::new("az".into(), "https://graph.microsoft.com".into(), "organizations");
+        let s = AzureCliSource::new(
+            "az".into(),
+            "https://graph.microsoft.com".into(),
+            "organizations",
+        );
         assert!(!s.args().contains(&"--tenant".to_owned()));
-        let s = AzureCliSource::new("az".into(), "https://graph.microsoft.com".into(), "contoso.com");
+        let s = AzureCliSource::new(
+            "az".into(),
+            "https://graph.microsoft.com".into(),
+            "contoso.com",
+        );
         assert_eq!(
             s.args(),
             [

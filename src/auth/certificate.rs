@@ -152,8 +152,8 @@ impl CertificateCredential {
         let mut text = String::new();
         for block in &blocks {
             if block.tag() == "ENCRYPTED PRIVATE KEY" {
-                let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.contents())
-                    .map_err(|e| {
+                let info =
+                    pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.contents()).map_err(|e| {
                         AuthError::Config(format!(
                             "certificate file {file}: the encrypted private key is malformed ({e})"
                         ))

@@ -33,15 +33,7 @@ use super::{AuthError, AuthSettings, BoxFuture, TokenProvider, check_tenant};
 
 /// A way of obtaining Graph tokens; the names are those of `--credential`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
@@ -340,7 +332,8 @@ fn source(
                 &s.tenant,
             ))),
             None => Err(AuthError::Config(
-                "the Azure CLI (`az`) is not on PATH: install it and sign in with `az login`".into(),
+                "the Azure CLI (`az`) is not on PATH: install it and sign in with `az login`"
+                    .into(),
             )),
         },
         CredentialKind::AccessToken => Err(AuthError::Config(
@@ -396,7 +389,9 @@ impl ChainSource {
         for (i, (kind, source)) in self.candidates.iter().enumerate() {
             match source.fetch().await {
                 Ok(token) => {
-                    tracing::info!("credential: using {kind} (the first in the default chain to give a token)");
+                    tracing::info!(
+                        "credential: using {kind} (the first in the default chain to give a token)"
+                    );
                     self.chosen.store(i, Ordering::Release);
                     return Ok(token);
                 }

@@ -142,7 +142,10 @@ impl GitHubOidc {
             };
             return Err(AuthError::Rejected {
                 aadsts: None,
-                error: format!("GitHub OIDC token request answered HTTP {}", status.as_u16()),
+                error: format!(
+                    "GitHub OIDC token request answered HTTP {}",
+                    status.as_u16()
+                ),
                 description: message,
                 hint: hint.into(),
             });

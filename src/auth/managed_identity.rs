@@ -84,10 +84,7 @@ impl ManagedIdentityEndpoint {
             }
         };
         let url = url::Url::parse(&raw).map_err(|e| {
-            AuthError::Config(format!(
-                "{what} {} is not a URL: {e}",
-                display_url(&raw)
-            ))
+            AuthError::Config(format!("{what} {} is not a URL: {e}", display_url(&raw)))
         })?;
         match url.scheme() {
             "https" => Ok(url),
@@ -230,7 +227,11 @@ impl ManagedIdentitySource {
             let imds = matches!(self.endpoint, ManagedIdentityEndpoint::Imds { .. });
             let transient = matches!(code, 429 | 500..=599) || (imds && matches!(code, 404 | 410));
             if transient && attempt < MAX_ATTEMPTS {
-                tracing::debug!(status = status.as_u16(), attempt, "managed identity endpoint answered a transient error; retrying");
+                tracing::debug!(
+                    status = status.as_u16(),
+                    attempt,
+                    "managed identity endpoint answered a transient error; retrying"
+                );
                 tokio::time::sleep(RETRY_DELAY * attempt).await;
                 continue;
             }
@@ -329,7 +330,8 @@ pub(crate) fn parse_token(body: &[u8], now: i64, url: &str) -> Result<FreshToken
         detail: format!("the managed identity endpoint answered {what}"),
         unreachable: false,
     };
-    let v: Value = serde_json::from_slice(body).map_err(|_| garbage("something that is not JSON"))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| garbage("something that is not JSON"))?;
     let token = v
         .get("access_token")
         .and_then(Value::as_str)
@@ -368,7 +370,12 @@ mod tests {
         .unwrap();
         assert_eq!(t.expires_in, Duration::from_secs(3600));
         assert_eq!(t.secret.expose_secret(), "at");
-        let t = parse_token(br#"{"access_token":"at","expires_on":1800000060}"#, now, "u").unwrap();
+        let t = parse_token(
+            br#"{"access_token":"at","expires_on":1800000060}"#,
+            now,
+            "u",
+        )
+        .unwrap();
         assert_eq!(t.expires_in, Duration::from_secs(60));
         let t = parse_token(br#"{"access_token":"at","expires_in":"120"}"#, now, "u").unwrap();
         assert_eq!(t.expires_in, Duration::from_secs(120));
@@ -413,7 +420,12 @@ mod tests {
         assert!(imds("http://localhost:5000").is_ok());
         assert!(imds("http://[::1]:5000").is_ok());
         assert!(imds("https://imds.example.com").is_ok());
-        for bad in ["http://imds.example.com", "http://10.0.0.1", "ftp://127.0.0.1", "::"] {
+        for bad in [
+            "http://imds.example.com",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+            "::",
+        ] {
             let err = imds(bad).unwrap_err().to_string();
             assert!(err.contains("AZURE_POD_IDENTITY_AUTHORITY_HOST"), "{err}");
         }
@@ -426,7 +438,12 @@ mod tests {
             endpoint: "http://evil.example/msi/token".into(),
             header: SecretString::from("h"),
         };
-        assert!(app.token_url().unwrap_err().to_string().contains("IDENTITY_ENDPOINT"));
+        assert!(
+            app.token_url()
+                .unwrap_err()
+                .to_string()
+                .contains("IDENTITY_ENDPOINT")
+        );
     }
 
     #[test]
@@ -436,7 +453,10 @@ mod tests {
             header: SecretString::from("hdr-secret-value"),
         };
         let dbg = format!("{app:?}");
-        assert!(!dbg.contains("hdr-secret-value") && dbg.contains("redacted"), "{dbg}");
+        assert!(
+            !dbg.contains("hdr-secret-value") && dbg.contains("redacted"),
+            "{dbg}"
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ fn id_token(exp: i64) -> String {
 }
 
 fn uuid_like(n: i64) -> String {
-    format!("00000000-0000-4000-8000-{:012}", n.rem_euclid(1_000_000_000_000))
+    format!(
+        "00000000-0000-4000-8000-{:012}",
+        n.rem_euclid(1_000_000_000_000)
+    )
 }
 
 fn now() -> i64 {
@@ -128,7 +131,9 @@ async fn graph_accepts(f: &Fakes, tokens: &dyn TokenProvider) {
 
 /// A loopback URL nothing listens on.
 async fn closed_port_url() -> String {
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
     format!("http://127.0.0.1:{port}")
@@ -178,7 +183,10 @@ async fn imds_system_assigned_token_is_accepted_by_graph() {
     let r = &reqs[0];
     assert_eq!(r.path, "/metadata/identity/oauth2/token");
     assert_eq!(r.headers.get("metadata").map(String::as_str), Some("true"));
-    assert_eq!(r.query.get("api-version").map(String::as_str), Some("2018-02-01"));
+    assert_eq!(
+        r.query.get("api-version").map(String::as_str),
+        Some("2018-02-01")
+    );
     assert_eq!(r.query.get("resource"), Some(&f.graph.url()));
     assert!(!r.query.contains_key("client_id"));
     // Cached: a second call asks nobody.
@@ -195,13 +203,21 @@ async fn user_assigned_identity_is_chosen_by_client_id_and_an_unknown_one_is_exp
     let tokens = provider(s.clone()).unwrap();
     graph_accepts(&f, tokens.as_ref()).await;
     assert_eq!(
-        f.identity.requests()[0].query.get("client_id").map(String::as_str),
+        f.identity.requests()[0]
+            .query
+            .get("client_id")
+            .map(String::as_str),
         Some(USER_ASSIGNED)
     );
 
     s.client_id = Some("12121212-0000-4000-8000-000000000012".into());
     s.credential = Some(CredentialKind::ManagedIdentity);
-    let err = provider(s).unwrap().token(None).await.unwrap_err().to_string();
+    let err = provider(s)
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Identity not found"), "{err}");
     assert!(
         err.contains("AZURE_CLIENT_ID") && err.contains("12121212-0000-4000-8000-000000000012"),
@@ -212,7 +228,10 @@ async fn user_assigned_identity_is_chosen_by_client_id_and_an_unknown_one_is_exp
 #[tokio::test]
 async fn imds_transient_answers_are_retried() {
     let f = fakes().await;
-    f.identity.push_reply(500, json!({"error": "unknown", "error_description": "boom"}));
+    f.identity.push_reply(
+        500,
+        json!({"error": "unknown", "error_description": "boom"}),
+    );
     f.identity.push_reply(410, json!({}));
     let mut s = bare(&f);
     s.imds = Some(f.identity.imds_base());
@@ -232,7 +251,11 @@ async fn imds_entra_errors_keep_their_code() {
     s.credential = Some(CredentialKind::ManagedIdentity);
     let err = provider(s).unwrap().token(None).await.unwrap_err();
     match &err {
-        AuthError::Rejected { aadsts, description, .. } => {
+        AuthError::Rejected {
+            aadsts,
+            description,
+            ..
+        } => {
             assert_eq!(aadsts.as_deref(), Some("500011"));
             assert!(!description.contains("Trace ID"), "{description}");
         }
@@ -252,19 +275,36 @@ async fn app_service_identity_sends_its_header_and_reads_expires_on() {
     graph_accepts(&f, tokens.as_ref()).await;
     let t = tokens.token(None).await.unwrap();
     let left = t.expires_at - Instant::now();
-    assert!(left > Duration::from_secs(3000), "lifetime from expires_on: {left:?}");
+    assert!(
+        left > Duration::from_secs(3000),
+        "lifetime from expires_on: {left:?}"
+    );
     let r = &f.identity.requests()[0];
     assert_eq!(r.path, "/msi/token");
-    assert_eq!(r.headers.get("x-identity-header").map(String::as_str), Some(IDENTITY_HEADER));
-    assert_eq!(r.query.get("api-version").map(String::as_str), Some("2019-08-01"));
+    assert_eq!(
+        r.headers.get("x-identity-header").map(String::as_str),
+        Some(IDENTITY_HEADER)
+    );
+    assert_eq!(
+        r.query.get("api-version").map(String::as_str),
+        Some("2019-08-01")
+    );
 
     // A wrong header: App Service's error shape, with a hint, and the header never shown.
     s.app_service_identity = Some(AppServiceIdentity {
         endpoint: f.identity.app_service_endpoint(),
         header: SecretString::from("wrong-Header-value-3"),
     });
-    let err = provider(s.clone()).unwrap().token(None).await.unwrap_err().to_string();
-    assert!(err.contains("HTTP 401") && err.contains("IDENTITY_HEADER"), "{err}");
+    let err = provider(s.clone())
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HTTP 401") && err.contains("IDENTITY_HEADER"),
+        "{err}"
+    );
     assert!(!err.contains("wrong-Header-value-3"), "{err}");
 
     // No such identity.
@@ -273,9 +313,15 @@ async fn app_service_identity_sends_its_header_and_reads_expires_on() {
         header: SecretString::from(IDENTITY_HEADER),
     });
     s.client_id = Some("34343434-0000-4000-8000-000000000034".into());
-    let err = provider(s).unwrap().token(None).await.unwrap_err().to_string();
+    let err = provider(s)
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("Unable to load the proper Managed Identity") && err.contains("AZURE_CLIENT_ID"),
+        err.contains("Unable to load the proper Managed Identity")
+            && err.contains("AZURE_CLIENT_ID"),
         "{err}"
     );
 }
@@ -292,12 +338,21 @@ async fn unreachable_imds_fails_fast_and_the_chain_moves_on_to_the_azure_cli() {
     let started = Instant::now();
     let tokens = provider(s.clone()).unwrap();
     graph_accepts(&f, tokens.as_ref()).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(tokens.kind(), "Azure CLI");
 
     // Neither works: every step says why, nothing secret.
     s.azure_cli = None;
-    let err = provider(s).unwrap().token(None).await.unwrap_err().to_string();
+    let err = provider(s)
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
     for step in [
         "access-token: GRAPH_ACCESS_TOKEN is not set",
         "secret: AZURE_CLIENT_SECRET is not set",
@@ -373,7 +428,10 @@ async fn github_refusals_are_explained_without_the_request_token() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("HTTP 401") && err.contains("id-token: write"), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("id-token: write"),
+        "{err}"
+    );
     assert!(!err.contains("wrong-Request-token-9"), "{err}");
 
     // Entra refusing the assertion (an ID token the app does not trust) keeps Entra's code.
@@ -423,7 +481,10 @@ async fn azure_cli_token_is_used_with_the_graph_resource_and_tenant() {
         f.graph.url()
     );
     assert_eq!(args, expected);
-    assert!(f.graph.token_requests().is_empty(), "the secret was not used");
+    assert!(
+        f.graph.token_requests().is_empty(),
+        "the secret was not used"
+    );
 }
 
 #[tokio::test]
@@ -439,7 +500,12 @@ async fn azure_cli_not_signed_in_or_missing_is_explained() {
     let mut s = bare(&f);
     s.azure_cli = Some(az);
     s.credential = Some(CredentialKind::AzureCli);
-    let err = provider(s.clone()).unwrap().token(None).await.unwrap_err().to_string();
+    let err = provider(s.clone())
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("Please run 'az login' to setup account.")
             && err.contains(&format!("az login --tenant {TENANT}"))
@@ -448,8 +514,16 @@ async fn azure_cli_not_signed_in_or_missing_is_explained() {
     );
 
     s.azure_cli = Some(dir.path().join("no-such-az"));
-    let err = provider(s.clone()).unwrap().token(None).await.unwrap_err().to_string();
-    assert!(err.contains("not found") && err.contains("az login"), "{err}");
+    let err = provider(s.clone())
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not found") && err.contains("az login"),
+        "{err}"
+    );
 
     s.azure_cli = None;
     let err = provider(s).err().unwrap().to_string();
@@ -475,7 +549,10 @@ async fn pfx_and_encrypted_pem_certificates_get_tokens() {
 
         s.certificate_password = None;
         let err = provider(s).err().unwrap().to_string();
-        assert!(err.contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"), "{name}: {err}");
+        assert!(
+            err.contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+            "{name}: {err}"
+        );
     }
 }
 
@@ -499,7 +576,12 @@ async fn chain_order_is_token_certificate_secret_federated_github_managed_identi
         header: SecretString::from(IDENTITY_HEADER),
     });
     s.client_id = Some(CLIENT_ID.into());
-    s.azure_cli = Some(stub_az(dir.path(), &az_token_json(&token, now() + 3000), "", 0));
+    s.azure_cli = Some(stub_az(
+        dir.path(),
+        &az_token_json(&token, now() + 3000),
+        "",
+        0,
+    ));
 
     let mut seen = Vec::new();
     let removals: [fn(&mut AuthSettings); 7] = [
@@ -537,7 +619,10 @@ async fn chain_order_is_token_certificate_secret_federated_github_managed_identi
     );
     // Nothing left, IMDS not probed: the classic error, at once.
     let err = provider(s).err().unwrap().to_string();
-    assert!(err.contains("no credentials") && err.contains("az login"), "{err}");
+    assert!(
+        err.contains("no credentials") && err.contains("az login"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -562,7 +647,10 @@ async fn forced_credential_must_be_configured_and_agrees_with_device_code() {
     s.credential = Some(CredentialKind::Secret);
     s.device_code = true;
     let err = provider(s.clone()).err().unwrap().to_string();
-    assert!(err.contains("--device-code") && err.contains("--credential secret"), "{err}");
+    assert!(
+        err.contains("--device-code") && err.contains("--credential secret"),
+        "{err}"
+    );
     s.device_code = false;
     graph_accepts(&f, provider(s).unwrap().as_ref()).await;
 }
@@ -604,11 +692,9 @@ async fn scan_works_end_to_end_with_each_credential_and_says_which() {
     std::fs::create_dir_all(&az_dir).unwrap();
     stub_az(&az_dir, &az_token_json(&cli_token, now() + 3000), "", 0);
     let closed = closed_port_url().await;
-    let path = std::env::join_paths(
-        std::iter::once(az_dir.clone()).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(az_dir.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
 
     type Setup = fn(&mut std::process::Command, &Fakes, &str, &std::ffi::OsStr);
@@ -619,7 +705,10 @@ async fn scan_works_end_to_end_with_each_credential_and_says_which() {
             |c, f, _, _| {
                 c.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", f.identity.imds_base());
             },
-            &["skipped secret: AZURE_CLIENT_SECRET is not set", "skipped github"],
+            &[
+                "skipped secret: AZURE_CLIENT_SECRET is not set",
+                "skipped github",
+            ],
         ),
         (
             "managed-identity",
@@ -634,8 +723,11 @@ async fn scan_works_end_to_end_with_each_credential_and_says_which() {
             "github",
             Some(CLIENT_ID),
             |c, f, _, _| {
-                c.env("ACTIONS_ID_TOKEN_REQUEST_URL", f.identity.github_request_url())
-                    .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", GITHUB_REQUEST_TOKEN);
+                c.env(
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    f.identity.github_request_url(),
+                )
+                .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", GITHUB_REQUEST_TOKEN);
             },
             &["skipped federated: AZURE_FEDERATED_TOKEN_FILE is not set"],
         ),
@@ -643,7 +735,8 @@ async fn scan_works_end_to_end_with_each_credential_and_says_which() {
             "azure-cli",
             None,
             |c, _, closed, path| {
-                c.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed).env("PATH", path);
+                c.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed)
+                    .env("PATH", path);
             },
             &["skipped managed-identity: no managed identity endpoint answered"],
         ),
@@ -673,7 +766,13 @@ async fn scan_works_end_to_end_with_each_credential_and_says_which() {
         for s in skipped {
             assert!(stderr.contains(s), "{kind}: {s} missing from {stderr}");
         }
-        for secret in [IDENTITY_HEADER, GITHUB_REQUEST_TOKEN, CERT_PASSWORD, &f.id_token, &cli_token] {
+        for secret in [
+            IDENTITY_HEADER,
+            GITHUB_REQUEST_TOKEN,
+            CERT_PASSWORD,
+            &f.id_token,
+            &cli_token,
+        ] {
             assert!(
                 !stderr.contains(secret) && !text(&out.stdout).contains(secret),
                 "{kind} leaked a secret"
@@ -694,8 +793,14 @@ async fn forced_credential_on_the_command_line() {
     let out = run(cmd).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("credential: using managed-identity (chosen with --credential)"), "{stderr}");
-    assert!(f.graph.token_requests().is_empty(), "the secret was not used");
+    assert!(
+        stderr.contains("credential: using managed-identity (chosen with --credential)"),
+        "{stderr}"
+    );
+    assert!(
+        f.graph.token_requests().is_empty(),
+        "the secret was not used"
+    );
 
     // An unknown name is a usage error listing the names.
     let mut cmd = scan_cmd(dir.path(), &f, None);
@@ -703,7 +808,14 @@ async fn forced_credential_on_the_command_line() {
     let out = run(cmd).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for name in ["managed-identity", "azure-cli", "github", "certificate", "secret", "federated"] {
+    for name in [
+        "managed-identity",
+        "azure-cli",
+        "github",
+        "certificate",
+        "secret",
+        "federated",
+    ] {
         assert!(stderr.contains(name), "{name} missing from {stderr}");
     }
 
@@ -714,6 +826,13 @@ async fn forced_credential_on_the_command_line() {
     let out = run(cmd).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no credentials") && stderr.contains("azure-cli: `az` is not on PATH"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        stderr.contains("no credentials") && stderr.contains("azure-cli: `az` is not on PATH"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -163,7 +163,11 @@ async fn handle(State(state): State<Arc<Mutex<IdState>>>, req: Request) -> Respo
     let query: BTreeMap<String, String> = req
         .uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let headers: BTreeMap<String, String> = req
         .headers()
@@ -183,7 +187,10 @@ async fn handle(State(state): State<Arc<Mutex<IdState>>>, req: Request) -> Respo
         "/metadata/identity/oauth2/token" => imds(&s, &query, &headers),
         "/msi/token" => app_service(&s, &query, &headers),
         "/_apis/idtoken" => github(&s, &query, &headers),
-        _ => reply(404, json!({"error": "not_found", "error_description": path})),
+        _ => reply(
+            404,
+            json!({"error": "not_found", "error_description": path}),
+        ),
     }
 }
 
@@ -253,13 +260,19 @@ fn app_service(
         )
     };
     if headers.get("x-identity-header") != Some(&s.config.identity_header) {
-        return fail(401, "Unauthorized: X-IDENTITY-HEADER is missing or invalid.");
+        return fail(
+            401,
+            "Unauthorized: X-IDENTITY-HEADER is missing or invalid.",
+        );
     }
     if query.get("api-version").map(String::as_str) != Some("2019-08-01") {
         return fail(400, "The api-version is not supported.");
     }
     if query.get("resource") != Some(&s.config.resource) {
-        return fail(400, "AADSTS500011: The resource principal was not found in the tenant.");
+        return fail(
+            400,
+            "AADSTS500011: The resource principal was not found in the tenant.",
+        );
     }
     match identity(s, query) {
         Ok(id) => {
