@@ -477,3 +477,66 @@ pub fn apply_environment(
     );
     s.azure_cli = super::azure_cli::find_az(path);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Endpoints;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn settings() -> AuthSettings {
+        AuthSettings::new(
+            "contoso.onmicrosoft.com",
+            Endpoints {
+                graph: "https://graph.microsoft.com".into(),
+                login: "https://login.microsoftonline.com".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn environment_is_read_and_empty_values_count_as_unset() {
+        let env: HashMap<&str, &str> = [
+            ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pw"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                " https://gh.example/idtoken?x=1 ",
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "req"),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/msi/token"),
+            ("IDENTITY_HEADER", "  "),
+        ]
+        .into();
+        let mut s = settings();
+        apply_environment(&mut s, |n| env.get(n).map(|v| v.to_string()), None);
+        assert_eq!(
+            s.certificate_password.as_ref().map(|p| p.expose_secret()),
+            Some("pw")
+        );
+        let gh = s.github_oidc.as_ref().unwrap();
+        assert_eq!(gh.request_url, "https://gh.example/idtoken?x=1");
+        assert_eq!(gh.request_token.expose_secret(), "req");
+        assert!(s.app_service_identity.is_none(), "blank IDENTITY_HEADER");
+        assert_eq!(s.imds.as_deref(), Some(IMDS_DEFAULT_BASE));
+        assert!(s.azure_cli.is_none());
+
+        let mut s = settings();
+        apply_environment(
+            &mut s,
+            |n| (n == "AZURE_POD_IDENTITY_AUTHORITY_HOST").then(|| "http://127.0.0.1:9".into()),
+            None,
+        );
+        assert_eq!(s.imds.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(s.github_oidc.is_none() && s.certificate_password.is_none());
+    }
+
+    #[test]
+    fn names_round_trip_through_clap() {
+        use clap::ValueEnum;
+        for kind in CredentialKind::value_variants() {
+            assert_eq!(CredentialKind::from_str(kind.name(), false), Ok(*kind));
+        }
+        assert_eq!(CHAIN.len() + 1, CredentialKind::value_variants().len());
+    }
+}
