@@ -179,32 +179,38 @@ pub(super) fn select(
         return build(kind, &settings, &token_http);
     }
 
-    let mut probes = Vec::new();
     let mut skipped = Vec::new();
+    let mut tail = Vec::new();
     for kind in CHAIN {
-        match availability(kind, &settings) {
+        let availability = availability(kind, &settings);
+        if !tail.is_empty() {
+            // After the first probe, each step takes its turn at the first token request.
+            tail.push(match availability {
+                Availability::Skip(why) => Step::Skip(kind, why),
+                _ => Step::Try(kind, source(kind, &settings, &token_http)?),
+            });
+            continue;
+        }
+        match availability {
             Availability::Skip(why) => {
                 tracing::info!("credential: skipped {kind}: {why}");
                 skipped.push(format!("{kind}: {why}"));
             }
-            Availability::Ready if probes.is_empty() => {
+            Availability::Ready => {
                 tracing::info!("credential: using {kind} (first configured in the default chain)");
                 return build(kind, &settings, &token_http);
             }
-            // A configured credential after a probe: it takes its turn after the probe fails.
-            Availability::Ready | Availability::Probe => probes.push(kind),
+            Availability::Probe => {
+                tail.push(Step::Try(kind, source(kind, &settings, &token_http)?));
+            }
         }
     }
-    if probes.is_empty() {
+    if tail.is_empty() {
         return Err(AuthError::Config(NO_CREDENTIALS.into()));
-    }
-    let mut candidates = Vec::new();
-    for kind in probes {
-        candidates.push((kind, source(kind, &settings, &token_http)?));
     }
     Ok(Arc::new(TokenCache::with_refresh_margin(
         ChainSource {
-            candidates,
+            steps: tail,
             skipped,
             chosen: AtomicUsize::new(NONE_CHOSEN),
         },
@@ -369,47 +375,52 @@ pub fn label(kind: CredentialKind) -> &'static str {
 
 const NONE_CHOSEN: usize = usize::MAX;
 
-/// The tail of the default chain that can only be decided by trying (IMDS, the Azure CLI): at the first
-/// fetch each is tried in order and the first to give a token is kept for the rest of the run. The
-/// token cache around it serialises fetches.
+/// One step of the chain's tail.
+enum Step {
+    Try(CredentialKind, Box<dyn TokenSource>),
+    Skip(CredentialKind, String),
+}
+
+/// The tail of the default chain from the first step that can only be decided by trying (IMDS, the
+/// Azure CLI): at the first fetch the steps are taken in order and the first to give a token is kept for
+/// the rest of the run. The token cache around it serialises fetches.
 struct ChainSource {
-    candidates: Vec<(CredentialKind, Box<dyn TokenSource>)>,
-    /// Why the earlier, settings-only steps were skipped (for the final error).
+    steps: Vec<Step>,
+    /// Why the steps before the tail were skipped (for the final error).
     skipped: Vec<String>,
     chosen: AtomicUsize,
 }
 
 impl ChainSource {
     async fn fetch_token(&self) -> Result<FreshToken, AuthError> {
-        let chosen = self.chosen.load(Ordering::Acquire);
-        if let Some((_, source)) = self.candidates.get(chosen) {
+        if let Some(Step::Try(_, source)) = self.steps.get(self.chosen.load(Ordering::Acquire)) {
             return source.fetch().await;
         }
         let mut failures = Vec::new();
-        for (i, (kind, source)) in self.candidates.iter().enumerate() {
-            match source.fetch().await {
-                Ok(token) => {
-                    tracing::info!(
-                        "credential: using {kind} (the first in the default chain to give a token)"
-                    );
-                    self.chosen.store(i, Ordering::Release);
-                    return Ok(token);
-                }
-                Err(e) => {
-                    let why = match &e {
-                        AuthError::Transport {
-                            url,
-                            unreachable: true,
-                            ..
-                        } if *kind == CredentialKind::ManagedIdentity => {
-                            format!("no managed identity endpoint answered at {url} (not on Azure)")
-                        }
-                        other => other.to_string(),
-                    };
-                    tracing::info!("credential: skipped {kind}: {why}");
-                    failures.push(format!("{kind}: {why}"));
-                }
-            }
+        for (i, step) in self.steps.iter().enumerate() {
+            let (kind, why) = match step {
+                Step::Skip(kind, why) => (kind, why.clone()),
+                Step::Try(kind, source) => match source.fetch().await {
+                    Ok(token) => {
+                        tracing::info!(
+                            "credential: using {kind} (the first in the default chain to give a token)"
+                        );
+                        self.chosen.store(i, Ordering::Release);
+                        return Ok(token);
+                    }
+                    Err(AuthError::Transport {
+                        url,
+                        unreachable: true,
+                        ..
+                    }) if *kind == CredentialKind::ManagedIdentity => (
+                        kind,
+                        format!("no managed identity endpoint answered at {url} (not on Azure)"),
+                    ),
+                    Err(other) => (kind, other.to_string()),
+                },
+            };
+            tracing::info!("credential: skipped {kind}: {why}");
+            failures.push(format!("{kind}: {why}"));
         }
         let tried: Vec<String> = self.skipped.iter().chain(&failures).cloned().collect();
         Err(AuthError::Config(format!(
@@ -425,9 +436,9 @@ impl TokenSource for ChainSource {
     }
 
     fn kind(&self) -> &'static str {
-        match self.candidates.get(self.chosen.load(Ordering::Acquire)) {
-            Some((kind, _)) => label(*kind),
-            None => "default credential chain",
+        match self.steps.get(self.chosen.load(Ordering::Acquire)) {
+            Some(Step::Try(kind, _)) => label(*kind),
+            _ => "default credential chain",
         }
     }
 }

@@ -830,6 +830,12 @@ async fn forced_credential_on_the_command_line() {
         stderr.contains("no credentials") && stderr.contains("azure-cli: `az` is not on PATH"),
         "{stderr}"
     );
+    let mi = stderr.find("    managed-identity: no managed identity endpoint answered");
+    let cli = stderr.find("    azure-cli: `az` is not on PATH");
+    assert!(
+        mi.is_some() && mi < cli,
+        "steps listed in chain order: {stderr}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
