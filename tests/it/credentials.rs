@@ -842,3 +842,31 @@ async fn forced_credential_on_the_command_line() {
         started.elapsed()
     );
 }
+
+/// docs/credentials.md names every `--credential` and every variable the chain reads.
+#[test]
+fn credentials_doc_lists_every_name_and_variable() {
+    use clap::ValueEnum;
+    let doc = std::fs::read_to_string(repo("docs/credentials.md")).unwrap();
+    for kind in CredentialKind::value_variants() {
+        assert!(
+            doc.contains(&format!("`{}`", kind.name())),
+            "{kind} missing"
+        );
+    }
+    for var in [
+        "GRAPH_ACCESS_TOKEN",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    ] {
+        assert!(doc.contains(var), "{var} missing");
+    }
+}
