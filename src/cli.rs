@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::AssertionAlg;
+use crate::auth::{AssertionAlg, CredentialKind};
 use crate::graph::Cloud;
 use crate::report::Format;
 
@@ -157,12 +157,13 @@ pub struct ConnectionArgs {
     /// App (client) id of the app registration.
     #[arg(long, env = "AZURE_CLIENT_ID", hide_env_values = true)]
     pub client_id: Option<String>,
-    /// PEM file holding the certificate's private key and the certificate (client assertion).
+    /// Certificate file for the client assertion: PEM with the private key and the certificate, or
+    /// PFX/PKCS#12; an encrypted one opens with AZURE_CLIENT_CERTIFICATE_PASSWORD.
     #[arg(
         long,
         env = "AZURE_CLIENT_CERTIFICATE_PATH",
         hide_env_values = true,
-        value_name = "PEM"
+        value_name = "PEM|PFX"
     )]
     pub certificate: Option<PathBuf>,
     /// Signature of the certificate assertion: ps256 (x5t#S256) or the older rs256 (x5t).
@@ -179,6 +180,10 @@ pub struct ConnectionArgs {
     /// Sign in interactively with a device code (delegated); the code is shown on stderr.
     #[arg(long)]
     pub device_code: bool,
+    /// Use only this credential instead of the default chain (access token, certificate, secret,
+    /// federated, github, managed identity, Azure CLI; docs/credentials.md). `-v` shows the choice.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub credential: Option<CredentialKind>,
     /// Microsoft cloud.
     #[arg(long, value_enum, default_value_t = Cloud::Global)]
     pub cloud: Cloud,

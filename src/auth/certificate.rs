@@ -1,5 +1,7 @@
-//! Certificate credential: a PEM file with an RSA private key and its certificate, and the signed
-//! JWT client assertion Entra expects (research/graph-api.md §5.8).
+//! Certificate credential: an RSA private key and its certificate, from a PEM file (the key in clear
+//! or encrypted PKCS#8) or a PFX/PKCS#12 file, and the signed JWT client assertion Entra expects
+//! (research/graph-api.md §5.8). The password of an encrypted file comes from
+//! AZURE_CLIENT_CERTIFICATE_PASSWORD only.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha1::Digest as _;
 
@@ -48,16 +50,131 @@ pub struct AssertionClaims {
     pub exp: i64,
 }
 
+/// PEM text starts (after optional whitespace or a UTF-8 BOM) with "-----BEGIN" or carries it
+/// after explanatory text; a PFX is binary DER starting with a SEQUENCE tag.
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.first() != Some(&0x30) && bytes.windows(10).any(|w| w == b"-----BEGIN")
+}
+
 impl CertificateCredential {
-    /// Read and check the PEM file at `path`.
+    /// Read and check the unencrypted PEM file at `path`.
     pub fn load(path: &Path, alg: AssertionAlg) -> Result<Self, AuthError> {
+        Self::load_with_password(path, alg, None)
+    }
+
+    /// Read and check the certificate file at `path`: PEM (key in clear or "ENCRYPTED PRIVATE KEY")
+    /// or PFX/PKCS#12, told apart by content, not by extension. `password` opens an encrypted file.
+    pub fn load_with_password(
+        path: &Path,
+        alg: AssertionAlg,
+        password: Option<&SecretString>,
+    ) -> Result<Self, AuthError> {
         let bytes = std::fs::read(path).map_err(|e| {
             AuthError::Config(format!(
                 "cannot read certificate file {}: {e}",
                 path.display()
             ))
         })?;
-        Self::from_pem(&bytes, path, alg)
+        if looks_like_pem(&bytes) {
+            Self::from_pem_with_password(&bytes, path, alg, password)
+        } else {
+            Self::from_pkcs12(&bytes, path, alg, password)
+        }
+    }
+
+    /// A PFX/PKCS#12 file: the first private key with its certificates. PFX files are nearly always
+    /// encrypted; without AZURE_CLIENT_CERTIFICATE_PASSWORD the empty password is tried.
+    pub fn from_pkcs12(
+        bytes: &[u8],
+        path: &Path,
+        alg: AssertionAlg,
+        password: Option<&SecretString>,
+    ) -> Result<Self, AuthError> {
+        let file = path.display();
+        let pass = password.map(|p| p.expose_secret()).unwrap_or("");
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            bytes,
+            pass,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|e| {
+            let why = match &e {
+                p12_keystore::error::Error::MacError(_) if password.is_none() => {
+                    "it is password-protected: set AZURE_CLIENT_CERTIFICATE_PASSWORD".to_owned()
+                }
+                p12_keystore::error::Error::MacError(_) => {
+                    "wrong password (AZURE_CLIENT_CERTIFICATE_PASSWORD)".to_owned()
+                }
+                other => format!(
+                    "it is neither PEM nor a readable PFX/PKCS#12 file ({other}); check the path \
+                     and the format (PEM with the key and certificate, or .pfx/.p12)"
+                ),
+            };
+            AuthError::Config(format!("certificate file {file}: {why}"))
+        })?;
+        let Some((_, chain)) = store.private_key_chain() else {
+            return Err(AuthError::Config(format!(
+                "certificate file {file}: the PFX holds no private key; export it with the private key"
+            )));
+        };
+        let mut text = pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key().as_der().to_vec()));
+        for cert in chain.certs() {
+            text.push_str(&pem::encode(&pem::Pem::new(
+                "CERTIFICATE",
+                cert.as_der().to_vec(),
+            )));
+        }
+        let text = SecretString::from(text);
+        Self::from_pem(text.expose_secret().as_bytes(), path, alg)
+    }
+
+    /// [`Self::from_pem`], first decrypting an "ENCRYPTED PRIVATE KEY" (PKCS#8, PBES2) block with
+    /// `password`.
+    pub fn from_pem_with_password(
+        bytes: &[u8],
+        path: &Path,
+        alg: AssertionAlg,
+        password: Option<&SecretString>,
+    ) -> Result<Self, AuthError> {
+        let file = path.display();
+        let blocks = pem::parse_many(bytes).map_err(|e| {
+            AuthError::Config(format!("certificate file {file} is not valid PEM: {e}"))
+        })?;
+        if !blocks.iter().any(|b| b.tag() == "ENCRYPTED PRIVATE KEY") {
+            return Self::from_pem(bytes, path, alg);
+        }
+        let Some(password) = password else {
+            return Err(AuthError::Config(format!(
+                "certificate file {file} holds an encrypted private key: set \
+                 AZURE_CLIENT_CERTIFICATE_PASSWORD to its password"
+            )));
+        };
+        let mut text = String::new();
+        for block in &blocks {
+            if block.tag() == "ENCRYPTED PRIVATE KEY" {
+                let info =
+                    pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.contents()).map_err(|e| {
+                        AuthError::Config(format!(
+                            "certificate file {file}: the encrypted private key is malformed ({e})"
+                        ))
+                    })?;
+                let key = info.decrypt(password.expose_secret()).map_err(|e| {
+                    AuthError::Config(format!(
+                        "certificate file {file}: cannot decrypt the private key: wrong password \
+                         (AZURE_CLIENT_CERTIFICATE_PASSWORD) or unsupported encryption ({e}); \
+                         PBES2 with PBKDF2 or scrypt and AES is supported"
+                    ))
+                })?;
+                text.push_str(&pem::encode(&pem::Pem::new(
+                    "PRIVATE KEY",
+                    key.as_bytes().to_vec(),
+                )));
+            } else {
+                text.push_str(&pem::encode(block));
+            }
+        }
+        let text = SecretString::from(text);
+        Self::from_pem(text.expose_secret().as_bytes(), path, alg)
     }
 
     /// Parse PEM text holding a `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1) block and one or
@@ -76,8 +193,8 @@ impl CertificateCredential {
                 "CERTIFICATE" => certs.push(block.contents()),
                 "ENCRYPTED PRIVATE KEY" => {
                     return Err(AuthError::Config(format!(
-                        "certificate file {file} holds an encrypted private key; decrypt it first \
-                         (openssl pkcs8 -in KEY -nocrypt) and keep the result readable only by you"
+                        "certificate file {file} holds an encrypted private key: set \
+                         AZURE_CLIENT_CERTIFICATE_PASSWORD to its password"
                     )));
                 }
                 "EC PRIVATE KEY" => {
@@ -472,5 +589,82 @@ mod tests {
             "{dbg}"
         );
         assert!(!dbg.contains("content"), "{dbg}");
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/certs")
+            .join(name)
+    }
+
+    const PASSWORD: &str = "test-only-pass";
+
+    #[test]
+    fn pfx_and_encrypted_pem_give_the_same_credential() {
+        let pass = SecretString::from(PASSWORD);
+        for name in ["test.pfx", "test-legacy.pfx", "test-encrypted.pem"] {
+            let c = CertificateCredential::load_with_password(
+                &fixture(name),
+                AssertionAlg::Ps256,
+                Some(&pass),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(c.sha1_hex(), SHA1_HEX, "{name}");
+            let jwt = c.assertion("app", "aud").unwrap();
+            verify(jwt.expose_secret(), PUBKEY, Algorithm::PS256, "aud").unwrap();
+        }
+        // The unencrypted PEM still loads through the same entry point, password or not.
+        for pass in [None, Some(&pass)] {
+            let c = CertificateCredential::load_with_password(
+                &fixture("test-combined.pem"),
+                AssertionAlg::Rs256,
+                pass,
+            )
+            .unwrap();
+            assert_eq!(c.sha1_hex(), SHA1_HEX);
+        }
+    }
+
+    #[test]
+    fn missing_or_wrong_password_is_named_without_echoing_it() {
+        let wrong = SecretString::from("not-the-Password-42");
+        for name in ["test.pfx", "test-legacy.pfx", "test-encrypted.pem"] {
+            let missing = CertificateCredential::load_with_password(
+                &fixture(name),
+                AssertionAlg::Ps256,
+                None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                missing.contains(name) && missing.contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+                "{missing}"
+            );
+            let bad = CertificateCredential::load_with_password(
+                &fixture(name),
+                AssertionAlg::Ps256,
+                Some(&wrong),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                bad.contains(name)
+                    && bad.contains("password")
+                    && bad.contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+                "{bad}"
+            );
+            assert!(!bad.contains("not-the-Password-42"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn binary_garbage_is_neither_pem_nor_pfx() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.pfx");
+        std::fs::write(&path, [0x30u8, 0x82, 0x01, 0x00, 0xff, 0x00]).unwrap();
+        let err = CertificateCredential::load_with_password(&path, AssertionAlg::Ps256, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("junk.pfx") && err.contains("PFX"), "{err}");
     }
 }

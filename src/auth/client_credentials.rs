@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::cache::{FreshToken, TokenSource};
 use super::certificate::CertificateCredential;
 use super::errors::{EntraErrorBody, HintContext};
+use super::github_oidc::GitHubOidc;
 use super::transport::{HttpError, adapter, display_url, map_request_error};
 use super::{AuthError, BoxFuture};
 
@@ -58,6 +59,8 @@ pub enum ClientCredential {
     /// A file holding a token from another issuer (Kubernetes workload identity, GitHub OIDC...).
     /// Read on every fetch: the platform rotates it.
     FederatedTokenFile(PathBuf),
+    /// The GitHub Actions ID token, fetched again when it expires.
+    GitHubOidc(Arc<GitHubOidc>),
 }
 
 impl std::fmt::Debug for ClientCredential {
@@ -68,6 +71,7 @@ impl std::fmt::Debug for ClientCredential {
             ClientCredential::FederatedTokenFile(p) => {
                 f.debug_tuple("FederatedTokenFile").field(p).finish()
             }
+            ClientCredential::GitHubOidc(g) => f.debug_tuple("GitHubOidc").field(g).finish(),
         }
     }
 }
@@ -78,6 +82,7 @@ impl ClientCredential {
             ClientCredential::Secret(_) => "client secret",
             ClientCredential::Certificate(_) => "certificate",
             ClientCredential::FederatedTokenFile(_) => "federated token",
+            ClientCredential::GitHubOidc(_) => "GitHub OIDC",
         }
     }
 }
@@ -134,6 +139,7 @@ impl ClientCredentialsSource {
                 Some(cert.assertion(&self.client_id, &self.token_url)?)
             }
             ClientCredential::FederatedTokenFile(path) => Some(read_federated_token(path).await?),
+            ClientCredential::GitHubOidc(github) => Some(github.assertion().await?),
         };
         let adapter = adapter(&self.http);
         let mut request = client

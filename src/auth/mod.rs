@@ -2,15 +2,20 @@
 //!
 //! Tokens and assertions are `SecretString`s: they are never logged, printed or serialized.
 //!
-//! [`provider`] picks the credential from [`AuthSettings`] (precedence: `--device-code` >
-//! `GRAPH_ACCESS_TOKEN` > certificate > client secret > federated token file) and wraps it in a
-//! [`cache::TokenCache`] that refreshes before expiry and never fetches twice at once.
+//! [`provider`] picks the credential from [`AuthSettings`] (`--credential`, or the default chain in
+//! [`chain`]: GRAPH_ACCESS_TOKEN, certificate, client secret, federated token file, GitHub OIDC,
+//! managed identity, Azure CLI) and wraps it in a [`cache::TokenCache`] that refreshes before expiry
+//! and never fetches twice at once.
 
+pub mod azure_cli;
 pub mod cache;
 pub mod certificate;
+pub mod chain;
 pub mod client_credentials;
 pub mod device_code;
 pub mod errors;
+pub mod github_oidc;
+pub mod managed_identity;
 pub mod static_token;
 pub mod transport;
 
@@ -26,6 +31,7 @@ use crate::graph::cloud::Endpoints;
 
 pub use cache::{FreshToken, TokenCache, TokenSource};
 pub use certificate::CertificateCredential;
+pub use chain::CredentialKind;
 pub use client_credentials::{ClientCredential, ClientCredentialsSource};
 pub use device_code::DeviceCodeSource;
 pub use errors::{EntraErrorBody, HintContext};
@@ -182,6 +188,19 @@ pub struct AuthSettings {
     pub access_token: Option<SecretString>,
     /// `--device-code`.
     pub device_code: bool,
+    /// `--credential`: use this one only instead of the default chain.
+    pub credential: Option<CredentialKind>,
+    /// AZURE_CLIENT_CERTIFICATE_PASSWORD: opens a PFX or an encrypted PEM key.
+    pub certificate_password: Option<SecretString>,
+    /// ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions).
+    pub github_oidc: Option<GitHubOidcSettings>,
+    /// IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service, Functions, Container Apps).
+    pub app_service_identity: Option<AppServiceIdentity>,
+    /// IMDS base URL to probe for a managed identity; `None` (the default) never probes it. The CLI
+    /// sets it (169.254.169.254, or AZURE_POD_IDENTITY_AUTHORITY_HOST).
+    pub imds: Option<String>,
+    /// The `az` executable found on PATH; `None` leaves the Azure CLI out of the chain.
+    pub azure_cli: Option<PathBuf>,
     pub endpoints: Endpoints,
     /// Shows the device-code message.
     pub show_device_code: DeviceCodeCallback,
@@ -204,6 +223,12 @@ impl AuthSettings {
             federated_token_file: None,
             access_token: None,
             device_code: false,
+            credential: None,
+            certificate_password: None,
+            github_oidc: None,
+            app_service_identity: None,
+            imds: None,
+            azure_cli: None,
             endpoints,
             show_device_code: Arc::new(|message: &str| eprintln!("{message}")),
             refresh_margin: cache::DEFAULT_REFRESH_MARGIN,
@@ -216,23 +241,6 @@ impl AuthSettings {
             login: self.endpoints.login.clone(),
             tenant: self.tenant.clone(),
             client_id: self.client_id.clone(),
-        }
-    }
-
-    /// The credential kind `provider` would use, or `None` when none is configured.
-    pub fn credential_kind(&self) -> Option<&'static str> {
-        if self.device_code {
-            Some("device code")
-        } else if self.access_token.is_some() {
-            Some("access token")
-        } else if self.certificate.is_some() {
-            Some("certificate")
-        } else if self.client_secret.is_some() {
-            Some("client secret")
-        } else if self.federated_token_file.is_some() {
-            Some("federated token")
-        } else {
-            None
         }
     }
 }
@@ -249,6 +257,15 @@ impl std::fmt::Debug for AuthSettings {
             .field("federated_token_file", &self.federated_token_file)
             .field("access_token", &redacted(&self.access_token))
             .field("device_code", &self.device_code)
+            .field("credential", &self.credential)
+            .field(
+                "certificate_password",
+                &redacted(&self.certificate_password),
+            )
+            .field("github_oidc", &self.github_oidc)
+            .field("app_service_identity", &self.app_service_identity)
+            .field("imds", &self.imds)
+            .field("azure_cli", &self.azure_cli)
             .field("endpoints", &self.endpoints)
             .field("refresh_margin", &self.refresh_margin)
             .field("device_poll_interval", &self.device_poll_interval)
@@ -256,12 +273,40 @@ impl std::fmt::Debug for AuthSettings {
     }
 }
 
-const NO_CREDENTIALS: &str = "no credentials: set AZURE_CLIENT_SECRET (with --client-id), pass --certificate PEM \
-     (AZURE_CLIENT_CERTIFICATE_PATH), set AZURE_FEDERATED_TOKEN_FILE, set GRAPH_ACCESS_TOKEN to a ready token, \
-     or use --device-code";
+/// GitHub Actions' ID-token request endpoint and its bearer token.
+#[derive(Clone)]
+pub struct GitHubOidcSettings {
+    pub request_url: String,
+    pub request_token: SecretString,
+}
 
-/// The token provider for `settings`, by precedence `--device-code` > GRAPH_ACCESS_TOKEN >
-/// certificate > client secret > federated token file.
+impl std::fmt::Debug for GitHubOidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubOidcSettings")
+            .field("request_url", &transport::display_url(&self.request_url))
+            .field("request_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The App Service / Functions / Container Apps identity endpoint and its header secret.
+#[derive(Clone)]
+pub struct AppServiceIdentity {
+    pub endpoint: String,
+    pub header: SecretString,
+}
+
+impl std::fmt::Debug for AppServiceIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppServiceIdentity")
+            .field("endpoint", &transport::display_url(&self.endpoint))
+            .field("header", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The token provider for `settings`: the credential `--credential` names, else the first available in
+/// the default chain ([`chain`]).
 ///
 /// Token requests use a client of their own that never follows redirects (a 307/308 would resend
 /// the secret or assertion elsewhere, and reqwest cannot turn redirects off on an existing client),
@@ -280,77 +325,7 @@ pub fn provider_with_client(
     settings: AuthSettings,
     token_http: reqwest::Client,
 ) -> Result<Arc<dyn TokenProvider>, AuthError> {
-    let Some(kind) = settings.credential_kind() else {
-        return Err(AuthError::Config(NO_CREDENTIALS.into()));
-    };
-    let ignored: Vec<&str> = [
-        (settings.access_token.is_some(), "GRAPH_ACCESS_TOKEN"),
-        (settings.certificate.is_some(), "certificate"),
-        (settings.client_secret.is_some(), "AZURE_CLIENT_SECRET"),
-        (
-            settings.federated_token_file.is_some(),
-            "AZURE_FEDERATED_TOKEN_FILE",
-        ),
-    ]
-    .into_iter()
-    .filter(|(set, _)| *set)
-    .map(|(_, name)| name)
-    .skip(usize::from(kind != "device code"))
-    .collect();
-    tracing::debug!(credential = kind, ignored = ?ignored, "choosing the credential");
-
-    if let Some(token) = settings
-        .access_token
-        .clone()
-        .filter(|_| kind == "access token")
-    {
-        return Ok(Arc::new(StaticToken::new(token)?));
-    }
-
-    check_tenant(&settings.tenant)?;
-    let Some(client_id) = settings.client_id.clone().filter(|c| !c.trim().is_empty()) else {
-        return Err(AuthError::Config(format!(
-            "the {kind} credential needs the app's client id: pass --client-id or set AZURE_CLIENT_ID"
-        )));
-    };
-    let hints = Arc::new(settings.hints());
-    let token_url = settings.endpoints.token_url(&settings.tenant);
-    let scope = settings.endpoints.scope();
-
-    if kind == "device code" {
-        let source = DeviceCodeSource::new(
-            token_http,
-            client_id,
-            token_url,
-            settings.endpoints.device_code_url(&settings.tenant),
-            scope,
-            settings.show_device_code.clone(),
-            settings.device_poll_interval,
-            hints,
-        );
-        return Ok(Arc::new(TokenCache::with_refresh_margin(
-            source,
-            settings.refresh_margin,
-        )));
-    }
-
-    let credential = if let Some(path) = &settings.certificate {
-        let cert = CertificateCredential::load(path, settings.assertion_alg)?;
-        tracing::debug!(file = %path.display(), sha1_thumbprint = %cert.sha1_hex(), alg = ?cert.alg(), "loaded the certificate");
-        ClientCredential::Certificate(Box::new(cert))
-    } else if let Some(secret) = &settings.client_secret {
-        ClientCredential::Secret(secret.clone())
-    } else if let Some(path) = &settings.federated_token_file {
-        ClientCredential::FederatedTokenFile(path.clone())
-    } else {
-        return Err(AuthError::Config(NO_CREDENTIALS.into()));
-    };
-    let source =
-        ClientCredentialsSource::new(token_http, client_id, token_url, scope, credential, hints);
-    Ok(Arc::new(TokenCache::with_refresh_margin(
-        source,
-        settings.refresh_margin,
-    )))
+    chain::select(settings, token_http)
 }
 
 /// A tenant goes into the token URL path: accept ids, domain names and the `organizations` /

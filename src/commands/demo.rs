@@ -200,6 +200,7 @@ async fn run_fleet(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError
             assertion_alg: Default::default(),
             federated_token_file: None,
             device_code: false,
+            credential: None,
             cloud: Cloud::Global,
             graph_url: Some(fake.url()),
             login_url: Some(fake.url()),

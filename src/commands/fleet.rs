@@ -102,11 +102,6 @@ pub async fn run_with(
     let history = pipeline::open_history(&args.eval, true)?;
     let listed = listed_customers(&args, &config)?;
     let endpoints = base.endpoints.clone();
-    if let Some(kind) = base.credential_kind().filter(|k| !app_credential(k)) {
-        return Err(CommandError::Usage(format!(
-            "fleet needs app credentials (client secret, certificate or federated token) of a multi-tenant app consented in the customers; a {kind} is for one tenant only"
-        )));
-    }
     let (partner_client, partner_identity) = pipeline::connect_with(
         base.clone(),
         usize::from(args.connection.max_in_flight),
@@ -175,10 +170,6 @@ pub async fn run_with(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn app_credential(kind: &str) -> bool {
-    matches!(kind, "client secret" | "certificate" | "federated token")
 }
 
 /// `--customers`, else `[fleet] include`; `None` for "every GDAP customer".

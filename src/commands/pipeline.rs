@@ -102,6 +102,13 @@ pub fn auth_settings(
     s.assertion_alg = conn.assertion_alg;
     s.federated_token_file = conn.federated_token_file.clone();
     s.device_code = conn.device_code;
+    s.credential = conn.credential;
+    // GitHub Actions, App Service, IMDS, `az` on PATH, the certificate password.
+    auth::chain::apply_environment(
+        &mut s,
+        |name| std::env::var(name).ok(),
+        std::env::var_os("PATH").as_deref(),
+    );
     // `AuthSettings::new` shows the device-code prompt on stderr even with -q: without it the
     // sign-in cannot complete.
     Ok(s)

@@ -24,10 +24,17 @@ pub(crate) fn bin(dir: &Path) -> Command {
         "GRAPH_ACCESS_TOKEN",
         "COLUMNS",
         "RUST_LOG",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
     ] {
         c.env_remove(v);
     }
-    c.env("NO_COLOR", "1")
+    // Tests never probe the real IMDS: a closed loopback port refuses at once.
+    c.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")
+        .env("NO_COLOR", "1")
         .env("HOME", dir)
         .env("XDG_DATA_HOME", dir.join("data"))
         .current_dir(dir);

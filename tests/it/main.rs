@@ -12,6 +12,7 @@ mod chaos;
 mod cli;
 mod collect;
 mod common;
+mod credentials;
 mod fake;
 mod fleet;
 mod fleet_auth;

@@ -33,6 +33,7 @@ mod chaos;
 mod fixtures;
 pub mod fleet;
 mod graph;
+mod identity;
 mod signins;
 mod token;
 mod util;
@@ -53,6 +54,7 @@ use tokio::task::JoinHandle;
 
 pub use chaos::{ChaosConfig, ChaosFault, Injection};
 pub use fleet::{CustomerCase, Fleet, FleetCustomer, FleetSpec, fleet};
+pub use identity::{FakeIdentity, FakeIdentityConfig, IdentityRequest};
 
 /// Largest request body the fake reads (a `$batch` of 20 requests is far below this).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -384,6 +386,11 @@ impl FakeGraph {
         self.shared.lock().refresh.keys().cloned().collect()
     }
 
+    /// Issues access tokens this fake accepts, for the fakes of other token sources ([`FakeIdentity`]).
+    pub fn issuer(&self) -> TokenIssuer {
+        TokenIssuer(self.shared.clone())
+    }
+
     /// Number of access tokens issued so far.
     pub fn issued_tokens(&self) -> usize {
         self.shared.lock().access.len()
@@ -402,6 +409,29 @@ impl FakeGraph {
     fn stop_now(&mut self) {
         let _ = self.stop.send(true);
         self.task.take();
+    }
+}
+
+/// Hands out access tokens that a [`FakeGraph`] accepts, as if its token endpoint had issued them.
+#[derive(Clone)]
+pub struct TokenIssuer(Arc<Shared>);
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TokenIssuer").field(&self.0.base).finish()
+    }
+}
+
+impl TokenIssuer {
+    /// A token for `tenant_id` and its lifetime in seconds.
+    pub fn issue(&self, tenant_id: &str) -> (String, u64) {
+        token::issue(&self.0, &tenant_id.to_ascii_lowercase())
+    }
+
+    /// A token for the first configured tenant.
+    pub fn issue_for_first_tenant(&self) -> (String, u64) {
+        let tenant = self.0.first_tenant.clone().unwrap_or_default();
+        token::issue(&self.0, &tenant)
     }
 }
 

@@ -788,7 +788,7 @@ fn expiry(lifetime: Duration) -> Instant {
 }
 
 /// Issues an access token for `tenant_id` (lowercase); returns it and `expires_in`.
-fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
+pub(crate) fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
     let access = format!("fakeAT.{}", random_token(32));
     shared.lock().access.insert(
         access.clone(),
