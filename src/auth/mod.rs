@@ -3,14 +3,16 @@
 //! Tokens and assertions are `SecretString`s: they are never logged, printed or serialized.
 //!
 //! [`provider`] picks the credential from [`AuthSettings`] (precedence: `--device-code` >
-//! `GRAPH_ACCESS_TOKEN` > certificate > client secret > federated token file) and wraps it in a
+//! refresh token > `GRAPH_ACCESS_TOKEN` > certificate > client secret > federated token file) and wraps it in a
 //! [`cache::TokenCache`] that refreshes before expiry and never fetches twice at once.
 
 pub mod cache;
 pub mod certificate;
 pub mod client_credentials;
+pub mod customer;
 pub mod device_code;
 pub mod errors;
+pub mod refresh_token;
 pub mod static_token;
 pub mod transport;
 
@@ -27,8 +29,10 @@ use crate::graph::cloud::Endpoints;
 pub use cache::{FreshToken, TokenCache, TokenSource};
 pub use certificate::CertificateCredential;
 pub use client_credentials::{ClientCredential, ClientCredentialsSource};
+pub use customer::{CustomerTokenRoute, CustomerTokens, customer_provider};
 pub use device_code::DeviceCodeSource;
 pub use errors::{EntraErrorBody, HintContext};
+pub use refresh_token::{REFRESH_TOKEN_ENV, RefreshTokenSource, RefreshTokenStore};
 pub use static_token::StaticToken;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -182,6 +186,9 @@ pub struct AuthSettings {
     pub access_token: Option<SecretString>,
     /// `--device-code`.
     pub device_code: bool,
+    /// A partner admin's refresh token (GDAP_AUDIT_REFRESH_TOKEN or `--refresh-token-file`): the
+    /// refresh-token route. With `--device-code`, where the sign-in's refresh token is saved instead.
+    pub refresh_token: Option<Arc<RefreshTokenStore>>,
     pub endpoints: Endpoints,
     /// Shows the device-code message.
     pub show_device_code: DeviceCodeCallback,
@@ -204,6 +211,7 @@ impl AuthSettings {
             federated_token_file: None,
             access_token: None,
             device_code: false,
+            refresh_token: None,
             endpoints,
             show_device_code: Arc::new(|message: &str| eprintln!("{message}")),
             refresh_margin: cache::DEFAULT_REFRESH_MARGIN,
@@ -223,6 +231,8 @@ impl AuthSettings {
     pub fn credential_kind(&self) -> Option<&'static str> {
         if self.device_code {
             Some("device code")
+        } else if self.refresh_token.is_some() {
+            Some("refresh token")
         } else if self.access_token.is_some() {
             Some("access token")
         } else if self.certificate.is_some() {
@@ -249,6 +259,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("federated_token_file", &self.federated_token_file)
             .field("access_token", &redacted(&self.access_token))
             .field("device_code", &self.device_code)
+            .field("refresh_token", &self.refresh_token)
             .field("endpoints", &self.endpoints)
             .field("refresh_margin", &self.refresh_margin)
             .field("device_poll_interval", &self.device_poll_interval)
@@ -260,8 +271,8 @@ const NO_CREDENTIALS: &str = "no credentials: set AZURE_CLIENT_SECRET (with --cl
      (AZURE_CLIENT_CERTIFICATE_PATH), set AZURE_FEDERATED_TOKEN_FILE, set GRAPH_ACCESS_TOKEN to a ready token, \
      or use --device-code";
 
-/// The token provider for `settings`, by precedence `--device-code` > GRAPH_ACCESS_TOKEN >
-/// certificate > client secret > federated token file.
+/// The token provider for `settings`, by precedence `--device-code` > refresh token >
+/// GRAPH_ACCESS_TOKEN > certificate > client secret > federated token file.
 ///
 /// Token requests use a client of their own that never follows redirects (a 307/308 would resend
 /// the secret or assertion elsewhere, and reqwest cannot turn redirects off on an existing client),
@@ -326,6 +337,24 @@ pub fn provider_with_client(
             scope,
             settings.show_device_code.clone(),
             settings.device_poll_interval,
+            hints,
+        )
+        .with_refresh_token_sink(settings.refresh_token.clone());
+        return Ok(Arc::new(TokenCache::with_refresh_margin(
+            source,
+            settings.refresh_margin,
+        )));
+    }
+
+    if let Some(store) = settings.refresh_token.clone() {
+        // The app's own credential, when it has one, goes along: a confidential client needs it.
+        let source = RefreshTokenSource::new(
+            token_http,
+            client_id,
+            token_url,
+            scope,
+            refresh_token::app_credential(&settings)?,
+            store,
             hints,
         );
         return Ok(Arc::new(TokenCache::with_refresh_margin(

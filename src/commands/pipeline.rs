@@ -90,9 +90,28 @@ pub fn auth_settings(
     s.assertion_alg = conn.assertion_alg;
     s.federated_token_file = conn.federated_token_file.clone();
     s.device_code = conn.device_code;
+    s.refresh_token = refresh_token_store(conn)?;
     // `AuthSettings::new` shows the device-code prompt on stderr even with -q: without it the
     // sign-in cannot complete.
     Ok(s)
+}
+
+/// The refresh-token route's store: `--refresh-token-file` (saved to with `--device-code`, read
+/// otherwise), else `GDAP_AUDIT_REFRESH_TOKEN` (ignored with `--device-code`).
+fn refresh_token_store(
+    conn: &ConnectionArgs,
+) -> Result<Option<Arc<auth::RefreshTokenStore>>, CommandError> {
+    let store = match (&conn.refresh_token_file, conn.device_code) {
+        (Some(path), true) => Some(auth::RefreshTokenStore::save_to(path)),
+        (Some(path), false) => Some(auth::RefreshTokenStore::load(path)),
+        (None, false) => {
+            env_secret(auth::REFRESH_TOKEN_ENV).map(|t| Ok(auth::RefreshTokenStore::in_memory(t)))
+        }
+        (None, true) => None,
+    };
+    store
+        .transpose()
+        .map_err(|e| CommandError::Auth(e.to_string()))
 }
 
 /// A Graph client for the audited tenant, and its id: the login endpoint and Graph proved reachable,
