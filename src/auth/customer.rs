@@ -31,9 +31,10 @@ pub enum CustomerTokenRoute {
 }
 
 impl CustomerTokenRoute {
-    /// The route the settings call for: the refresh token when one is configured, else app-only.
+    /// The route the settings call for: the refresh token when one is configured (or a
+    /// `--device-code` sign-in will put one in the store), else app-only.
     pub fn from_settings(base: &AuthSettings) -> CustomerTokenRoute {
-        if base.refresh_token.is_some() && !base.device_code {
+        if base.refresh_token.is_some() {
             CustomerTokenRoute::RefreshToken
         } else {
             CustomerTokenRoute::AppOnly
@@ -85,7 +86,7 @@ impl CustomerTokens {
                     .is_none()
                 {
                     return Err(AuthError::Config(format!(
-                        "the refresh-token fleet route needs a partner admin's refresh token: set {} or pass --refresh-token-file FILE (get one once with --device-code --refresh-token-file FILE)",
+                        "the refresh-token fleet route needs a partner admin's refresh token: set {} or pass --refresh-token-file FILE (get one once with --device-code --refresh-token-file FILE); with --device-code, sign in to the partner tenant first",
                         super::refresh_token::REFRESH_TOKEN_ENV
                     )));
                 }

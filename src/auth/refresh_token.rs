@@ -54,6 +54,16 @@ impl RefreshTokenStore {
         })
     }
 
+    /// An empty in-memory store: a `--device-code` sign-in without a file puts its refresh token here,
+    /// so the same run can reach the customers with it.
+    pub fn empty() -> Arc<RefreshTokenStore> {
+        Arc::new(RefreshTokenStore {
+            current: Mutex::new(None),
+            file: None,
+            writing: tokio::sync::Mutex::new(()),
+        })
+    }
+
     /// The token in `path`, which must be a regular file readable by its owner only.
     pub fn load(path: &Path) -> Result<Arc<RefreshTokenStore>, AuthError> {
         check_private(path)?;

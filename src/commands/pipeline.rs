@@ -97,7 +97,8 @@ pub fn auth_settings(
 }
 
 /// The refresh-token route's store: `--refresh-token-file` (saved to with `--device-code`, read
-/// otherwise), else `GDAP_AUDIT_REFRESH_TOKEN` (ignored with `--device-code`).
+/// otherwise), else `GDAP_AUDIT_REFRESH_TOKEN`; with `--device-code` and no file, an in-memory store
+/// that receives the sign-in's refresh token (a fleet run reaches its customers with it).
 fn refresh_token_store(
     conn: &ConnectionArgs,
 ) -> Result<Option<Arc<auth::RefreshTokenStore>>, CommandError> {
@@ -107,7 +108,7 @@ fn refresh_token_store(
         (None, false) => {
             env_secret(auth::REFRESH_TOKEN_ENV).map(|t| Ok(auth::RefreshTokenStore::in_memory(t)))
         }
-        (None, true) => None,
+        (None, true) => Some(Ok(auth::RefreshTokenStore::empty())),
     };
     store
         .transpose()

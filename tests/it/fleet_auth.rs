@@ -411,9 +411,36 @@ async fn device_code_sign_in_saves_the_refresh_token_for_the_fleet() {
     login.device_poll_interval = Some(std::time::Duration::from_millis(10));
     login.show_device_code = Arc::new(|_| {});
     login.refresh_token = Some(auth::RefreshTokenStore::save_to(&file).unwrap());
-    let p = auth::provider(login, reqwest::Client::new()).unwrap();
+    let p = auth::provider(login.clone(), reqwest::Client::new()).unwrap();
     assert_eq!(p.kind(), "device code");
     p.token(None).await.unwrap();
+    // The same run reaches the customers with the sign-in's refresh token.
+    assert_eq!(
+        auth::CustomerTokenRoute::from_settings(&login),
+        auth::CustomerTokenRoute::RefreshToken
+    );
+    let same_run =
+        auth::CustomerTokens::new(&login, auth::CustomerTokenRoute::RefreshToken).unwrap();
+    let last = &f.customers.last().unwrap().0.tenant_id;
+    same_run.provider(last).unwrap().token(None).await.unwrap();
+    // Without a file, the sign-in's token stays in memory for the run.
+    let mut memory_only = login.clone();
+    memory_only.refresh_token = Some(auth::RefreshTokenStore::empty());
+    assert!(
+        auth::CustomerTokens::new(&memory_only, auth::CustomerTokenRoute::RefreshToken).is_err()
+    );
+    auth::provider(memory_only.clone(), reqwest::Client::new())
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap();
+    auth::CustomerTokens::new(&memory_only, auth::CustomerTokenRoute::RefreshToken)
+        .unwrap()
+        .provider(last)
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap();
     let saved = std::fs::read_to_string(&file).unwrap();
     assert!(
         fake.issued_refresh_token_values()
@@ -588,5 +615,50 @@ async fn denied_customer_sources_name_the_gdap_role_that_allows_them() {
                 && *s != Source::RoleDefinitions,
             "{s}"
         );
+    }
+}
+
+/// Token errors the fake only answers when told to (Conditional Access, MFA, sign-in frequency, a
+/// confidential client without its credential), each with its hint, through the refresh-token route.
+#[tokio::test]
+async fn policy_token_errors_get_plain_hints() {
+    let (f, fake) = start(6).await;
+    let healthy = f.customer(CustomerCase::Healthy).unwrap().tenant_id.clone();
+    let mut base = AuthSettings::new(PARTNER_TENANT, endpoints(&fake));
+    base.client_id = Some(FLEET_CLIENT_ID.into());
+    base.refresh_token = Some(auth::RefreshTokenStore::in_memory(SecretString::from(
+        fake.issue_refresh_token(PARTNER_TENANT).as_str(),
+    )));
+    for (code, error, expect) in [
+        (70043, "invalid_grant", "sign-in frequency"),
+        (50076, "invalid_grant", "MFA"),
+        (50079, "interaction_required", "MFA"),
+        (53003, "access_denied", "Conditional Access"),
+        (7000218, "invalid_client", "AZURE_CLIENT_SECRET"),
+        (50173, "invalid_grant", "--device-code --refresh-token-file"),
+    ] {
+        let body = serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: refused by policy.\r\nTrace ID: 0000\r\nCorrelation ID: 1111"),
+            "error_codes": [code],
+        });
+        fake.push_fault(fake_graph::Fault::new(
+            format!("/{healthy}/oauth2/v2.0/token"),
+            1,
+            fake_graph::FaultKind::RawBody {
+                status: 400,
+                body: body.to_string(),
+            },
+        ));
+        let err = auth::customer_provider(&base, auth::CustomerTokenRoute::RefreshToken, &healthy)
+            .unwrap()
+            .token(None)
+            .await
+            .unwrap_err();
+        let code = code.to_string();
+        assert_eq!(aadsts(&err), Some(code.as_str()), "{err}");
+        assert!(hint(&err).contains(expect), "{code}: {err}");
+        assert!(!err.to_string().contains("Trace ID"), "{err}");
+        assert_no_secret(&fake, &format!("{err} {err:?}"));
     }
 }
