@@ -31,8 +31,9 @@ pub const REFRESH_TOKEN_ENV: &str = "GDAP_AUDIT_REFRESH_TOKEN";
 pub struct RefreshTokenStore {
     current: Mutex<Option<SecretString>>,
     file: Option<PathBuf>,
-    /// Serialises write-backs so the file ends with the newest token.
-    writing: tokio::sync::Mutex<()>,
+    /// Serialises write-backs so the file ends with the newest token; holds the token last written,
+    /// so concurrent rotations (many tenants at once) collapse into one write.
+    writing: tokio::sync::Mutex<Option<SecretString>>,
 }
 
 impl std::fmt::Debug for RefreshTokenStore {
@@ -50,7 +51,7 @@ impl RefreshTokenStore {
         Arc::new(RefreshTokenStore {
             current: Mutex::new(Some(token)),
             file: None,
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -60,7 +61,7 @@ impl RefreshTokenStore {
         Arc::new(RefreshTokenStore {
             current: Mutex::new(None),
             file: None,
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -84,7 +85,7 @@ impl RefreshTokenStore {
         Ok(Arc::new(RefreshTokenStore {
             current: Mutex::new(Some(SecretString::from(token))),
             file: Some(path.to_path_buf()),
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -97,7 +98,7 @@ impl RefreshTokenStore {
         Ok(Arc::new(RefreshTokenStore {
             current: Mutex::new(None),
             file: Some(path.to_path_buf()),
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -131,20 +132,31 @@ impl RefreshTokenStore {
         let Some(path) = self.file.clone() else {
             return;
         };
-        let _order = self.writing.lock().await;
-        // Whatever is newest when this write runs (a later update may have replaced `token`).
+        let mut written = self.writing.lock().await;
+        // Whatever is newest when this write runs (a later update may have replaced `token`), unless
+        // a write that ran meanwhile already saved it.
         let Some(newest) = self.current() else {
             return;
         };
+        if written
+            .as_ref()
+            .is_some_and(|w| w.expose_secret() == newest.expose_secret())
+        {
+            return;
+        }
+        let saving = newest.clone();
         let shown = path.display().to_string();
-        let written = tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let mut text = newest.expose_secret().to_owned();
             text.push('\n');
             crate::files::write_atomic(&path, &text)
         })
         .await;
-        match written {
-            Ok(Ok(())) => tracing::debug!(file = %shown, "saved the newest refresh token"),
+        match result {
+            Ok(Ok(())) => {
+                *written = Some(saving);
+                tracing::debug!(file = %shown, "saved the newest refresh token");
+            }
             Ok(Err(e)) => tracing::warn!(
                 "could not save the newest refresh token to {shown}: {e}; the token in the file stays valid until it expires"
             ),
@@ -362,6 +374,14 @@ mod tests {
         assert_eq!(store.current().unwrap().expose_secret(), "second");
         let loaded = RefreshTokenStore::load(&path).unwrap();
         assert_eq!(loaded.current().unwrap().expose_secret(), "second");
+        // Many tenants rotating at once: the file ends with the newest token.
+        let updates = (0..20).map(|i| store.update(SecretString::from(format!("rotated-{i}"))));
+        futures::future::join_all(updates).await;
+        let newest = store.current().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            newest.expose_secret()
+        );
         let memory = RefreshTokenStore::in_memory(SecretString::from("env"));
         memory.update(SecretString::from("newer")).await;
         assert_eq!(memory.current().unwrap().expose_secret(), "newer");
