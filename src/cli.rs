@@ -184,6 +184,11 @@ pub struct ConnectionArgs {
     /// federated, github, managed identity, Azure CLI; docs/credentials.md). `-v` shows the choice.
     #[arg(long, value_enum, value_name = "NAME")]
     pub credential: Option<CredentialKind>,
+    /// A partner admin's refresh token (Secure Application Model) is read from FILE, which must be
+    /// readable by its owner only (chmod 600), instead of GDAP_AUDIT_REFRESH_TOKEN; newer tokens are
+    /// written back. With --device-code, the sign-in's refresh token is saved to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub refresh_token_file: Option<PathBuf>,
     /// Microsoft cloud.
     #[arg(long, value_enum, default_value_t = Cloud::Global)]
     pub cloud: Cloud,

@@ -145,6 +145,36 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Built-in Entra roles that let a partner admin read this source in a customer through GDAP,
+    /// least privileged first (research/graph-api.md §3.1, §4, §7.4). Empty for partner-side sources,
+    /// which are read in the partner's own tenant.
+    pub fn gdap_roles(self) -> &'static [&'static str] {
+        match self {
+            Source::SignIns | Source::DirectoryAudits => {
+                &["Reports Reader", "Security Reader", "Global Reader"]
+            }
+            Source::RoleAssignments
+            | Source::RoleDefinitions
+            | Source::Organization
+            | Source::TenantInformation
+            | Source::ServicePrincipals
+            | Source::AppRoleAssignments => &["Directory Readers", "Global Reader"],
+            Source::XtapPartners
+            | Source::XtapDefault
+            | Source::XtapServiceProviderConstraints
+            | Source::ConditionalAccess => &["Security Reader", "Global Reader"],
+            Source::GdapRelationships
+            | Source::GdapAccessAssignments
+            | Source::GdapRequests
+            | Source::GdapOperations
+            | Source::GdapCustomers
+            | Source::Contracts
+            | Source::LighthouseMyRoles => &[],
+        }
+    }
+}
+
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

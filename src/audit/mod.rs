@@ -46,6 +46,9 @@ pub struct TenantAudit {
     pub fleet: Option<FleetView>,
     /// `/organization`'s answer when [`identify`] already read it: not asked for twice.
     pub organization: Option<serde_json::Value>,
+    /// The reads go through a partner's GDAP access (a fleet run's refresh-token route): a denied
+    /// source names the GDAP roles that would allow it.
+    pub delegated_via_gdap: bool,
 }
 
 impl TenantAudit {
@@ -70,6 +73,7 @@ impl TenantAudit {
             progress: None,
             fleet: None,
             organization: None,
+            delegated_via_gdap: false,
         }
     }
 }

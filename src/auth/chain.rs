@@ -28,6 +28,7 @@ use super::github_oidc::GitHubOidc;
 use super::managed_identity::{
     IMDS_DEFAULT_BASE, ManagedIdentityEndpoint, ManagedIdentitySource, identity_http_client,
 };
+use super::refresh_token::RefreshTokenSource;
 use super::static_token::StaticToken;
 use super::{AuthError, AuthSettings, BoxFuture, TokenProvider, check_tenant};
 
@@ -37,6 +38,9 @@ use super::{AuthError, AuthSettings, BoxFuture, TokenProvider, check_tenant};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
+    /// A partner admin's refresh token (GDAP_AUDIT_REFRESH_TOKEN or --refresh-token-file): the Secure
+    /// Application Model route, exchanged per tenant.
+    RefreshToken,
     /// GRAPH_ACCESS_TOKEN: a token obtained elsewhere.
     AccessToken,
     /// The app's certificate (--certificate / AZURE_CLIENT_CERTIFICATE_PATH; PEM or PFX).
@@ -56,7 +60,8 @@ pub enum CredentialKind {
 }
 
 /// The default chain, in order.
-pub const CHAIN: [CredentialKind; 7] = [
+pub const CHAIN: [CredentialKind; 8] = [
+    CredentialKind::RefreshToken,
     CredentialKind::AccessToken,
     CredentialKind::Certificate,
     CredentialKind::Secret,
@@ -70,6 +75,7 @@ impl CredentialKind {
     /// The `--credential` name.
     pub fn name(self) -> &'static str {
         match self {
+            CredentialKind::RefreshToken => "refresh-token",
             CredentialKind::AccessToken => "access-token",
             CredentialKind::Certificate => "certificate",
             CredentialKind::Secret => "secret",
@@ -102,6 +108,10 @@ fn availability(kind: CredentialKind, s: &AuthSettings) -> Availability {
     use Availability::*;
     let ready_if = |set: bool, why: &str| if set { Ready } else { Skip(why.into()) };
     match kind {
+        CredentialKind::RefreshToken => ready_if(
+            s.refresh_token.is_some(),
+            "GDAP_AUDIT_REFRESH_TOKEN is not set and there is no --refresh-token-file",
+        ),
         CredentialKind::AccessToken => {
             ready_if(s.access_token.is_some(), "GRAPH_ACCESS_TOKEN is not set")
         }
@@ -301,16 +311,33 @@ fn source(
             )))),
             None => Err(missing(kind)),
         },
-        CredentialKind::DeviceCode => Ok(Box::new(DeviceCodeSource::new(
-            token_http.clone(),
-            client_id()?,
-            token_url.clone(),
-            s.endpoints.device_code_url(&s.tenant),
-            scope,
-            s.show_device_code.clone(),
-            s.device_poll_interval,
-            hints,
-        ))),
+        CredentialKind::DeviceCode => Ok(Box::new(
+            DeviceCodeSource::new(
+                token_http.clone(),
+                client_id()?,
+                token_url.clone(),
+                s.endpoints.device_code_url(&s.tenant),
+                scope,
+                s.show_device_code.clone(),
+                s.device_poll_interval,
+                hints,
+            )
+            // With --refresh-token-file, the sign-in's refresh token is saved for later runs.
+            .with_refresh_token_sink(s.refresh_token.clone()),
+        )),
+        CredentialKind::RefreshToken => match &s.refresh_token {
+            // The app's own credential, when it has one, goes along: a confidential client needs it.
+            Some(store) => Ok(Box::new(RefreshTokenSource::new(
+                token_http.clone(),
+                client_id()?,
+                token_url.clone(),
+                scope,
+                super::refresh_token::app_credential(s)?,
+                store.clone(),
+                hints,
+            ))),
+            None => Err(missing(kind)),
+        },
         CredentialKind::ManagedIdentity => {
             let endpoint = match (&s.app_service_identity, &s.imds) {
                 (Some(app), _) => ManagedIdentityEndpoint::AppService {
@@ -354,6 +381,7 @@ fn missing(kind: CredentialKind) -> AuthError {
         CredentialKind::Secret => "AZURE_CLIENT_SECRET",
         CredentialKind::Federated => "AZURE_FEDERATED_TOKEN_FILE",
         CredentialKind::Github => "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        CredentialKind::RefreshToken => "GDAP_AUDIT_REFRESH_TOKEN or --refresh-token-file",
         _ => "its settings",
     };
     AuthError::Config(format!("--credential {kind} needs {what}"))
@@ -362,6 +390,7 @@ fn missing(kind: CredentialKind) -> AuthError {
 /// Human name of a kind, as `TokenProvider::kind` reports it.
 pub fn label(kind: CredentialKind) -> &'static str {
     match kind {
+        CredentialKind::RefreshToken => "refresh token",
         CredentialKind::AccessToken => "access token",
         CredentialKind::Certificate => "certificate",
         CredentialKind::Secret => "client secret",

@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::cache::{FreshToken, TokenSource};
 use super::client_credentials::{entra_client, fresh_token};
 use super::errors::{EntraErrorBody, HintContext};
+use super::refresh_token::RefreshTokenStore;
 use super::transport::{HttpError, adapter, display_url, map_request_error};
 use super::{AuthError, BoxFuture, DeviceCodeCallback};
 
@@ -40,6 +41,8 @@ pub struct DeviceCodeSource {
     /// amount again per occurrence instead of 5 s.
     poll_interval: Option<Duration>,
     refresh_token: Mutex<Option<SecretString>>,
+    /// Where the sign-in's refresh token is also saved (`--device-code --refresh-token-file`).
+    sink: Option<Arc<RefreshTokenStore>>,
     hints: Arc<HintContext>,
 }
 
@@ -84,7 +87,20 @@ impl DeviceCodeSource {
             show,
             poll_interval,
             refresh_token: Mutex::new(None),
+            sink: None,
             hints,
+        }
+    }
+
+    /// Also saves every refresh token received (the sign-in's and rotated ones) to this store.
+    pub fn with_refresh_token_sink(mut self, sink: Option<Arc<RefreshTokenStore>>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    async fn save_refresh_token(&self, resp: &BasicTokenResponse) {
+        if let (Some(sink), Some(rt)) = (&self.sink, resp.refresh_token()) {
+            sink.update(SecretString::from(rt.secret().as_str())).await;
         }
     }
 
@@ -139,6 +155,7 @@ impl DeviceCodeSource {
             .await
             .map_err(|e| map_request_error(e, &self.token_url, &self.hints))?;
         self.keep_refresh_token(&resp);
+        self.save_refresh_token(&resp).await;
         Ok(fresh_token(&resp))
     }
 
@@ -195,6 +212,7 @@ impl DeviceCodeSource {
             .await
             .map_err(|e| self.map_poll_error(e, details.expires_in()))?;
         self.keep_refresh_token(&resp);
+        self.save_refresh_token(&resp).await;
         Ok(fresh_token(&resp))
     }
 

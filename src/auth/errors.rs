@@ -140,17 +140,45 @@ pub fn hint(aadsts: Option<&str>, error: &str, ctx: &HintContext) -> String {
     match code {
         "7000215" => "The client secret is wrong: AZURE_CLIENT_SECRET must hold the secret's value (not its secret id) of a secret of this app registration.".into(),
         "7000222" => "The client secret has expired: create a new secret on the app registration (Certificates & secrets) and update AZURE_CLIENT_SECRET.".into(),
-        "700016" => "No application with this client id was found in the tenant: check --client-id (AZURE_CLIENT_ID) and --tenant, and that the app has been consented to in this tenant.".into(),
-        "90002" | "90023" => "The tenant was not found: check --tenant (AZURE_TENANT_ID), a tenant id (GUID) or a verified domain such as contoso.onmicrosoft.com, and --cloud.".into(),
-        "65001" | "650057" => format!(
-            "The app has not been granted admin consent for the permissions it needs: have a Privileged Role Administrator consent at {}.",
+        "700016" => format!(
+            "No application with this client id was found in tenant {}: check --client-id (AZURE_CLIENT_ID) and --tenant; a multi-tenant app must first be consented to in this tenant (admin consent at {}).",
+            ctx.tenant,
             ctx.admin_consent_url()
         ),
+        "7000229" => format!(
+            "The app has no service principal in tenant {}: it was never consented to there. Grant admin consent for the multi-tenant app in that tenant at {} (a Global Administrator or Privileged Role Administrator of the tenant; for a GDAP customer, a partner admin holding Application Administrator or Cloud Application Administrator through GDAP), then run again.",
+            ctx.tenant,
+            ctx.admin_consent_url()
+        ),
+        "90002" | "90023" => "The tenant was not found: check --tenant (AZURE_TENANT_ID), a tenant id (GUID) or a verified domain such as contoso.onmicrosoft.com, and --cloud.".into(),
+        "65001" | "650057" => format!(
+            "The app has not been granted admin consent in tenant {} for the permissions it needs: have a Global Administrator or Privileged Role Administrator of that tenant (for a GDAP customer, a partner admin holding Application Administrator or Cloud Application Administrator through GDAP) consent at {}.",
+            ctx.tenant,
+            ctx.admin_consent_url()
+        ),
+        "700082" => format!(
+            "The refresh token has expired (unused for too long, 90 days by default): sign in again once with `--device-code --refresh-token-file FILE` (or update {}) and rerun.",
+            super::refresh_token::REFRESH_TOKEN_ENV
+        ),
+        "70043" | "70044" => format!(
+            "The refresh token is past the sign-in frequency a Conditional Access policy of tenant {} sets: sign in again with `--device-code --refresh-token-file FILE` and rerun within that period, or have the policy's owner exempt this audit account.",
+            ctx.tenant
+        ),
+        "50173" | "50133" => "The refresh token was revoked (password change or an administrator revoking sessions): sign in again with `--device-code --refresh-token-file FILE`.".into(),
+        "50020" => format!(
+            "The signed-in account cannot reach tenant {}: for a GDAP customer, check that the partner has an active GDAP relationship with it and that the account is in a security group assigned roles in that relationship; otherwise sign in with an account of that tenant.",
+            ctx.tenant
+        ),
+        "7000218" => "The app is a confidential client and the request carried no credential: set AZURE_CLIENT_SECRET or pass --certificate for the refresh-token route too, or enable 'Allow public client flows' on the app registration.".into(),
+        "50076" | "50079" | "50074" => "Multi-factor authentication is required: sign in again with --device-code and complete MFA (register a method first if asked); a refresh token from a sign-in without MFA cannot satisfy this tenant's policy.".into(),
         "700027" => "The certificate assertion was not accepted: upload this certificate to the app registration (Certificates & secrets), check the PEM's key belongs to it, or try the RS256 assertion.".into(),
         "700024" => "The client assertion is outside its validity window: check this machine's clock (NTP), or that the federated token file is fresh.".into(),
         "70021" => "No federated identity credential of the app matches the token in AZURE_FEDERATED_TOKEN_FILE: check the credential's issuer, subject and audience (api://AzureADTokenExchange) against the token.".into(),
         "50034" => "The user account does not exist in this tenant: sign in with an account of the tenant given by --tenant.".into(),
-        "53003" => "Conditional Access blocked the sign-in: an administrator can find the blocking policy in the tenant's sign-in logs (by correlation id) and exclude or allow this identity.".into(),
+        "53003" => format!(
+            "Conditional Access blocked the sign-in to tenant {}: an administrator of that tenant can find the blocking policy in its sign-in logs (by correlation id) and exclude or allow this identity (for a partner admin, the policy's service-provider user conditions).",
+            ctx.tenant
+        ),
         "70011" => "The requested scope is invalid: the scope must be the Graph root followed by /.default; check --cloud and --graph-url.".into(),
         "" => match error {
             "invalid_client" => "The client credentials were refused: check --client-id, the secret or certificate, and --tenant.".into(),
@@ -232,6 +260,27 @@ mod tests {
         assert!(h("7000215").contains("secret"));
         assert!(h("7000222").contains("expired"));
         assert!(h("700016").contains("client id"));
+        assert!(h("700016").contains("adminconsent"));
+        let sp = h("7000229");
+        assert!(
+            sp.contains("service principal")
+                && sp.contains("contoso.onmicrosoft.com/adminconsent?client_id=11111111")
+                && sp.contains("Cloud Application Administrator"),
+            "{sp}"
+        );
+        for code in ["700082", "70043", "50173"] {
+            assert!(
+                h(code).contains("--device-code --refresh-token-file"),
+                "{code}"
+            );
+        }
+        assert!(h("700082").contains("GDAP_AUDIT_REFRESH_TOKEN"));
+        assert!(h("70043").contains("sign-in frequency"));
+        assert!(h("50020").contains("GDAP relationship"));
+        assert!(h("7000218").contains("AZURE_CLIENT_SECRET"));
+        for code in ["50076", "50079"] {
+            assert!(h(code).contains("MFA"), "{code}");
+        }
         assert!(h("90002").contains("--tenant"));
         assert!(h("90023").contains("--tenant"));
         for code in ["65001", "650057"] {

@@ -3,19 +3,21 @@
 //! Tokens and assertions are `SecretString`s: they are never logged, printed or serialized.
 //!
 //! [`provider`] picks the credential from [`AuthSettings`] (`--credential`, or the default chain in
-//! [`chain`]: GRAPH_ACCESS_TOKEN, certificate, client secret, federated token file, GitHub OIDC,
-//! managed identity, Azure CLI) and wraps it in a [`cache::TokenCache`] that refreshes before expiry
-//! and never fetches twice at once.
+//! [`chain`]: refresh token, GRAPH_ACCESS_TOKEN, certificate, client secret, federated token file,
+//! GitHub OIDC, managed identity, Azure CLI) and wraps it in a [`cache::TokenCache`] that refreshes
+//! before expiry and never fetches twice at once.
 
 pub mod azure_cli;
 pub mod cache;
 pub mod certificate;
 pub mod chain;
 pub mod client_credentials;
+pub mod customer;
 pub mod device_code;
 pub mod errors;
 pub mod github_oidc;
 pub mod managed_identity;
+pub mod refresh_token;
 pub mod static_token;
 pub mod transport;
 
@@ -33,8 +35,10 @@ pub use cache::{FreshToken, TokenCache, TokenSource};
 pub use certificate::CertificateCredential;
 pub use chain::CredentialKind;
 pub use client_credentials::{ClientCredential, ClientCredentialsSource};
+pub use customer::{CustomerTokenRoute, CustomerTokens, customer_provider};
 pub use device_code::DeviceCodeSource;
 pub use errors::{EntraErrorBody, HintContext};
+pub use refresh_token::{REFRESH_TOKEN_ENV, RefreshTokenSource, RefreshTokenStore};
 pub use static_token::StaticToken;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -201,6 +205,9 @@ pub struct AuthSettings {
     pub imds: Option<String>,
     /// The `az` executable found on PATH; `None` leaves the Azure CLI out of the chain.
     pub azure_cli: Option<PathBuf>,
+    /// A partner admin's refresh token (GDAP_AUDIT_REFRESH_TOKEN or `--refresh-token-file`): the
+    /// refresh-token route. With `--device-code`, where the sign-in's refresh token is saved instead.
+    pub refresh_token: Option<Arc<RefreshTokenStore>>,
     pub endpoints: Endpoints,
     /// Shows the device-code message.
     pub show_device_code: DeviceCodeCallback,
@@ -229,6 +236,7 @@ impl AuthSettings {
             app_service_identity: None,
             imds: None,
             azure_cli: None,
+            refresh_token: None,
             endpoints,
             show_device_code: Arc::new(|message: &str| eprintln!("{message}")),
             refresh_margin: cache::DEFAULT_REFRESH_MARGIN,
@@ -266,6 +274,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("app_service_identity", &self.app_service_identity)
             .field("imds", &self.imds)
             .field("azure_cli", &self.azure_cli)
+            .field("refresh_token", &self.refresh_token)
             .field("endpoints", &self.endpoints)
             .field("refresh_margin", &self.refresh_margin)
             .field("device_poll_interval", &self.device_poll_interval)

@@ -112,6 +112,9 @@ pub struct CollectOptions {
     /// The answer of [`ORGANIZATION_PATH`] when the caller already read it (signing in reads it to
     /// establish the tenant): used instead of asking again.
     pub organization: Option<serde_json::Value>,
+    /// The reads go through a partner's GDAP access to this customer (a fleet audit): a denied
+    /// source's coverage detail then names the GDAP roles that would allow it ([`Source::gdap_roles`]).
+    pub delegated_via_gdap: bool,
 }
 
 impl CollectOptions {
@@ -132,6 +135,7 @@ impl CollectOptions {
             partner_sign_ins: None,
             progress: None,
             organization: None,
+            delegated_via_gdap: false,
         }
     }
 
@@ -354,7 +358,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Records a source's outcome (the last record of a source wins) and reports it.
-    pub fn record(&self, coverage: Coverage) {
+    pub fn record(&self, mut coverage: Coverage) {
+        if self.opts.delegated_via_gdap && coverage.status == CoverageStatus::Denied {
+            gdap_role_hint(&mut coverage);
+        }
         self.emit(ProgressEvent::SourceFinished {
             source: coverage.source,
             status: coverage.status,
@@ -751,6 +758,26 @@ pub fn coverage_from_error(source: Source, what: &str, err: &GraphError) -> Cove
             .then(|| source.permission().to_owned()),
         items: None,
     }
+}
+
+/// Adds to a denied source's detail which GDAP roles would let the partner read it.
+fn gdap_role_hint(coverage: &mut Coverage) {
+    let roles = coverage.source.gdap_roles();
+    let Some((last, first)) = roles.split_last() else {
+        return;
+    };
+    let list = if first.is_empty() {
+        (*last).to_owned()
+    } else {
+        format!("{} or {last}", first.join(", "))
+    };
+    let hint = format!(
+        "Through GDAP, the partner's relationship with this customer must grant {list} to a security group of the signed-in admin (or, app-only, the app needs the permission consented in the customer)."
+    );
+    coverage.detail = Some(match coverage.detail.take() {
+        Some(d) if !d.is_empty() => format!("{d} {hint}"),
+        _ => hint,
+    });
 }
 
 /// Failures of one source over many sub-requests (per relationship, per partner, ...): `collected` when

@@ -201,6 +201,7 @@ async fn run_fleet(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError
             federated_token_file: None,
             device_code: false,
             credential: None,
+            refresh_token_file: None,
             cloud: Cloud::Global,
             graph_url: Some(fake.url()),
             login_url: Some(fake.url()),

@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use super::pipeline;
 use super::{CommandError, EXIT_INCOMPLETE};
 use crate::audit::{self, AuditError, Audited, Delivery, History, TenantAudit};
-use crate::auth::{self, AuthSettings, TokenProvider};
+use crate::auth::{AuthSettings, CustomerTokenRoute, CustomerTokens, TokenProvider};
 use crate::cli::{FailOn, FleetArgs};
 use crate::collect::PerspectiveMode;
 use crate::config::Config;
@@ -54,7 +54,8 @@ struct Shared<'a> {
     history: Option<&'a History>,
     printer: &'a Printer,
     endpoints: Endpoints,
-    base: AuthSettings,
+    tokens: CustomerTokens,
+    route: CustomerTokenRoute,
     pacer: Arc<Pacer>,
     spool: Mutex<FleetSpool>,
     as_of: DateTime<Utc>,
@@ -102,6 +103,11 @@ pub async fn run_with(
     let history = pipeline::open_history(&args.eval, true)?;
     let listed = listed_customers(&args, &config)?;
     let endpoints = base.endpoints.clone();
+    // Checked before signing in: the route needs the app's own credential or a refresh token (a
+    // `--device-code` sign-in fills the store as the partner signs in).
+    let route = CustomerTokenRoute::from_settings(&base);
+    let tokens =
+        CustomerTokens::new(&base, route).map_err(|e| CommandError::Usage(e.to_string()))?;
     let (partner_client, partner_identity) = pipeline::connect_with(
         base.clone(),
         usize::from(args.connection.max_in_flight),
@@ -122,7 +128,8 @@ pub async fn run_with(
         history: history.as_ref(),
         printer,
         endpoints,
-        base,
+        tokens,
+        route,
         pacer,
         spool: Mutex::new(spool),
         as_of,
@@ -433,6 +440,7 @@ async fn audit_customer_inner(shared: &Shared<'_>, target: &Target) -> Result<(u
     let mut plan = TenantAudit::identified(identity, shared.as_of, Utc::now());
     plan.perspective = PerspectiveMode::Customer;
     plan.since_days = shared.args.since;
+    plan.delegated_via_gdap = shared.route == CustomerTokenRoute::RefreshToken;
     plan.fleet = Some(FleetView {
         partner_tenant_id: shared.partner.to_string(),
         partner_name: shared.partner_name.clone(),
@@ -457,15 +465,16 @@ async fn audit_customer_inner(shared: &Shared<'_>, target: &Target) -> Result<(u
     Ok((exit, client.stats().throttled))
 }
 
-/// A token provider for the customer tenant: the same app's credentials against the customer's token
-/// endpoint (the app must be consented there).
+/// A token provider for the customer tenant: the app's credentials (app-only; the app must be consented
+/// there) or the partner admin's refresh token (GDAP), against the customer's token endpoint.
 fn customer_tokens(
     shared: &Shared<'_>,
     tenant: &TenantId,
 ) -> Result<Arc<dyn TokenProvider>, String> {
-    let mut settings = shared.base.clone();
-    settings.tenant = tenant.to_string();
-    auth::provider(settings, reqwest::Client::new()).map_err(|e| e.to_string())
+    shared
+        .tokens
+        .provider(tenant.as_str())
+        .map_err(|e| e.to_string())
 }
 
 fn customer_client(

@@ -109,9 +109,29 @@ pub fn auth_settings(
         |name| std::env::var(name).ok(),
         std::env::var_os("PATH").as_deref(),
     );
+    s.refresh_token = refresh_token_store(conn)?;
     // `AuthSettings::new` shows the device-code prompt on stderr even with -q: without it the
     // sign-in cannot complete.
     Ok(s)
+}
+
+/// The refresh-token route's store: `--refresh-token-file` (saved to with `--device-code`, read
+/// otherwise), else `GDAP_AUDIT_REFRESH_TOKEN`; with `--device-code` and no file, an in-memory store
+/// that receives the sign-in's refresh token (a fleet run reaches its customers with it).
+fn refresh_token_store(
+    conn: &ConnectionArgs,
+) -> Result<Option<Arc<auth::RefreshTokenStore>>, CommandError> {
+    let store = match (&conn.refresh_token_file, conn.device_code) {
+        (Some(path), true) => Some(auth::RefreshTokenStore::save_to(path)),
+        (Some(path), false) => Some(auth::RefreshTokenStore::load(path)),
+        (None, false) => {
+            env_secret(auth::REFRESH_TOKEN_ENV).map(|t| Ok(auth::RefreshTokenStore::in_memory(t)))
+        }
+        (None, true) => Some(Ok(auth::RefreshTokenStore::empty())),
+    };
+    store
+        .transpose()
+        .map_err(|e| CommandError::Auth(e.to_string()))
 }
 
 /// A Graph client for the audited tenant, and its id: the login endpoint and Graph proved reachable,

@@ -226,7 +226,13 @@ async fn fleet_formats_and_a_customer_list() {
         .chain([PARTNER_TENANT])
         .filter(|t| *t != f.customer(CustomerCase::NotConsented).unwrap().tenant_id)
         .collect();
-    assert_eq!(tenants, expected, "partner and the listed customers only");
+    assert!(
+        tenants.is_subset(&expected),
+        "only the partner and the listed customers: {tenants:?}"
+    );
+    for t in expected.iter().filter(|t| **t != PARTNER_TENANT) {
+        assert!(tenants.contains(t), "{t} has findings in the demo data");
+    }
 
     let out = run(fleet_cmd(dir.path(), &fake, &["--format", "markdown"])).await;
     let md = text(&out.stdout);
@@ -308,5 +314,41 @@ async fn fleet_keeps_history_per_tenant() {
         runs.as_array().unwrap().len() as u64,
         audited * 2,
         "two runs recorded per audited tenant, none for the one that could not be audited"
+    );
+}
+
+/// The refresh-token route (Secure Application Model): the partner admin's refresh token, from the
+/// environment, is exchanged at each customer's token endpoint; an unconsented customer gets the
+/// AADSTS65001 hint in its row, and no token appears in any output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_token_route_audits_every_customer_through_gdap() {
+    let (f, fake) = start(6).await;
+    let refresh = fake.issue_refresh_token(PARTNER_TENANT);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = fleet_cmd(dir.path(), &fake, &["--format", "json"]);
+    cmd.env("GDAP_AUDIT_REFRESH_TOKEN", &refresh);
+    let out = run(cmd).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unconsented = f.customer(CustomerCase::NotConsented).unwrap();
+    let r = row(&report, &unconsented.tenant_id);
+    assert_eq!(r["state"], "failed");
+    assert!(r["error"].as_str().unwrap().contains("AADSTS65001"), "{r}");
+    let healthy = f.customer(CustomerCase::Healthy).unwrap();
+    assert_eq!(row(&report, &healthy.tenant_id)["state"], "complete");
+    let all = format!("{stderr}{}", text(&out.stdout));
+    for t in fake.issued_refresh_token_values() {
+        assert!(!all.contains(&t), "a refresh token leaked");
+    }
+    // One token request per customer tenant, not one per request.
+    let per_tenant = fake
+        .token_requests()
+        .iter()
+        .filter(|r| r.get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .count();
+    assert!(
+        per_tenant <= f.customers.len() + 2,
+        "{per_tenant} refresh-token exchanges"
     );
 }

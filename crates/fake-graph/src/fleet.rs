@@ -3,9 +3,11 @@
 //! the first customers each showing one failure an MSP meets in a real fleet ([`CustomerCase`]).
 //!
 //! Both sides agree, as on a real GDAP relationship: the partner's relationship (and its access
-//! assignments) grants [`FLEET_ROLES`] to two of the partner's security groups; each customer's
-//! service-provider constraints for the partner allow exactly those roles, and its directory role
-//! assignments give them to the same groups (as `directoryObjectPartnerReference`s). Only a
+//! assignment) grants [`FLEET_ROLES`] (least privilege: no role Microsoft marks privileged, both in
+//! the demo configuration's approved set) to the partner's "GDAP - Service Desk L1" group; each
+//! customer's service-provider constraints for the partner allow exactly those roles, and its
+//! directory role assignments give them to the same group (as a `directoryObjectPartnerReference`).
+//! Only a
 //! [`CustomerCase::RoleMismatch`] customer disagrees. The demo customer's legacy-DAP Global
 //! Administrator (A. Datum's AdminAgents) is left out so that only a
 //! [`CustomerCase::ForeignGlobalAdmin`] customer has another partner holding Global Administrator.
@@ -21,8 +23,9 @@ pub const PARTNER_TENANT: &str = "5c9b1e7a-913b-4929-bad8-c37a2dbcdfb5";
 /// The multi-tenant app's client id and secret.
 pub const FLEET_CLIENT_ID: &str = "f1ee7a99-0000-4000-8000-00000000f1ee";
 pub const FLEET_SECRET: &str = "fleet-s3cret~Value.0123456789";
-/// Role template ids of every partner-side relationship: Helpdesk Administrator, Global Reader.
-pub const FLEET_ROLES: [&str; 2] = [HELPDESK_ADMINISTRATOR, GLOBAL_READER];
+/// Role template ids of every partner-side relationship: Service Support Administrator, Directory
+/// Readers.
+pub const FLEET_ROLES: [&str; 2] = [SERVICE_SUPPORT_ADMINISTRATOR, DIRECTORY_READERS];
 /// The role a [`CustomerCase::RoleMismatch`] customer grants the partner beyond the relationship:
 /// Security Administrator.
 pub const MISMATCH_ROLE: &str = "194ae4cb-b126-40b2-bd5b-6091b380977d";
@@ -35,16 +38,12 @@ pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 pub const HARD_THROTTLE_REQUESTS: u32 = 5;
 pub const HARD_THROTTLE_RETRY_AFTER_SECS: u32 = 1;
 
-const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
-const GLOBAL_READER: &str = "f2ef992c-3afb-46b9-b7cf-a126ee74c451";
-/// The partner's groups holding [`FLEET_ROLES`] (they exist in the demo partner's directory).
-const HELPDESK_GROUP: (&str, &str) = (
-    "7ca24e3f-8c55-4c7b-95e4-986a4b30d821",
-    "GDAP - Helpdesk Agents",
-);
-const READER_GROUP: (&str, &str) = (
-    "abda240c-062e-4798-84f9-a1b17dadf498",
-    "GDAP - Security Operations",
+const SERVICE_SUPPORT_ADMINISTRATOR: &str = "f023fd81-a637-4b56-95fd-791ac0226033";
+const DIRECTORY_READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+/// The partner's group holding [`FLEET_ROLES`] (it exists in the demo partner's directory).
+const SERVICE_DESK_GROUP: (&str, &str) = (
+    "3d81d6f5-e330-4066-891b-dc8441e49d98",
+    "GDAP - Service Desk L1",
 );
 /// The other partner's group holding Global Administrator in a [`CustomerCase::ForeignGlobalAdmin`].
 const FOREIGN_GA_GROUP: (&str, &str) = (
@@ -196,19 +195,19 @@ pub fn fleet(spec: &FleetSpec) -> Fleet {
 
 fn role_name(id: &str) -> &'static str {
     match id {
-        HELPDESK_ADMINISTRATOR => "Helpdesk Administrator",
-        GLOBAL_READER => "Global Reader",
+        SERVICE_SUPPORT_ADMINISTRATOR => "Service Support Administrator",
+        DIRECTORY_READERS => "Directory Readers",
         MISMATCH_ROLE => "Security Administrator",
         GLOBAL_ADMINISTRATOR => "Global Administrator",
         _ => "Unknown role",
     }
 }
 
-/// The partner's groups and the role each holds in every customer.
+/// The partner's (group, role) pairs in every customer.
 fn partner_assignments() -> [((&'static str, &'static str), &'static str); 2] {
     [
-        (HELPDESK_GROUP, HELPDESK_ADMINISTRATOR),
-        (READER_GROUP, GLOBAL_READER),
+        (SERVICE_DESK_GROUP, SERVICE_SUPPORT_ADMINISTRATOR),
+        (SERVICE_DESK_GROUP, DIRECTORY_READERS),
     ]
 }
 
@@ -251,21 +250,18 @@ fn partner_tenant(customers: &[FleetCustomer]) -> FakeTenant {
             "activatedDateTime": activated,
             "endDateTime": "2027-03-02T14:05:52.5084047Z",
         }));
-        let assignments: Vec<Value> = partner_assignments()
-            .iter()
-            .enumerate()
-            .map(|(k, ((group, _), role))| {
-                json!({
-                    "@odata.type": "#microsoft.graph.delegatedAdminAccessAssignment",
-                    "id": format!("a55e000{k}-0000-4000-8000-{:012}", i + 1),
-                    "status": "active",
-                    "createdDateTime": activated,
-                    "lastModifiedDateTime": activated,
-                    "accessContainer": { "accessContainerId": group, "accessContainerType": "securityGroup" },
-                    "accessDetails": unified_roles(&[role]),
-                })
-            })
-            .collect();
+        let assignments = [json!({
+            "@odata.type": "#microsoft.graph.delegatedAdminAccessAssignment",
+            "id": format!("a55e0000-0000-4000-8000-{:012}", i + 1),
+            "status": "active",
+            "createdDateTime": activated,
+            "lastModifiedDateTime": activated,
+            "accessContainer": {
+                "accessContainerId": SERVICE_DESK_GROUP.0,
+                "accessContainerType": "securityGroup",
+            },
+            "accessDetails": unified_roles(&FLEET_ROLES),
+        })];
         partner.routes.insert(
             format!("{base}/{rel}/accessAssignments"),
             json!({ "value": assignments }),
@@ -417,7 +413,7 @@ fn customer_tenant(c: &FleetCustomer) -> FakeTenant {
     let mut assignments: Vec<((&str, &str), &str)> = partner_assignments().to_vec();
     if c.case == CustomerCase::RoleMismatch {
         partner_roles.push(MISMATCH_ROLE);
-        assignments.push((READER_GROUP, MISMATCH_ROLE));
+        assignments.push((SERVICE_DESK_GROUP, MISMATCH_ROLE));
     }
     set_allowed_roles(&mut t, PARTNER_TENANT, &partner_roles);
     let list = collection(&mut t, "/v1.0/roleManagement/directory/roleAssignments");
@@ -431,7 +427,7 @@ fn customer_tenant(c: &FleetCustomer) -> FakeTenant {
             .iter()
             .map(|(group, role)| role_assignment(*group, PARTNER_TENANT, role)),
     );
-    let mut references = vec![partner_reference(READER_GROUP, PARTNER_TENANT)];
+    let mut references = vec![partner_reference(SERVICE_DESK_GROUP, PARTNER_TENANT)];
 
     if c.case == CustomerCase::ForeignGlobalAdmin {
         set_allowed_roles(
@@ -439,7 +435,7 @@ fn customer_tenant(c: &FleetCustomer) -> FakeTenant {
             FOREIGN_PARTNER_TENANT,
             &[
                 "729827e3-9c14-49f7-bb1b-9608f156bbb8",
-                "f023fd81-a637-4b56-95fd-791ac0226033",
+                SERVICE_SUPPORT_ADMINISTRATOR,
                 GLOBAL_ADMINISTRATOR,
             ],
         );
@@ -578,17 +574,18 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|a| {
-                    (
-                        a["accessContainer"]["accessContainerId"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned(),
-                        a["accessDetails"]["unifiedRoles"][0]["roleDefinitionId"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned(),
-                    )
+                .flat_map(|a| {
+                    let group = a["accessContainer"]["accessContainerId"].as_str().unwrap();
+                    a["accessDetails"]["unifiedRoles"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(move |r| {
+                            (
+                                group.to_owned(),
+                                r["roleDefinitionId"].as_str().unwrap().to_owned(),
+                            )
+                        })
                 })
                 .collect();
             granted.sort();
