@@ -411,8 +411,12 @@ fn serve_object(
         // A recorded page: served verbatim.
         return Reply::json(200, &Value::Object(obj.clone()));
     }
-    let mut meta = obj.clone();
-    meta.remove("value");
+    // Everything but the items (a large collection is not copied for every page).
+    let meta: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| k.as_str() != "value")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     match log_date_field(&req.path) {
         Some(field) => {
             let bounds = match log_bounds(req, field, ids) {
