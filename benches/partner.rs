@@ -8,6 +8,8 @@
 //! format it prints the HTTP requests Graph received, the wall time against the bound the in-flight
 //! limit sets (requests x latency / in flight), the findings, and the scan process's peak resident
 //! memory (`/usr/bin/time`, the child alone: the fake's copy of the data is not counted).
+//! `PARTNER_BENCH_FORMATS=collect,jsonl,json` picks the runs: `collect` is `gdap-audit collect` (the
+//! collector and the snapshot file alone), anything else a `scan --format`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -187,11 +189,23 @@ fn scan(
         .args(["-f", "%M", "-o"])
         .arg(&rss)
         .arg(env!("CARGO_BIN_EXE_gdap-audit"))
+        .args(if format == "collect" {
+            vec!["collect", "--out"]
+        } else {
+            vec![
+                "scan",
+                "--no-history",
+                "--fail-on",
+                "never",
+                "--format",
+                format,
+                "--output",
+            ]
+        })
+        .arg(&out)
         .args([
-            "scan",
             "--perspective",
             "partner",
-            "--no-history",
             "--as-of",
             "2026-11-23T12:00:00Z",
             "--tenant",
@@ -202,15 +216,9 @@ fn scan(
             &fake.url(),
             "--login-url",
             &fake.url(),
-            "--fail-on",
-            "never",
-            "--format",
-            format,
             "--max-in-flight",
             &in_flight.to_string(),
-            "--output",
         ])
-        .arg(&out)
         .env("AZURE_CLIENT_SECRET", SECRET)
         .env("HOME", dir)
         .env("XDG_DATA_HOME", dir.join("data"))
@@ -264,6 +272,8 @@ fn main() {
     } else {
         vec![4, 16]
     };
+    // `collect` (the collector and the snapshot file alone) or any --format of scan.
+    let formats = std::env::var("PARTNER_BENCH_FORMATS").unwrap_or_else(|_| "json,table".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -282,7 +292,7 @@ fn main() {
         latency.as_millis()
     );
     for &in_flight in &in_flights {
-        for format in ["json", "table"] {
+        for format in formats.split(',') {
             let run = scan(&fake, &tenant_id, in_flight, format, dir.path(), latency);
             let bound = latency.as_secs_f64() * run.requests as f64 / in_flight as f64;
             println!(
