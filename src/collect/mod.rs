@@ -180,9 +180,6 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
     let ctx = Ctx::new(client, opts);
     let org = ctx.organization().await;
 
-    // Role definitions serve both perspectives; read them once.
-    let role_definitions = ctx.role_definitions().await;
-
     let want_partner = matches!(
         opts.perspective,
         PerspectiveMode::Partner | PerspectiveMode::Auto
@@ -208,7 +205,9 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
             None
         }
     };
-    let (partner, customer) = futures::join!(partner_side, customer_side);
+    // Role definitions serve both perspectives: read once, while the perspectives are read.
+    let (role_definitions, partner, customer) =
+        futures::join!(ctx.role_definitions(), partner_side, customer_side);
 
     let partner = partner.map(|mut p| {
         p.role_definitions = role_definitions.clone();

@@ -1,17 +1,27 @@
 //! The partner side: GDAP relationships (reseller relationships included) with their access
-//! assignments, requests and operations (through `$batch`), GDAP customers, `/contracts` (legacy DAP)
-//! and Lighthouse `myRoles`.
+//! assignments (through `$batch`), GDAP customers, `/contracts` (legacy DAP) and Lighthouse `myRoles`.
+//!
+//! Speed: the access assignments of each page of relationships are asked for as soon as the page is
+//! read, in `$batch`es of 20, as many at once as the client allows (`--max-in-flight`); customers,
+//! contracts and `myRoles` are read meanwhile. Memory: each `$batch` answer is decoded straight into
+//! the model, and nothing else of it is kept.
+//!
+//! A relationship's `requests` and `operations` are not read: no rule uses them, and they were two
+//! thirds of the partner side's requests. Their sources are recorded as `skipped`, saying so.
 
+use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{
-    Ctx, ItemKey, Items, PartialFailures, coverage_from_error, depends_on, describe,
+    Ctx, ItemKey, Items, PartialFailures, ProgressEvent, coverage_from_error, depends_on, describe,
     duplicates_note, encode, skipped,
 };
-use crate::graph::{BatchRequest, GraphError, Lenient};
-use crate::model::gdap::{Contract, DelegatedAdminCustomer, DelegatedAdminRelationship, MyRole};
+use crate::graph::{BatchRequest, GraphError, Lenient, Page};
+use crate::model::gdap::{
+    AccessAssignment, Contract, DelegatedAdminCustomer, DelegatedAdminRelationship, MyRole,
+};
 use crate::snapshot::{Coverage, CoverageStatus, PartnerData, RelationshipRecord, Source};
 
 /// The first-party app every app-only GDAP caller needs in the partner tenant.
@@ -22,74 +32,73 @@ const CUSTOMERS: &str = "/v1.0/tenantRelationships/delegatedAdminCustomers?$top=
 const CONTRACTS: &str = "/v1.0/contracts?$top=999";
 const MY_ROLES: &str = "/beta/tenantRelationships/managedTenants/myRoles";
 
-/// Batches of sub-collection requests run at once (each batch holds up to 20 requests).
-const BATCHES_IN_FLIGHT: usize = 2;
-
-/// Sub-sources under every relationship.
-const SUB_SOURCES: [Source; 3] = [
-    Source::GdapAccessAssignments,
-    Source::GdapRequests,
-    Source::GdapOperations,
-];
+/// Sub-collections of a relationship that are deliberately not read, and why.
+const UNREAD: [Source; 2] = [Source::GdapRequests, Source::GdapOperations];
+const UNREAD_DETAIL: &str = "Not read: no rule uses a relationship's requests or operations, and reading them would triple the partner side's $batch requests.";
 
 /// Reads the partner side. `may_skip`: in auto mode on a tenant not known to be a partner, a 403/404 on
 /// the relationships means "not a partner tenant": every partner source is recorded as `skipped` and
 /// `None` is returned (the partner perspective is not reported).
 pub(crate) async fn collect_partner(ctx: &Ctx<'_>, may_skip: bool) -> Option<PartnerData> {
     ctx.started(Source::GdapRelationships);
-    let relationships = ctx
-        .read_all::<DelegatedAdminRelationship>(Source::GdapRelationships, RELATIONSHIPS)
-        .await;
-
-    let mut data = PartnerData::default();
-    match relationships {
-        Err(e) if may_skip && (e.is_forbidden() || e.is_not_found() || e.status() == Some(401)) => {
-            let why = describe(&e);
-            ctx.record(Coverage {
-                graph_code: e.code().map(str::to_owned),
-                request_id: e.request_id().map(str::to_owned),
-                ..skipped(
-                    Source::GdapRelationships,
-                    format!(
-                        "Partner perspective skipped: listing GDAP relationships was refused ({why}) and the tenant is not recorded as a partner tenant. If it is one, grant DelegatedAdminRelationship.Read.All and, for app-only access, create the service principal of \"Partner Customer Delegated Administration\" (appId {PARTNER_DELEGATED_ADMIN_APP_ID}) in the partner tenant, then run with --perspective partner."
-                    ),
-                )
-            });
-            for source in [
-                Source::GdapAccessAssignments,
-                Source::GdapRequests,
-                Source::GdapOperations,
-                Source::GdapCustomers,
-                Source::Contracts,
-                Source::LighthouseMyRoles,
-            ] {
-                ctx.record(skipped(source, "Not read: the tenant does not appear to be a partner tenant (GDAP relationships were refused)."));
+    let mut pages = std::pin::pin!(
+        ctx.client
+            .pages::<Lenient<DelegatedAdminRelationship>>(RELATIONSHIPS)
+    );
+    // Whether this is a partner tenant at all is known from the first page: only then may the other
+    // partner sources be read.
+    let first = if may_skip {
+        match pages.try_next().await {
+            Err(e) if e.is_forbidden() || e.is_not_found() || e.status() == Some(401) => {
+                not_a_partner(ctx, &e);
+                return None;
             }
-            return None;
+            first => Some(first),
         }
-        Err(e) => {
-            ctx.record(relationships_error(&e));
-            for source in SUB_SOURCES {
-                ctx.record(skipped(
-                    source,
-                    "Not read: the GDAP relationships could not be listed.",
-                ));
-            }
-        }
-        Ok(items) => {
-            let coverage = items.coverage(Source::GdapRelationships, "GDAP relationships");
-            ctx.record(coverage);
-            let unlisted = items.undecodable;
-            data.relationships = sub_collections(ctx, items.values, unlisted).await;
-        }
+    } else {
+        None
+    };
+    for source in UNREAD {
+        ctx.record(skipped(source, UNREAD_DETAIL));
     }
+    let (relationships, customers, contracts, my_roles) = futures::join!(
+        relationships_and_assignments(ctx, first, pages),
+        customers(ctx),
+        contracts(ctx),
+        my_roles(ctx)
+    );
+    Some(PartnerData {
+        relationships,
+        customers,
+        contracts,
+        lighthouse_roles: my_roles,
+        ..PartnerData::default()
+    })
+}
 
-    let (customers, contracts, my_roles) =
-        futures::join!(customers(ctx), contracts(ctx), my_roles(ctx));
-    data.customers = customers;
-    data.contracts = contracts;
-    data.lighthouse_roles = my_roles;
-    Some(data)
+/// Auto mode on a tenant whose relationships were refused: every partner source is `skipped`.
+fn not_a_partner(ctx: &Ctx<'_>, e: &GraphError) {
+    let why = describe(e);
+    ctx.record(Coverage {
+        graph_code: e.code().map(str::to_owned),
+        request_id: e.request_id().map(str::to_owned),
+        ..skipped(
+            Source::GdapRelationships,
+            format!(
+                "Partner perspective skipped: listing GDAP relationships was refused ({why}) and the tenant is not recorded as a partner tenant. If it is one, grant DelegatedAdminRelationship.Read.All and, for app-only access, create the service principal of \"Partner Customer Delegated Administration\" (appId {PARTNER_DELEGATED_ADMIN_APP_ID}) in the partner tenant, then run with --perspective partner."
+            ),
+        )
+    });
+    for source in [
+        Source::GdapAccessAssignments,
+        Source::GdapRequests,
+        Source::GdapOperations,
+        Source::GdapCustomers,
+        Source::Contracts,
+        Source::LighthouseMyRoles,
+    ] {
+        ctx.record(skipped(source, "Not read: the tenant does not appear to be a partner tenant (GDAP relationships were refused)."));
+    }
 }
 
 /// Relationships refused or failed: the detail names the permission and the first-party service
@@ -108,88 +117,158 @@ fn relationships_error(e: &GraphError) -> Coverage {
     c
 }
 
-/// One relationship's three sub-collections through `$batch`, 20 requests per batch. `unlisted`:
-/// relationships that could not be decoded, whose sub-collections were therefore never asked for.
-async fn sub_collections(
+/// One relationship's access assignments, read or not.
+type Assignments = Result<Vec<Lenient<AccessAssignment>>, GraphError>;
+
+/// Every relationship, page by page, and the access assignments of each through `$batch` (20 per
+/// batch), batches sent while later pages are still being read. `first`: the first page when the
+/// caller already read it. A relationship page that fails makes the relationships unreadable: the
+/// assignments are then not reported either (whatever was read of them is dropped).
+async fn relationships_and_assignments<S>(
     ctx: &Ctx<'_>,
-    relationships: Vec<DelegatedAdminRelationship>,
-    unlisted: u64,
-) -> Vec<RelationshipRecord> {
-    for source in SUB_SOURCES {
-        ctx.started(source);
-    }
-    let mut requests = Vec::with_capacity(relationships.len() * 3);
-    for (i, rel) in relationships.iter().enumerate() {
-        let base = format!(
-            "/tenantRelationships/delegatedAdminRelationships/{}",
-            encode(&rel.id)
-        );
-        requests.push(BatchRequest {
-            id: format!("{i}.a"),
-            url: format!("{base}/accessAssignments?$top=300"),
-        });
-        requests.push(BatchRequest {
-            id: format!("{i}.r"),
-            url: format!("{base}/requests?$top=300"),
-        });
-        requests.push(BatchRequest {
-            id: format!("{i}.o"),
-            url: format!("{base}/operations?$top=300"),
-        });
-    }
-    let chunks: Vec<Vec<BatchRequest>> = requests
-        .chunks(crate::graph::batch::MAX_BATCH)
-        .map(<[_]>::to_vec)
-        .collect();
-    let answers: Vec<(String, Result<Value, GraphError>)> = futures::stream::iter(chunks)
-        .map(|chunk| ctx.client.batch("v1.0", chunk))
-        .buffer_unordered(BATCHES_IN_FLIGHT)
-        .flat_map(futures::stream::iter)
-        .collect()
-        .await;
-
-    let mut records: Vec<RelationshipRecord> = relationships
-        .into_iter()
-        .map(|relationship| RelationshipRecord {
-            relationship,
-            ..RelationshipRecord::default()
-        })
-        .collect();
+    first: Option<Result<Option<Vec<Lenient<DelegatedAdminRelationship>>>, GraphError>>,
+    mut pages: std::pin::Pin<&mut S>,
+) -> Vec<RelationshipRecord>
+where
+    S: futures::Stream<Item = Result<Vec<Lenient<DelegatedAdminRelationship>>, GraphError>>,
+{
+    let source = Source::GdapRelationships;
+    ctx.started(Source::GdapAccessAssignments);
+    let in_flight_max = ctx.client.max_in_flight();
+    let mut items = Items::<DelegatedAdminRelationship>::default();
+    // By relationship index (the batch request id): its access assignments once answered.
+    let mut answered: Vec<Option<Vec<AccessAssignment>>> = Vec::new();
     let mut assignments = SubSource::new(Source::GdapAccessAssignments);
-    let mut reqs = SubSource::new(Source::GdapRequests);
-    let mut ops = SubSource::new(Source::GdapOperations);
+    let mut queued: Vec<BatchRequest> = Vec::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut pages_read = 0u64;
+    let mut listing: Result<(), GraphError> = Ok(());
+    let mut listed = false;
+    let mut first = first;
 
-    // Follow inner nextLinks a few at a time.
-    let resolved: Vec<(usize, char, Result<Vec<Value>, GraphError>)> =
-        futures::stream::iter(answers)
-            .map(|(id, result)| async move {
-                let (index, kind) = parse_id(&id);
-                let items = match result {
-                    Ok(body) => follow(ctx, body).await,
-                    Err(e) => Err(e),
-                };
-                (index, kind, items)
-            })
-            .buffer_unordered(4)
-            .collect()
-            .await;
-
-    for (index, kind, items) in resolved {
-        let Some(record) = records.get_mut(index) else {
-            continue;
+    loop {
+        // Full batches go out at once; the last, partial one once every relationship is listed.
+        while in_flight.len() < in_flight_max
+            && (queued.len() >= crate::graph::batch::MAX_BATCH || (listed && !queued.is_empty()))
+        {
+            let rest = queued.split_off(queued.len().min(crate::graph::batch::MAX_BATCH));
+            let chunk = std::mem::replace(&mut queued, rest);
+            in_flight.push(assignments_batch(ctx, chunk));
+        }
+        if listed && in_flight.is_empty() {
+            break;
+        }
+        let page = if let Some(page) = first.take() {
+            Some(page)
+        } else if listed {
+            None
+        } else if in_flight.is_empty() {
+            Some(pages.try_next().await)
+        } else {
+            tokio::select! {
+                page = pages.try_next() => Some(page),
+                answers = in_flight.next() => {
+                    let answers = answers.unwrap_or_default();
+                    settle_batch(&items.values, &mut answered, &mut assignments, answers);
+                    None
+                }
+            }
         };
-        let subject = format!("relationship {}", record.relationship.id);
-        let terminal = record.relationship.status.is_terminal();
-        match kind {
-            'a' => record.access_assignments = assignments.settle(items, terminal, &subject),
-            'r' => record.requests = reqs.settle(items, terminal, &subject),
-            _ => record.operations = ops.settle(items, terminal, &subject),
+        match page {
+            None => {
+                if listed && let Some(answers) = in_flight.next().await {
+                    settle_batch(&items.values, &mut answered, &mut assignments, answers);
+                }
+            }
+            Some(Ok(Some(page))) => {
+                pages_read += 1;
+                for item in page {
+                    let before = items.values.len();
+                    items.push(item);
+                    let Some(rel) = items.values.get(before) else {
+                        continue;
+                    };
+                    queued.push(BatchRequest {
+                        id: before.to_string(),
+                        url: format!(
+                            "/tenantRelationships/delegatedAdminRelationships/{}/accessAssignments?$top=300",
+                            encode(&rel.id)
+                        ),
+                    });
+                }
+                ctx.emit(ProgressEvent::PageRead {
+                    source,
+                    pages: pages_read,
+                    items: items.read,
+                });
+            }
+            Some(Ok(None)) => listed = true,
+            Some(Err(e)) => {
+                listing = Err(e);
+                break;
+            }
         }
     }
-    ctx.record(assignments.coverage("accessAssignments", unlisted));
-    ctx.record(reqs.coverage("requests", unlisted));
-    ctx.record(ops.coverage("operations", unlisted));
-    records
+
+    if let Err(e) = listing {
+        ctx.record(relationships_error(&e));
+        ctx.record(skipped(
+            Source::GdapAccessAssignments,
+            "Not read: the GDAP relationships could not be listed.",
+        ));
+        return Vec::new();
+    }
+    ctx.record(items.coverage(source, "GDAP relationships"));
+    ctx.record(assignments.coverage("accessAssignments", items.undecodable));
+    answered.resize_with(items.values.len(), || None);
+    items
+        .values
+        .into_iter()
+        .zip(answered)
+        .map(|(relationship, access_assignments)| RelationshipRecord {
+            relationship,
+            access_assignments,
+            ..RelationshipRecord::default()
+        })
+        .collect()
+}
+
+/// One `$batch` of access-assignment reads: each answer decoded straight into the model (inner
+/// nextLinks followed), keyed by the relationship's index.
+async fn assignments_batch(ctx: &Ctx<'_>, chunk: Vec<BatchRequest>) -> Vec<(usize, Assignments)> {
+    let answers = ctx.client.batch_raw("v1.0", chunk).await;
+    let mut out = Vec::with_capacity(answers.len());
+    for (id, answer) in answers {
+        let index = id.parse().unwrap_or(usize::MAX);
+        let items = match answer {
+            Ok(body) => follow(ctx, &body).await,
+            Err(e) => Err(e),
+        };
+        out.push((index, items));
+    }
+    out
+}
+
+/// Settles one batch's answers: `answered[i]` for relationship `relationships[i]`.
+fn settle_batch(
+    relationships: &[DelegatedAdminRelationship],
+    answered: &mut Vec<Option<Vec<AccessAssignment>>>,
+    assignments: &mut SubSource,
+    answers: Vec<(usize, Assignments)>,
+) {
+    for (index, items) in answers {
+        let Some(rel) = relationships.get(index) else {
+            continue;
+        };
+        let subject = format!("relationship {}", rel.id);
+        let settled = assignments.settle(items, rel.status.is_terminal(), &subject);
+        if answered.len() <= index {
+            answered.resize_with(index.saturating_add(1), || None);
+        }
+        if let Some(slot) = answered.get_mut(index) {
+            *slot = settled;
+        }
+    }
 }
 
 /// The outcome of one sub-collection over every relationship.
@@ -211,9 +290,9 @@ impl SubSource {
     /// One relationship's sub-collection: the decoded items (each id once), or `None` with the failure
     /// counted. A 404 under a relationship that has ended (expired, terminated) means nothing is left
     /// to read there: none.
-    fn settle<T: DeserializeOwned + ItemKey>(
+    fn settle<T: ItemKey>(
         &mut self,
-        items: Result<Vec<Value>, GraphError>,
+        items: Result<Vec<Lenient<T>>, GraphError>,
         terminal: bool,
         subject: &str,
     ) -> Option<Vec<T>> {
@@ -256,19 +335,14 @@ impl SubSource {
     }
 }
 
-/// `"12.a"` -> `(12, 'a')`.
-fn parse_id(id: &str) -> (usize, char) {
-    let (index, kind) = id.split_once('.').unwrap_or((id, "?"));
-    (
-        index.parse().unwrap_or(usize::MAX),
-        kind.chars().next().unwrap_or('?'),
-    )
-}
-
-/// The items of a `$batch` inner page, following its `@odata.nextLink` (on the Graph host only).
-async fn follow(ctx: &Ctx<'_>, body: Value) -> Result<Vec<Value>, GraphError> {
-    let page: crate::graph::Page<Value> =
-        serde_json::from_value(body).map_err(|e| GraphError::Decode {
+/// The items of a `$batch` inner page, decoded straight from its text, following its
+/// `@odata.nextLink` (on the Graph host only).
+async fn follow<T>(ctx: &Ctx<'_>, body: &RawValue) -> Result<Vec<Lenient<T>>, GraphError>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let page: Page<Lenient<T>> =
+        crate::graph::lenient::from_str(body.get()).map_err(|e| GraphError::Decode {
             url: "$batch response".into(),
             detail: e.to_string(),
             request_id: None,
@@ -276,7 +350,7 @@ async fn follow(ctx: &Ctx<'_>, body: Value) -> Result<Vec<Value>, GraphError> {
     let mut items = page.value;
     // The client refuses a link off the Graph endpoint.
     if let Some(link) = page.next_link {
-        let mut pages = std::pin::pin!(ctx.client.pages::<Value>(&link));
+        let mut pages = std::pin::pin!(ctx.client.pages::<Lenient<T>>(&link));
         while let Some(more) = pages.try_next().await? {
             items.extend(more);
         }
@@ -286,13 +360,13 @@ async fn follow(ctx: &Ctx<'_>, body: Value) -> Result<Vec<Value>, GraphError> {
 
 /// Decodes every item, each id once (with the number of duplicates ignored); one undecodable item
 /// makes the whole sub-collection unreadable (and `None`).
-fn decode_all<T: DeserializeOwned + ItemKey>(
-    items: Result<Vec<Value>, GraphError>,
+fn decode_all<T: ItemKey>(
+    items: Result<Vec<Lenient<T>>, GraphError>,
 ) -> Result<(Vec<T>, u64), GraphError> {
     let items = items?;
     let mut out = Items::<T>::default();
     for v in items {
-        out.push(Lenient::from_value(v));
+        out.push(v);
     }
     if let Some(e) = out.decode_error("$batch response") {
         return Err(e);
@@ -368,13 +442,6 @@ async fn my_roles(ctx: &Ctx<'_>) -> Vec<MyRole> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batch_ids_round_trip() {
-        assert_eq!(parse_id("12.a"), (12, 'a'));
-        assert_eq!(parse_id("0.o"), (0, 'o'));
-        assert_eq!(parse_id("x"), (usize::MAX, '?'));
-    }
 
     #[test]
     fn relationship_denial_names_the_service_principal() {

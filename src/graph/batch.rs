@@ -1,9 +1,13 @@
 //! JSON batching: up to 20 GETs per `$batch` POST, each answered on its own, inner 429s retried.
+//!
+//! Inner bodies are kept as raw JSON text (no `Value` tree): the caller decodes each straight into its
+//! model, which keeps a partner's thousands of sub-collections cheap in memory.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::client::GraphClient;
@@ -32,7 +36,14 @@ struct InnerResponse {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
-    body: Value,
+    body: Option<Box<RawValue>>,
+}
+
+/// The `error` member of an inner error body, read leniently.
+#[derive(Deserialize, Default)]
+struct InnerErrorBody {
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 impl GraphClient {
@@ -45,8 +56,31 @@ impl GraphClient {
         version: &str,
         requests: Vec<BatchRequest>,
     ) -> Vec<(String, Result<Value, GraphError>)> {
+        self.batch_raw(version, requests)
+            .await
+            .into_iter()
+            .map(|(id, r)| {
+                let r = r.and_then(|raw| {
+                    serde_json::from_str(raw.get()).map_err(|e| GraphError::Decode {
+                        url: "$batch response".into(),
+                        detail: e.to_string(),
+                        request_id: None,
+                    })
+                });
+                (id, r)
+            })
+            .collect()
+    }
+
+    /// [`batch`](Self::batch) with each inner body as raw JSON (`null` when the answer had none), to
+    /// be decoded by the caller straight into its model.
+    pub async fn batch_raw(
+        &self,
+        version: &str,
+        requests: Vec<BatchRequest>,
+    ) -> Vec<(String, Result<Box<RawValue>, GraphError>)> {
         let order: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
-        let mut results: BTreeMap<String, Result<Value, GraphError>> = BTreeMap::new();
+        let mut results: BTreeMap<String, Result<Box<RawValue>, GraphError>> = BTreeMap::new();
         for chunk in requests.chunks(MAX_BATCH) {
             self.batch_chunk(version, chunk.to_vec(), &mut results)
                 .await;
@@ -68,7 +102,7 @@ impl GraphClient {
         &self,
         version: &str,
         mut pending: Vec<BatchRequest>,
-        results: &mut BTreeMap<String, Result<Value, GraphError>>,
+        results: &mut BTreeMap<String, Result<Box<RawValue>, GraphError>>,
     ) {
         let policy = self.retry_policy().clone();
         let batch_url = format!("/{version}/$batch");
@@ -112,7 +146,8 @@ impl GraphClient {
                     continue;
                 };
                 if (200..300).contains(&inner.status) {
-                    results.insert(req.id, Ok(inner.body));
+                    let body = inner.body.unwrap_or_else(null_body);
+                    results.insert(req.id, Ok(body));
                     continue;
                 }
                 let error = inner_error(version, &req, &inner);
@@ -154,8 +189,18 @@ impl GraphClient {
     }
 }
 
+/// `null`: an inner answer without a body.
+fn null_body() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
 fn inner_error(version: &str, req: &BatchRequest, inner: &InnerResponse) -> GraphError {
-    let err = inner.body.get("error");
+    let parsed: InnerErrorBody = inner
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b.get()).ok())
+        .unwrap_or_default();
+    let err = parsed.error.as_ref();
     let text = |k: &str| {
         err.and_then(|e| e.get(k))
             .and_then(Value::as_str)

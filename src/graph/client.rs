@@ -213,6 +213,12 @@ impl GraphClient {
         }
     }
 
+    /// Requests this client lets run at once (`--max-in-flight`): callers that fan out size their
+    /// fan-out to it, so that every permit can be used and none is waited for in vain.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.settings.max_in_flight.max(1)
+    }
+
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.settings.retry
     }

@@ -94,8 +94,6 @@ async fn partner_happy_path() {
     for source in [
         Source::GdapRelationships,
         Source::GdapAccessAssignments,
-        Source::GdapRequests,
-        Source::GdapOperations,
         Source::GdapCustomers,
         Source::Contracts,
         Source::RoleDefinitions,
@@ -107,6 +105,18 @@ async fn partner_happy_path() {
             snap.coverage
         );
     }
+    // No rule uses a relationship's requests or operations: not read, and said so.
+    for source in [Source::GdapRequests, Source::GdapOperations] {
+        assert_eq!(status(&snap, source), CoverageStatus::Skipped, "{source}");
+        assert!(detail(&snap, source).contains("no rule uses"), "{source}");
+    }
+    assert!(
+        !fake.requests().iter().any(|r| {
+            let path = r.path();
+            path.ends_with("/requests") || path.ends_with("/operations")
+        }),
+        "requests and operations are never asked for"
+    );
     // Lighthouse refuses app-only tokens: expected, not an error.
     let lh = snap.coverage_of(Source::LighthouseMyRoles).unwrap();
     assert_eq!(lh.status, CoverageStatus::Skipped);
@@ -140,11 +150,7 @@ async fn partner_happy_path() {
     };
     let contoso = rel(REL_CONTOSO);
     assert_eq!(contoso.access_assignments.as_ref().unwrap().len(), 2);
-    assert_eq!(contoso.requests.as_ref().unwrap().len(), 1);
-    assert_eq!(
-        contoso.operations.as_ref().unwrap()[0].operation_type,
-        "delegatedAdminAccessAssignmentUpdate"
-    );
+    assert!(contoso.requests.is_none() && contoso.operations.is_none());
     assert_eq!(
         contoso.relationship.access_details.role_ids(),
         vec![GLOBAL_ADMIN.to_owned(), HELPDESK.to_owned()]
@@ -156,22 +162,21 @@ async fn partner_happy_path() {
     // An ended relationship's sub-collections answer 404: nothing there, not a failure.
     let expired = rel(REL_EXPIRED);
     assert_eq!(expired.access_assignments.as_deref(), Some(&[][..]));
-    assert_eq!(expired.operations.as_deref(), Some(&[][..]));
     assert_eq!(p.customers.len(), 2);
     assert_eq!(p.contracts.len(), 2);
     assert!(p.lighthouse_roles.is_empty());
     assert_eq!(p.role_definitions.len(), 3);
     assert_eq!(p.role_definitions[0].is_privileged, Some(true));
 
-    // Sub-collections went through $batch (15 inner requests: 5 relationships x 3), never one by one.
+    // Assignments went through $batch (5 inner requests, one per relationship), never one by one.
     let reqs = fake.requests();
     let batches = reqs
         .iter()
         .filter(|r| r.method == "POST" && r.path() == "/v1.0/$batch")
         .count();
-    assert_eq!(batches, 1, "15 inner requests fit one batch of 20");
+    assert_eq!(batches, 1, "5 inner requests fit one batch of 20");
     let inner: Vec<_> = reqs.iter().filter(|r| r.in_batch).collect();
-    assert_eq!(inner.len(), 15);
+    assert_eq!(inner.len(), 5);
     assert!(
         inner
             .iter()
@@ -724,13 +729,8 @@ async fn exhausted_server_errors_fail_only_their_source() {
         contoso.access_assignments.is_none(),
         "not collected is None, never an empty list"
     );
-    assert!(contoso.requests.is_some());
     assert_eq!(
         status(&snap, Source::GdapRelationships),
-        CoverageStatus::Collected
-    );
-    assert_eq!(
-        status(&snap, Source::GdapRequests),
         CoverageStatus::Collected
     );
     assert!(p.contracts.is_empty());
@@ -821,12 +821,6 @@ async fn unknown_members_types_and_missing_fields_are_kept() {
     assert_eq!(
         future.access_assignments.as_ref().unwrap()[0].status,
         "unknownFutureValue"
-    );
-    assert_eq!(future.requests.as_ref().unwrap()[0].action, "reject");
-    assert_eq!(future.requests.as_ref().unwrap()[0].status, "running");
-    assert_eq!(
-        future.operations.as_ref().unwrap()[0].operation_type,
-        "delegatedAdminRelationshipUpdate"
     );
     let bare = &p.relationships[1];
     assert_eq!(bare.relationship.id, rel_bare);
@@ -1473,16 +1467,11 @@ async fn sub_collections_of_an_undecodable_relationship_are_not_collected() {
         status(&snap, Source::GdapRelationships),
         CoverageStatus::Failed
     );
-    for source in [
-        Source::GdapAccessAssignments,
-        Source::GdapRequests,
-        Source::GdapOperations,
-    ] {
-        assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
-        assert!(
-            detail(&snap, source).contains("gdap.relationships"),
-            "{source}: {}",
-            detail(&snap, source)
-        );
-    }
+    let source = Source::GdapAccessAssignments;
+    assert_eq!(status(&snap, source), CoverageStatus::Failed, "{source}");
+    assert!(
+        detail(&snap, source).contains("gdap.relationships"),
+        "{source}: {}",
+        detail(&snap, source)
+    );
 }

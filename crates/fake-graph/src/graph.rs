@@ -216,6 +216,9 @@ pub(crate) async fn handle(
     headers: &HeaderMap,
     ids: &ReqIds,
 ) -> Reply {
+    if let Some(latency) = shared.latency {
+        tokio::time::sleep(latency).await;
+    }
     let Some((version, rest)) = split_version(&req.path) else {
         return error_reply(400, "BadRequest", "Invalid version.", ids);
     };
@@ -240,7 +243,7 @@ pub(crate) async fn handle(
     let mut reply = if rest == "/$batch" {
         batch(shared, &tenant, token.as_deref(), version, &req, ids).await
     } else {
-        serve(shared, &tenant, &req, ids)
+        limited_serve(shared, &tenant, &req, ids)
     };
     reply.truncate |= truncate;
     reply
@@ -263,6 +266,22 @@ fn tenant_throttled(shared: &Shared, tenant: &Tenant, ids: &ReqIds) -> Option<Re
             .header("x-ms-throttle-information", "ResourceUnitLimitExceeded")
             .header("Retry-After", throttle.retry_after.clone())
     })
+}
+
+/// [`serve`] within the emulated limits: a spent budget answers 429 with `Retry-After`, like Graph.
+fn limited_serve(shared: &Shared, tenant: &Tenant, req: &GraphRequest, ids: &ReqIds) -> Reply {
+    match shared.check_limits(&tenant.tenant_id, &req.method, &req.path, &req.query.raw) {
+        Ok(()) => serve(shared, tenant, req, ids),
+        Err(refusal) => error_reply(
+            429,
+            "TooManyRequests",
+            "Too many requests: the application's request budget for this tenant is spent. Retry after the time given in Retry-After.",
+            ids,
+        )
+        .header("Retry-After", refusal.retry_after_secs.to_string())
+        .header("x-ms-throttle-scope", refusal.scope)
+        .header("x-ms-throttle-information", "ResourceUnitLimitExceeded"),
+    }
 }
 
 /// Serves one (non-batch) request from the tenant's routes.
@@ -414,8 +433,12 @@ fn serve_object(
         // A recorded page: served verbatim.
         return Reply::json(200, &Value::Object(obj.clone()));
     }
-    let mut meta = obj.clone();
-    meta.remove("value");
+    // Everything but the items (a large collection is not copied for every page).
+    let meta: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| k.as_str() != "value")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     match log_date_field(&req.path) {
         Some(field) => {
             let bounds = match log_bounds(req, field, ids) {
@@ -799,7 +822,7 @@ async fn batch(
                 FaultAction::Reply(r) => r,
                 FaultAction::Continue { truncate: t } => {
                     truncate |= t;
-                    serve(shared, tenant, &inner, &inner_ids)
+                    limited_serve(shared, tenant, &inner, &inner_ids)
                 }
             }
         };

@@ -17,6 +17,11 @@
 //!   bodies, arbitrary errors, pathological JSON.
 //! * **Chaos** ([`ChaosConfig`], [`FakeGraph::set_chaos`]): faults of every kind drawn at random from a
 //!   seed for every request, logged ([`FakeGraph::chaos_log`]).
+//! * **Latency** ([`FakeGraphConfig::latency`]): every Graph request answered after a delay, like the
+//!   real service's round trip (benchmarks).
+//! * **Graph's documented limits** ([`GraphLimits`], [`FakeGraphConfig::limits`]): per-tenant and
+//!   app-wide request budgets answered with 429 and `Retry-After` when spent, counted
+//!   ([`FakeGraph::throttled_count`]).
 //! * **A request log** ([`FakeGraph::requests`], [`FakeGraph::token_requests`]) for assertions. The
 //!   `Authorization` header is never recorded.
 
@@ -34,6 +39,7 @@ mod fixtures;
 pub mod fleet;
 mod graph;
 mod identity;
+mod limits;
 mod signins;
 mod token;
 mod util;
@@ -55,6 +61,7 @@ use tokio::task::JoinHandle;
 pub use chaos::{ChaosConfig, ChaosFault, Injection};
 pub use fleet::{CustomerCase, Fleet, FleetCustomer, FleetSpec, fleet};
 pub use identity::{FakeIdentity, FakeIdentityConfig, IdentityRequest};
+pub use limits::{Budget, GraphLimits};
 
 /// Largest request body the fake reads (a `$batch` of 20 requests is far below this).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -68,6 +75,11 @@ pub struct FakeGraphConfig {
     pub token_lifetime: Duration,
     /// How many device-code polls answer `authorization_pending` before the sign-in "completes".
     pub device_pending_polls: u32,
+    /// Every Graph request (a `$batch` once, not per inner request) is answered this much later, like
+    /// Graph's round trip; token requests are not delayed. `None`: at once.
+    pub latency: Option<Duration>,
+    /// Graph's request budgets, answered with 429 when spent; `None` (the default): unlimited.
+    pub limits: Option<GraphLimits>,
 }
 
 impl FakeGraphConfig {
@@ -78,6 +90,8 @@ impl FakeGraphConfig {
             app,
             token_lifetime: Duration::from_secs(3599),
             device_pending_polls: 1,
+            latency: None,
+            limits: None,
         }
     }
 }
@@ -391,6 +405,16 @@ impl FakeGraph {
         TokenIssuer(self.shared.clone())
     }
 
+    /// How many requests (inner `$batch` requests included) were answered 429 because one of
+    /// [`FakeGraphConfig::limits`]' budgets was spent; queued faults and chaos are not counted.
+    pub fn throttled_count(&self) -> u64 {
+        self.shared
+            .lock()
+            .limiter
+            .as_ref()
+            .map_or(0, |l| l.throttled)
+    }
+
     /// Number of access tokens issued so far.
     pub fn issued_tokens(&self) -> usize {
         self.shared.lock().access.len()
@@ -479,6 +503,7 @@ pub(crate) struct Shared {
     pub app: App,
     pub token_lifetime: Duration,
     pub device_pending_polls: u32,
+    pub latency: Option<Duration>,
     state: Mutex<Mutable>,
 }
 
@@ -493,6 +518,7 @@ pub(crate) struct Mutable {
     pub chaos: Option<chaos::Chaos>,
     /// Graph requests received per tenant (lowercase id), for [`TenantThrottle`].
     pub tenant_requests: HashMap<String, u32>,
+    pub limiter: Option<limits::Limiter>,
 }
 
 impl Shared {
@@ -541,7 +567,11 @@ impl Shared {
             },
             token_lifetime: config.token_lifetime,
             device_pending_polls: config.device_pending_polls,
-            state: Mutex::new(Mutable::default()),
+            latency: config.latency,
+            state: Mutex::new(Mutable {
+                limiter: config.limits.map(limits::Limiter::new),
+                ..Mutable::default()
+            }),
         })
     }
 
@@ -591,6 +621,26 @@ impl Shared {
             in_batch,
             peer_port,
         });
+    }
+
+    /// `Err(reply)` when the request spends a budget of the emulated limits (429 with `Retry-After`).
+    pub(crate) fn check_limits(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        raw_query: &str,
+    ) -> Result<(), limits::Refusal> {
+        match self.lock().limiter.as_mut() {
+            Some(l) => l.check(
+                &tenant.to_ascii_lowercase(),
+                method,
+                path,
+                raw_query,
+                Instant::now(),
+            ),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn tenant(&self, id: &str) -> Option<Arc<Tenant>> {
