@@ -6,6 +6,7 @@
 //! `GRAPH_ACCESS_TOKEN` > certificate > client secret > federated token file) and wraps it in a
 //! [`cache::TokenCache`] that refreshes before expiry and never fetches twice at once.
 
+pub mod arm;
 pub mod cache;
 pub mod certificate;
 pub mod client_credentials;

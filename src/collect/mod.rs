@@ -15,6 +15,7 @@
 //!
 //! Collectors never print: progress goes through [`CollectOptions::progress`].
 
+pub mod azure;
 pub mod customer;
 pub mod logs;
 pub mod partner;
@@ -36,6 +37,7 @@ use crate::snapshot::{
     Window,
 };
 
+pub use azure::AzureAccess;
 pub use logs::{AuditCollector, MAX_APPS, MAX_AUDIT_EVENTS, MAX_EXAMPLES, SignInAggregator};
 pub use spool::SignInSpool;
 
@@ -109,6 +111,9 @@ pub struct CollectOptions {
     /// them so a later incremental run can rebuild the full-window aggregates.
     pub partner_sign_ins: Option<SignInSink>,
     pub progress: Option<ProgressFn>,
+    /// Azure Resource Manager (Lighthouse delegations, foreign-principal role assignments). `None`: Azure
+    /// is not audited in this run and no Azure source is recorded.
+    pub azure: Option<AzureAccess>,
 }
 
 impl CollectOptions {
@@ -128,6 +133,7 @@ impl CollectOptions {
             audit_watermark: None,
             partner_sign_ins: None,
             progress: None,
+            azure: None,
         }
     }
 
@@ -160,6 +166,7 @@ impl fmt::Debug for CollectOptions {
                 &self.partner_sign_ins.as_ref().map(|_| "sink"),
             )
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .field("azure", &self.azure)
             .finish()
     }
 }
@@ -201,13 +208,16 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
         }
     };
     let (partner, customer) = futures::join!(partner_side, customer_side);
+    let azure = azure::collect_azure(&ctx, customer.is_some(), partner.is_some()).await;
 
     let partner = partner.map(|mut p| {
         p.role_definitions = role_definitions.clone();
+        p.azure = azure.partner;
         p
     });
     let customer = customer.map(|mut c| {
         c.role_definitions = role_definitions.clone();
+        c.azure = azure.customer;
         c
     });
     let mut perspectives = Vec::new();

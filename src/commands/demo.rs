@@ -7,6 +7,7 @@ use super::CommandError;
 use super::pipeline::{self, Outcome};
 use crate::auth::{self, AuthSettings};
 use crate::cli::{CollectionArgs, DemoArgs, DemoTenant, FailOn, PerspectiveArg};
+use crate::collect::AzureAccess;
 use crate::graph::{Cloud, Endpoints};
 use crate::printer::Printer;
 use crate::report::Format;
@@ -107,6 +108,14 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         let tokens = auth::provider(settings, reqwest::Client::new())
             .map_err(|e| CommandError::Auth(e.to_string()))?;
         let client = pipeline::client_for(endpoints.clone(), tokens.clone(), 4)?;
+        // Azure Resource Manager is served by the same fake under its own root, with its own scope.
+        let arm_endpoints = endpoints.for_resource(&fake.arm_url());
+        let mut arm_settings = AuthSettings::new(tenant_id.clone(), arm_endpoints.clone());
+        arm_settings.client_id = Some(DEMO_CLIENT_ID.into());
+        arm_settings.client_secret = Some(SecretString::from(secret.clone()));
+        let arm_tokens = auth::provider(arm_settings, reqwest::Client::new())
+            .map_err(|e| CommandError::Auth(e.to_string()))?;
+        let azure = AzureAccess::Client(pipeline::client_for(arm_endpoints, arm_tokens, 4)?);
         let tenant_id =
             super::tenant::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
         let tenant_id = &tenant_id;
@@ -127,6 +136,7 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
             as_of,
             history.as_ref(),
             printer,
+            Some(azure),
         )
         .await?;
         if let Some(path) = &args.save_snapshot {

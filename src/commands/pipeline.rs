@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::{CommandError, EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE};
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{ConnectionArgs, EvalArgs, FailOn};
-use crate::collect::SignInSpool;
+use crate::collect::{AzureAccess, SignInSpool};
 use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::files;
@@ -120,6 +120,46 @@ pub async fn connect(
     let probe = probe_client(endpoints, tokens.clone())?;
     let tenant_id = super::tenant::identify(tokens.as_ref(), &probe, &tenant, printer).await?;
     Ok((client, tenant_id))
+}
+
+/// How this run reaches Azure Resource Manager: `None` when Azure is not audited (`--graph-url` without
+/// `--arm-url`: the run must not send the credential to the real ARM), `Unavailable` with the reason when
+/// the credential cannot give an ARM token (the Azure sources are then `skipped` with it), else a client
+/// rooted at ARM with tokens for `{arm}/.default` from the same credential (or AZURE_ARM_ACCESS_TOKEN).
+pub fn azure_access(
+    conn: &ConnectionArgs,
+    printer: &Printer,
+) -> Result<Option<AzureAccess>, CommandError> {
+    let arm_root = Endpoints::resolve_arm(
+        conn.cloud,
+        conn.graph_url.as_deref(),
+        conn.arm_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let Some(arm_root) = arm_root else {
+        printer.info("Azure not audited: --graph-url is set without --arm-url");
+        return Ok(None);
+    };
+    let endpoints = Endpoints::resolve(
+        conn.cloud,
+        conn.graph_url.as_deref(),
+        conn.login_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let settings = auth_settings(conn, &endpoints)?;
+    let access =
+        match auth::arm::arm_tokens(&settings, &arm_root, env_secret("AZURE_ARM_ACCESS_TOKEN")) {
+            Ok(auth::arm::ArmTokens::Provider(tokens)) => AzureAccess::Client(client_for(
+                endpoints.for_resource(&arm_root),
+                tokens,
+                conn.max_in_flight as usize,
+            )?),
+            Ok(auth::arm::ArmTokens::Unavailable(why)) => AzureAccess::Unavailable(why),
+            Err(e) => AzureAccess::Unavailable(format!(
+                "Azure was not audited: no token for Azure Resource Manager ({e})"
+            )),
+        };
+    Ok(Some(access))
 }
 
 /// A client for the one reachability request before collecting: a dead endpoint fails in seconds

@@ -8,7 +8,7 @@ use super::CommandError;
 use super::pipeline::{self, History, Outcome};
 use crate::cli::{CollectArgs, CollectionArgs, FailOn, PerspectiveArg, ScanArgs};
 use crate::collect::{
-    self, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink, SignInSpool,
+    self, AzureAccess, CollectOptions, PerspectiveMode, ProgressEvent, SignInSink, SignInSpool,
 };
 use crate::graph::GraphClient;
 use crate::history::{IncrementalPlan, LogMerge};
@@ -20,6 +20,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let mut history = pipeline::open_history(&args.eval, true)?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
+    let azure = pipeline::azure_access(&args.connection, printer)?;
     let (snap, mut partner_sign_ins) = run_collection_with_logs(
         &client,
         &tenant_id,
@@ -28,6 +29,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
         Utc::now(),
         history.as_ref(),
         printer,
+        azure,
     )
     .await?;
     if let Some(path) = &args.save_snapshot {
@@ -48,6 +50,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
+    let azure = pipeline::azure_access(&args.connection, printer)?;
     let snap = run_collection(
         &client,
         &tenant_id,
@@ -56,6 +59,7 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
         Utc::now(),
         None,
         printer,
+        azure,
     )
     .await?;
     pipeline::save_snapshot(&snap, &args.out, printer)?;
@@ -70,7 +74,7 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
 }
 
 /// Collect the tenant `tenant_id` (established by [`pipeline::connect`]) with progress. Shared by scan,
-/// collect and demo.
+/// collect and demo. `azure`: how to reach Azure Resource Manager (`None`: Azure is not audited).
 /// [`run_collection_with_logs`] without the partner sign-ins: a run recorded without them keeps no log
 /// records, so the next run reads its logs in full.
 pub async fn run_collection(
@@ -81,6 +85,7 @@ pub async fn run_collection(
     collected_at: DateTime<Utc>,
     history: Option<&History>,
     printer: &Printer,
+    azure: Option<AzureAccess>,
 ) -> Result<Snapshot, CommandError> {
     run_collection_with_logs(
         client,
@@ -90,6 +95,7 @@ pub async fn run_collection(
         collected_at,
         history,
         printer,
+        azure,
     )
     .await
     .map(|(snap, _)| snap)
@@ -108,9 +114,11 @@ pub async fn run_collection_with_logs(
     collected_at: DateTime<Utc>,
     history: Option<&History>,
     printer: &Printer,
+    azure: Option<AzureAccess>,
 ) -> Result<(Snapshot, Option<SignInSpool>), CommandError> {
     let spinner = printer.spinner("collecting");
     let mut opts = CollectOptions::new(tenant_id.to_owned(), as_of, collected_at);
+    opts.azure = azure;
     opts.perspective = match collection.perspective {
         PerspectiveArg::Partner => PerspectiveMode::Partner,
         PerspectiveArg::Customer => PerspectiveMode::Customer,

@@ -234,13 +234,17 @@ pub fn rules_markdown() -> String {
         );
     }
     out.push('\n');
-    let families: [(&str, &[&'static RuleMeta]); 5] = [
+    let families: [(&str, &[&'static RuleMeta]); 6] = [
         ("Over-privileged", super::over_privileged::METAS),
         ("Stale", super::stale::METAS),
         ("Newly offered or changed", super::changes::METAS),
         (
             "Partner access controls (customer side)",
             super::access_controls::METAS,
+        ),
+        (
+            "Azure (Lighthouse delegations and foreign principals)",
+            super::azure::METAS,
         ),
         ("Audit hygiene", super::hygiene::METAS),
     ];

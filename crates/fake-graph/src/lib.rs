@@ -29,6 +29,7 @@
     reason = "test infrastructure serving the project's own fixtures"
 )]
 
+mod arm;
 mod chaos;
 mod fixtures;
 mod graph;
@@ -291,6 +292,12 @@ impl FakeGraph {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn url(&self) -> String {
         self.shared.base.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/arm`: the Azure Resource Manager root (`--arm-url`); tokens for it are asked
+    /// with the scope `{arm_url}/.default` and are refused by the Graph routes (and Graph's by ARM).
+    pub fn arm_url(&self) -> String {
+        format!("{}{}", self.shared.base, arm::PREFIX)
     }
 
     /// Queues a fault; faults are checked in the order queued.
@@ -663,7 +670,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return into_response(reply, &ids);
         }
     };
-    let reply = if let Some((tenant, endpoint)) = login {
+    let arm_path = decoded
+        .strip_prefix(arm::PREFIX)
+        .filter(|rest| rest.starts_with('/'))
+        .map(str::to_owned);
+    let reply = if let Some(path) = arm_path {
+        let req = arm::ArmRequest {
+            method,
+            path,
+            query: util::Query::parse(&raw_query),
+        };
+        arm::handle(&shared, req, &raw_query, &parts.headers, &ids).await
+    } else if let Some((tenant, endpoint)) = login {
         token::handle(
             &shared,
             &method,

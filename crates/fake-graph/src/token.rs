@@ -25,6 +25,8 @@ const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(900);
 pub(crate) struct IssuedToken {
     /// Lowercase tenant id.
     pub tenant: String,
+    /// Issued for the Azure Resource Manager audience (`{base}/arm/.default`) rather than Graph's.
+    pub arm: bool,
     pub expires_at: Instant,
     pub revoked: bool,
 }
@@ -388,7 +390,8 @@ fn token(
             let Some(scope) = form.get("scope") else {
                 return missing(shared, "scope", ids);
             };
-            if scope.trim() != format!("{}/.default", shared.base) {
+            let arm = scope.trim() == format!("{}{}/.default", shared.base, super::arm::PREFIX);
+            if scope.trim() != format!("{}/.default", shared.base) && !arm {
                 return invalid_scope(shared, scope, ids);
             }
             let secret = form
@@ -399,7 +402,7 @@ fn token(
             {
                 return r;
             }
-            let (access, expires_in) = issue(shared, tenant_id);
+            let (access, expires_in) = issue(shared, tenant_id, arm);
             ok_json(
                 &json!({ "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": access }),
                 ids,
@@ -668,12 +671,13 @@ fn expiry(lifetime: Duration) -> Instant {
 }
 
 /// Issues an access token for `tenant_id` (lowercase); returns it and `expires_in`.
-fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
+fn issue(shared: &Shared, tenant_id: &str, arm: bool) -> (String, u64) {
     let access = format!("fakeAT.{}", random_token(32));
     shared.lock().access.insert(
         access.clone(),
         IssuedToken {
             tenant: tenant_id.to_owned(),
+            arm,
             expires_at: expiry(shared.token_lifetime),
             revoked: false,
         },
@@ -683,7 +687,7 @@ fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
 
 /// Access + refresh token for a delegated flow.
 fn delegated_success(shared: &Shared, tenant_id: &str, scope: &str, ids: &ReqIds) -> Reply {
-    let (access, expires_in) = issue(shared, tenant_id);
+    let (access, expires_in) = issue(shared, tenant_id, false);
     let refresh = format!("fakeRT.{}", random_token(48));
     shared.lock().refresh.insert(
         refresh.clone(),
