@@ -19,8 +19,9 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let mut history = pipeline::open_history(&args.eval, true)?;
-    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
+    // Checked before connecting: a bad --arm-url is a usage error, whatever the network.
     let azure = pipeline::azure_access(&args.connection, printer)?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let (snap, mut partner_sign_ins) = run_collection_with_logs(
         &client,
         &tenant_id,
@@ -49,8 +50,9 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
-    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
+    // Checked before connecting: a bad --arm-url is a usage error, whatever the network.
     let azure = pipeline::azure_access(&args.connection, printer)?;
+    let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let snap = run_collection(
         &client,
         &tenant_id,

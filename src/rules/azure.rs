@@ -26,7 +26,7 @@ const DAP_AZURE_FOREIGN: &str =
 
 pub static AZURE_LEGACY_DAP_OWNER: RuleMeta = RuleMeta {
     id: "azure-legacy-dap-owner",
-    title: "Partner tenant holds Owner-level Azure access through a foreign principal",
+    title: "Foreign principal holds Owner-level Azure access",
     default_severity: Severity::Critical,
     perspectives: &[Perspective::Customer],
     fires_when: "An Azure role assignment of Owner, Contributor, User Access Administrator or Role Based \
@@ -54,7 +54,7 @@ pub static AZURE_LEGACY_DAP_OWNER: RuleMeta = RuleMeta {
 
 pub static LIGHTHOUSE_PRIVILEGED_DELEGATION: RuleMeta = RuleMeta {
     id: "lighthouse-privileged-delegation",
-    title: "Azure Lighthouse delegation with standing privileged access",
+    title: "Lighthouse delegation with standing privileged access",
     default_severity: Severity::High,
     perspectives: BOTH,
     fires_when: "An Azure Lighthouse delegation authorizes the managing tenant permanently (authorizations, \
@@ -87,7 +87,7 @@ pub static LIGHTHOUSE_PRIVILEGED_DELEGATION: RuleMeta = RuleMeta {
 
 pub static LIGHTHOUSE_DELEGATION_TO_UNKNOWN_TENANT: RuleMeta = RuleMeta {
     id: "lighthouse-delegation-to-unknown-tenant",
-    title: "Azure Lighthouse delegation to a tenant that is not an approved partner",
+    title: "Lighthouse delegation to an unapproved tenant",
     default_severity: Severity::High,
     perspectives: &[Perspective::Customer],
     fires_when: "A subscription or resource group is delegated through Azure Lighthouse to a managing \

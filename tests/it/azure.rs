@@ -37,7 +37,11 @@ fn arm_client(fake: &FakeGraph, tenant: &str) -> GraphClient {
     GraphClient::new(settings, tokens).unwrap()
 }
 
-fn options(tenant: &str, perspective: PerspectiveMode, azure: Option<AzureAccess>) -> CollectOptions {
+fn options(
+    tenant: &str,
+    perspective: PerspectiveMode,
+    azure: Option<AzureAccess>,
+) -> CollectOptions {
     let mut o = CollectOptions::new(tenant, as_of(), as_of());
     o.perspective = perspective;
     o.azure = azure;
@@ -83,7 +87,10 @@ async fn customer_side_reads_subscriptions_delegations_and_foreign_principals() 
     ] {
         assert_eq!(cov(&snap, s).status, CoverageStatus::Collected, "{s}");
     }
-    assert!(snap.coverage_of(Source::AzureDelegatedSubscriptions).is_none());
+    assert!(
+        snap.coverage_of(Source::AzureDelegatedSubscriptions)
+            .is_none()
+    );
     assert_eq!(cov(&snap, Source::AzureSubscriptions).items, Some(2));
     let azure = snap.customer.as_ref().unwrap().azure.as_ref().unwrap();
     let prod = azure
@@ -109,7 +116,10 @@ async fn customer_side_reads_subscriptions_delegations_and_foreign_principals() 
         .into_iter()
         .filter(|r| r.path().starts_with("/arm/"))
         .collect();
-    let subs: Vec<_> = reqs.iter().filter(|r| r.path() == "/arm/subscriptions").collect();
+    let subs: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path() == "/arm/subscriptions")
+        .collect();
     assert_eq!(subs.len(), 2, "two pages: {subs:#?}");
     assert_eq!(subs[1].query_param("$skiptoken").as_deref(), Some("1"));
     assert!(reqs.iter().all(|r| r.query_param("api-version").is_some()));
@@ -134,12 +144,20 @@ async fn customer_side_reads_subscriptions_delegations_and_foreign_principals() 
     let dap = rule_findings(&e, "azure-legacy-dap-owner");
     assert_eq!(dap.len(), 1, "{:#?}", e.findings);
     assert_eq!(dap[0].partner_tenant_id.as_deref(), Some(ADATUM));
-    assert!(dap[0].message.contains("Owner on subscription Contoso-Production"));
+    assert!(
+        dap[0]
+            .message
+            .contains("Owner on subscription Contoso-Production")
+    );
     let lh = rule_findings(&e, "lighthouse-privileged-delegation");
     assert_eq!(lh.len(), 1);
     assert_eq!(lh[0].partner_tenant_id.as_deref(), Some(NORTHWIND));
     assert_eq!(lh[0].severity.as_str(), "high");
-    assert!(lh[0].message.contains("permanent Contributor"), "{}", lh[0].message);
+    assert!(
+        lh[0].message.contains("permanent Contributor"),
+        "{}",
+        lh[0].message
+    );
     assert!(rule_findings(&e, "lighthouse-delegation-to-unknown-tenant").is_empty());
     assert!(e.coverage.iter().all(|c| !c.is_gap()), "{:#?}", e.coverage);
 }
@@ -240,7 +258,10 @@ async fn forbidden_role_assignments_are_denied_with_the_azure_role_to_grant() {
         gap.rules_not_evaluated
             .contains(&"azure-legacy-dap-owner".to_owned())
     );
-    assert_eq!(rule_findings(&e, "lighthouse-privileged-delegation").len(), 1);
+    assert_eq!(
+        rule_findings(&e, "lighthouse-privileged-delegation").len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -325,7 +346,9 @@ async fn an_undecodable_item_fails_the_source_instead_of_dropping_it() {
             json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
         )
         .with_route(
-            &format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"),
+            &format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
             json!({"value": [[1, 2]]}),
         )
         .with_route(
@@ -396,7 +419,11 @@ async fn arm_and_graph_tokens_do_not_cross() {
 }
 
 async fn customer_scan_with(fake: &FakeGraph, arm: GraphClient) -> Snapshot {
-    let opts = options(CONTOSO, PerspectiveMode::Customer, Some(AzureAccess::Client(arm)));
+    let opts = options(
+        CONTOSO,
+        PerspectiveMode::Customer,
+        Some(AzureAccess::Client(arm)),
+    );
     collect::collect(&client(fake, CONTOSO), &opts).await
 }
 
@@ -423,5 +450,135 @@ async fn azure_unavailable_is_skipped_with_the_reason_and_not_audited_records_no
     let e = eval(&snap);
     assert!(e.coverage.iter().all(|c| !c.coverage.source.is_azure()));
     assert!(e.coverage.iter().all(|c| !c.is_gap()), "{:#?}", e.coverage);
-    assert!(!fake.requests().iter().any(|r| r.path().starts_with("/arm/")));
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.path().starts_with("/arm/"))
+    );
+}
+
+#[tokio::test]
+async fn scan_with_arm_url_audits_azure_end_to_end() {
+    use crate::cli::{bin, run, scan_args, text};
+    let fake = fake(vec![tenant_dir("fixtures/demo/customer")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo("fixtures/demo/gdap-audit.toml"),
+        dir.path().join("gdap-audit.toml"),
+    )
+    .unwrap();
+    let mut c = bin(dir.path());
+    scan_args(&mut c, &fake, CONTOSO);
+    c.args(["--arm-url", &fake.arm_url(), "--format", "json"])
+        .env("AZURE_CLIENT_SECRET", SECRET);
+    let out = run(c).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(ids.contains(&"azure-legacy-dap-owner"), "{ids:?}");
+    assert!(ids.contains(&"lighthouse-privileged-delegation"), "{ids:?}");
+    assert!(
+        report["coverage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == "azure.role_assignments" && c["status"] == "collected")
+    );
+    // The ARM token went only to the ARM root, and no secret or token leaks.
+    for t in fake.issued_token_values() {
+        assert!(!stdout.contains(&t) && !text(&out.stderr).contains(&t));
+    }
+    assert!(!stdout.contains(SECRET));
+
+    // A ready Graph token cannot serve ARM: the Azure sources are skipped with what to set.
+    use secrecy::ExposeSecret;
+    let graph_token = auth::provider(secret_settings(&fake, CONTOSO), reqwest::Client::new())
+        .unwrap()
+        .token(None)
+        .await
+        .unwrap();
+    let mut c = bin(dir.path());
+    c.args([
+        "scan",
+        "--perspective",
+        "customer",
+        "--no-history",
+        "--as-of",
+        "2026-11-23T12:00:00Z",
+        "--tenant",
+        CONTOSO,
+        "--graph-url",
+        &fake.url(),
+        "--login-url",
+        &fake.url(),
+        "--arm-url",
+        &fake.arm_url(),
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ])
+    .env("GRAPH_ACCESS_TOKEN", graph_token.secret.expose_secret());
+    let out = run(c).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let skipped = report["coverage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["source"] == "azure.subscriptions")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(skipped["status"], "skipped", "{}", text(&out.stderr));
+    assert!(
+        skipped["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AZURE_ARM_ACCESS_TOKEN")
+    );
+    assert_eq!(out.status.code(), Some(3), "Azure not read is a gap");
+}
+
+#[tokio::test]
+async fn arm_url_is_checked_and_rules_explain_documents_the_azure_rules() {
+    use crate::cli::{bin, run, text};
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = bin(dir.path());
+    c.args([
+        "scan",
+        "--tenant",
+        "t",
+        "--client-id",
+        "c",
+        "--arm-url",
+        "http://arm.example.com",
+    ])
+    .env("AZURE_CLIENT_SECRET", "x");
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--arm-url") && err.contains("plain http"),
+        "{err}"
+    );
+
+    for id in [
+        "azure-legacy-dap-owner",
+        "lighthouse-privileged-delegation",
+        "lighthouse-delegation-to-unknown-tenant",
+    ] {
+        let mut c = bin(dir.path());
+        c.args(["rules", "explain", id]);
+        let out = run(c).await;
+        assert_eq!(out.status.code(), Some(0));
+        let t = text(&out.stdout);
+        assert!(t.contains(id) && t.contains("azure."), "{t}");
+        assert!(t.contains("Remediation") && t.contains("T1199"), "{t}");
+    }
 }
