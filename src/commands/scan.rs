@@ -79,6 +79,10 @@ pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, Command
 /// collect and demo. `azure`: how to reach Azure Resource Manager (`None`: Azure is not audited).
 /// [`run_collection_with_logs`] without the partner sign-ins: a run recorded without them keeps no log
 /// records, so the next run reads its logs in full.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each input of a collection is distinct and named at every call site"
+)]
 pub async fn run_collection(
     client: &GraphClient,
     tenant_id: &str,
@@ -108,6 +112,10 @@ pub async fn run_collection(
 /// cover the rest of the window ([`crate::history::HistoryStore::incremental_plan`]), then merged with them
 /// ([`crate::history::HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates. Returns the partner
 /// sign-ins read (with a history, spooled on disk), for [`pipeline::finish_with_logs`] to keep.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each input of a collection is distinct and named at every call site"
+)]
 pub async fn run_collection_with_logs(
     client: &GraphClient,
     tenant_id: &str,

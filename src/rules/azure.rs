@@ -191,6 +191,7 @@ impl Rule for AzureLegacyDapOwner {
         // Grouped by the partner tenant when the principal also holds a directory role (which names its
         // home tenant), else by the foreign principal itself.
         let mut by_owner: BTreeMap<(bool, String), Vec<Value>> = BTreeMap::new();
+        let mut phrases: BTreeMap<(bool, String), Vec<String>> = BTreeMap::new();
         let mut principals: BTreeMap<(bool, String), Vec<String>> = BTreeMap::new();
         for rec in &azure.subscriptions {
             for a in rec.foreign_role_assignments.iter().flatten() {
@@ -208,6 +209,15 @@ impl Rule for AzureLegacyDapOwner {
                     Some(t) => (true, t.clone()),
                     None => (false, principal.clone()),
                 };
+                phrases.entry(key.clone()).or_default().push(format!(
+                    "{} on {kind} {}",
+                    role_label(&role),
+                    rec.subscription
+                        .display_name
+                        .as_deref()
+                        .filter(|_| kind == "subscription")
+                        .unwrap_or(&scope)
+                ));
                 by_owner.entry(key.clone()).or_default().push(json!({
                     "assignment_id": a.id,
                     "subscription": subscription_json(rec),
@@ -227,20 +237,10 @@ impl Rule for AzureLegacyDapOwner {
         let mut out = Vec::new();
         for ((known, id), assignments) in by_owner {
             let n = assignments.len();
-            let what: Vec<String> = assignments
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} on {} {}",
-                        a["role"]["name"].as_str().unwrap_or("a privileged role"),
-                        a["scope_kind"].as_str().unwrap_or("scope"),
-                        a["subscription"]["name"]
-                            .as_str()
-                            .or(a["scope"].as_str())
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
+            let what = phrases
+                .get(&(known, id.clone()))
+                .cloned()
+                .unwrap_or_default();
             let f = if known {
                 let msg = format!(
                     "A foreign principal of the {} (the DAP-era Admin Agents pattern) holds {} in this tenant's Azure: {}. Removing DAP does not remove these role assignments.",
@@ -403,6 +403,15 @@ fn delegation_json(rec: &AzureSubscriptionRecord, a: &RegistrationAssignment) ->
 
 pub struct LighthousePrivilegedDelegation;
 
+/// The privileged delegations of one tenant (managing tenant on the customer side, customer on the
+/// partner side).
+struct Group {
+    severity: Severity,
+    delegations: Vec<Value>,
+    phrases: Vec<String>,
+    name: Option<String>,
+}
+
 impl Rule for LighthousePrivilegedDelegation {
     fn meta(&self) -> &'static RuleMeta {
         &LIGHTHOUSE_PRIVILEGED_DELEGATION
@@ -440,8 +449,7 @@ impl Rule for LighthousePrivilegedDelegation {
                 .map(|a| (Perspective::Partner, a)),
         ];
         for (side, azure) in sides.into_iter().flatten() {
-            let mut groups: BTreeMap<String, (Severity, Vec<Value>, Vec<String>, Option<String>)> =
-                BTreeMap::new();
+            let mut groups: BTreeMap<String, Group> = BTreeMap::new();
             for rec in &azure.subscriptions {
                 for a in rec.delegations.iter().flatten() {
                     let assessment = assess(a);
@@ -466,30 +474,42 @@ impl Rule for LighthousePrivilegedDelegation {
                             a.definition().and_then(|d| d.managee_tenant_name.clone())
                         }
                     };
-                    let entry = groups
-                        .entry(key)
-                        .or_insert_with(|| (sev, Vec::new(), Vec::new(), name.clone()));
-                    entry.0 = entry.0.max(sev);
+                    let entry = groups.entry(key).or_insert_with(|| Group {
+                        severity: sev,
+                        delegations: Vec::new(),
+                        phrases: Vec::new(),
+                        name: name.clone(),
+                    });
+                    entry.severity = entry.severity.max(sev);
                     let mut ev = delegation_json(rec, a);
                     if let Some(o) = ev.as_object_mut() {
                         o.insert("permanent".into(), Value::Array(assessment.permanent));
                         o.insert("eligible".into(), Value::Array(assessment.eligible));
                     }
-                    entry.1.push(ev);
+                    entry.delegations.push(ev);
                     let where_ = rec
                         .subscription
                         .display_name
                         .clone()
                         .unwrap_or_else(|| rec.subscription.subscription_id.clone());
                     entry
-                        .2
+                        .phrases
                         .push(format!("{where_}: {}", join_names(&assessment.phrases)));
-                    if entry.3.is_none() {
-                        entry.3 = name;
+                    if entry.name.is_none() {
+                        entry.name = name;
                     }
                 }
             }
-            for (tenant, (sev, delegations, phrases, name)) in groups {
+            for (
+                tenant,
+                Group {
+                    severity: sev,
+                    delegations,
+                    phrases,
+                    name,
+                },
+            ) in groups
+            {
                 let n = delegations.len();
                 let f = match side {
                     Perspective::Customer => {
@@ -616,9 +636,11 @@ impl Rule for LighthouseDelegationToUnknownTenant {
         }
         let mut out = Vec::new();
         for (tenant, (delegations, phrases)) in groups {
-            let name = delegations
-                .iter()
-                .find_map(|d| d["managing_tenant_name"].as_str().map(str::to_owned));
+            let name = delegations.iter().find_map(|d| {
+                d.get("managing_tenant_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
             let label = match partner_name(Some(c), ctx, &tenant).or(name) {
                 Some(n) => format!("{n} ({tenant})"),
                 None => tenant.clone(),

@@ -303,7 +303,7 @@ async fn unknown_fields_and_values_are_read_leniently() {
                 "count": {"type": "Total", "value": 1}}),
         )
         .with_route(
-            &format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"),
+            format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"),
             json!({"value": [{"id": format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments/a1"),
                 "properties": {"provisioningState": "SomethingNew", "futureProperty": true,
                     "registrationDefinition": {"properties": {"managedByTenantId": other,
@@ -311,7 +311,7 @@ async fn unknown_fields_and_values_are_read_leniently() {
                         "eligibleAuthorizations": null}}}}]}),
         )
         .with_route(
-            &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
             json!({"value": [{"id": "/providers/Microsoft.Authorization/roleAssignments/r1",
                 "properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
                     "principalId": "fp", "principalType": "ForeignGroup", "conditionVersion": "9.9"}}]}),
@@ -346,13 +346,13 @@ async fn an_undecodable_item_fails_the_source_instead_of_dropping_it() {
             json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
         )
         .with_route(
-            &format!(
+            format!(
                 "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
             ),
             json!({"value": [[1, 2]]}),
         )
         .with_route(
-            &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
             json!({"value": []}),
         );
     let fake = fake(vec![tenant]).await;
