@@ -20,7 +20,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let mut history = pipeline::open_history(&args.eval, true)?;
     // Checked before connecting: a bad --arm-url is a usage error, whatever the network.
-    let azure = pipeline::azure_access(&args.connection, printer)?;
+    let azure = pipeline::azure_access(&args.connection)?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let (snap, mut partner_sign_ins) = run_collection_with_logs(
         &client,
@@ -51,7 +51,7 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
     // Checked before connecting: a bad --arm-url is a usage error, whatever the network.
-    let azure = pipeline::azure_access(&args.connection, printer)?;
+    let azure = pipeline::azure_access(&args.connection)?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let snap = run_collection(
         &client,
