@@ -657,3 +657,84 @@ impl Rule for LighthouseDelegationToUnknownTenant {
         out
     }
 }
+
+// ----------------------------------------------------------------------------------------------------
+// New delegations, for `new-partner-access` (changes.rs).
+
+/// Per tenant: evidence of its delegations, a phrase per delegation, its name when ARM gave one.
+pub(crate) type RecentDelegations = BTreeMap<String, (Vec<Value>, Vec<String>, Option<String>)>;
+
+/// Lighthouse delegations whose definition was created when `recent` says, grouped by the other tenant:
+/// the managing tenant on the customer side, the customer tenant on the partner side. Each entry: the
+/// delegations' evidence, a short phrase per delegation, and a name for the tenant when ARM gave one.
+pub(crate) fn recent_delegations(
+    azure: &AzureData,
+    side: Perspective,
+    recent: impl Fn(chrono::DateTime<chrono::Utc>) -> bool,
+) -> RecentDelegations {
+    let mut out = RecentDelegations::new();
+    for rec in &azure.subscriptions {
+        for a in rec.delegations.iter().flatten() {
+            let created = a
+                .properties
+                .registration_definition
+                .as_ref()
+                .and_then(|d| d.system_data.as_ref())
+                .and_then(|s| s.created_at);
+            let Some(created) = created.filter(|c| recent(*c)) else {
+                continue;
+            };
+            let d = a.definition();
+            let (tenant, name) = match side {
+                Perspective::Customer => (
+                    a.managed_by().unwrap_or_default(),
+                    d.and_then(|d| d.managed_by_tenant_name.clone()),
+                ),
+                Perspective::Partner => (
+                    rec.subscription
+                        .tenant_id
+                        .clone()
+                        .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    d.and_then(|d| d.managee_tenant_name.clone()),
+                ),
+            };
+            if tenant.is_empty() {
+                continue;
+            }
+            let roles: Vec<String> = d
+                .map(|d| {
+                    d.authorizations
+                        .iter()
+                        .map(|x| role_label(&x.role_definition_id))
+                        .chain(
+                            d.eligible_authorizations
+                                .iter()
+                                .map(|x| format!("eligible {}", role_label(&x.role_definition_id))),
+                        )
+                        .collect()
+                })
+                .unwrap_or_default();
+            let entry = out.entry(tenant).or_default();
+            entry.0.push(delegation_json(rec, a));
+            entry.1.push(format!(
+                "{} delegated on {} ({})",
+                rec.subscription
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| rec.subscription.subscription_id.clone()),
+                date(created),
+                if roles.is_empty() {
+                    "no roles".to_owned()
+                } else {
+                    join_names(&roles)
+                }
+            ));
+            if entry.2.is_none() {
+                entry.2 = name;
+            }
+        }
+    }
+    out
+}

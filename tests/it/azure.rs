@@ -582,3 +582,113 @@ async fn arm_url_is_checked_and_rules_explain_documents_the_azure_rules() {
         assert!(t.contains("Remediation") && t.contains("T1199"), "{t}");
     }
 }
+
+/// A Lighthouse delegation of `sub` (home tenant `home`) to `manager`, created at `created`.
+fn delegation(sub: &str, home: &str, manager: &str, created: &str) -> serde_json::Value {
+    json!({"value": [{"id": format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments/n1"),
+        "properties": {"registrationDefinition": {
+            "properties": {"managedByTenantId": manager, "managedByTenantName": "Newcomer MSP",
+                "manageeTenantId": home, "manageeTenantName": "Home Co",
+                "authorizations": [{"principalId": "p", "roleDefinitionId": "acdd72a7-3385-48ef-bd42-f606fba81ae7"}]},
+            "systemData": {"createdAt": created}}}}]})
+}
+
+#[tokio::test]
+async fn a_recent_delegation_is_new_partner_access_on_both_sides() {
+    let sub = "22222222-0000-4000-8000-000000000002";
+    let newcomer = "77777777-0000-4000-8000-000000000007";
+    // new-partner-access needs the cross-tenant access partners (customer) and the relationships
+    // (partner) to run at all: none of either here.
+    let customer = FakeTenant::new(CONTOSO)
+        .with_route(
+            "/v1.0/policies/crossTenantAccessPolicy/partners",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
+        )
+        .with_route(
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
+            delegation(sub, CONTOSO, newcomer, "2026-11-21T08:00:00Z"),
+        )
+        .with_route(
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            json!({"value": []}),
+        );
+    let partner = FakeTenant::new(newcomer)
+        .with_route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO, "managedByTenants": [{"tenantId": newcomer}]}]}),
+        )
+        .with_route(
+            format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"),
+            delegation(sub, CONTOSO, newcomer, "2026-11-21T08:00:00Z"),
+        );
+    let fake = fake(vec![customer, partner]).await;
+
+    let snap = customer_scan(&fake, CONTOSO).await;
+    let e = eval(&snap);
+    let new = rule_findings(&e, "new-partner-access");
+    let f = new
+        .iter()
+        .find(|f| f.partner_tenant_id.as_deref() == Some(newcomer))
+        .unwrap_or_else(|| panic!("{:#?}", e.findings));
+    assert!(f.message.contains("2026-11-21"), "{}", f.message);
+    assert!(f.evidence.contains_key("lighthouse_delegations"));
+    // Reader only: not privileged; an unlisted managing tenant.
+    assert!(rule_findings(&e, "lighthouse-privileged-delegation").is_empty());
+    assert_eq!(
+        rule_findings(&e, "lighthouse-delegation-to-unknown-tenant").len(),
+        1
+    );
+
+    let opts = options(
+        newcomer,
+        PerspectiveMode::Partner,
+        Some(AzureAccess::Client(arm_client(&fake, newcomer))),
+    );
+    let snap = collect::collect(&client(&fake, newcomer), &opts).await;
+    let e = eval(&snap);
+    let new = rule_findings(&e, "new-partner-access");
+    assert!(
+        new.iter()
+            .any(|f| f.subject.id == CONTOSO && f.evidence.contains_key("lighthouse_delegations")),
+        "{:#?}",
+        e.findings
+    );
+
+    // Older than new_within_days (7): not new.
+    let old = FakeTenant::new(CONTOSO)
+        .with_route(
+            "/v1.0/policies/crossTenantAccessPolicy/partners",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
+        )
+        .with_route(
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
+            delegation(sub, CONTOSO, newcomer, "2026-10-01T08:00:00Z"),
+        )
+        .with_route(
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            json!({"value": []}),
+        );
+    let fake = crate::common::fake(vec![old]).await;
+    let e = eval(&customer_scan(&fake, CONTOSO).await);
+    assert!(
+        !rule_findings(&e, "new-partner-access")
+            .iter()
+            .any(|f| f.partner_tenant_id.as_deref() == Some(newcomer))
+    );
+}
