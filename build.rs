@@ -43,6 +43,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
+            // A file added to a subdirectory changes that directory, not the root: watch each one.
+            println!("cargo:rerun-if-changed={}", p.display());
             walk(&p, out);
         } else if p.extension().is_some_and(|x| x == "json" || x == "toml") {
             out.push(p);

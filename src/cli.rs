@@ -198,6 +198,10 @@ pub struct ConnectionArgs {
     /// Override the login root (tokens from URL/{tenant}/oauth2/v2.0/token). http only for loopback.
     #[arg(long, value_name = "URL")]
     pub login_url: Option<String>,
+    /// Override the Azure Resource Manager root (Azure Lighthouse and Azure role assignments; scope
+    /// URL/.default). http only for loopback. With --graph-url but without this, Azure is not audited.
+    #[arg(long, value_name = "URL")]
+    pub arm_url: Option<String>,
     /// Graph requests in flight at once for the tenant.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub max_in_flight: u16,

@@ -165,7 +165,10 @@ fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet
             .filter(|p| audited.has(*p))
         {
             for s in meta.sources.iter().chain(meta.optional_sources) {
-                if s.perspective() == side && !snap.has(*s) {
+                // An Azure source the snapshot does not mention: Azure was not audited in this run (no
+                // ARM endpoint, or a snapshot from before Azure support); its rules do not apply.
+                let not_audited = s.is_azure() && snap.coverage_of(*s).is_none();
+                if s.perspective() == side && !snap.has(*s) && !not_audited {
                     by_source.entry(*s).or_default().insert(meta.id.to_owned());
                 }
             }

@@ -8,6 +8,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::model::azure::{ArmRoleAssignment, RegistrationAssignment, Subscription};
 use crate::model::customer::{
     ConditionalAccessPolicy, CrossTenantDefault, InboundTrust, ServicePrincipal,
 };
@@ -105,6 +106,10 @@ sources! {
     SignIns => "sign_ins",
     DirectoryAudits => "directory_audits",
     ConditionalAccess => "conditional_access",
+    AzureDelegatedSubscriptions => "azure.delegated_subscriptions",
+    AzureSubscriptions => "azure.subscriptions",
+    AzureLighthouse => "azure.lighthouse",
+    AzureRoleAssignments => "azure.role_assignments",
 }
 
 impl Source {
@@ -117,9 +122,23 @@ impl Source {
             | Source::GdapCustomers
             | Source::Contracts
             | Source::LighthouseMyRoles
-            | Source::RoleDefinitions => Perspective::Partner,
+            | Source::RoleDefinitions
+            | Source::AzureDelegatedSubscriptions => Perspective::Partner,
             _ => Perspective::Customer,
         }
+    }
+
+    /// Read from Azure Resource Manager rather than Graph. A run that did not audit Azure at all (no ARM
+    /// endpoint: `--graph-url` without `--arm-url`, or a snapshot from before Azure support) does not
+    /// mention these sources, and their rules are then not applicable rather than a coverage gap.
+    pub fn is_azure(self) -> bool {
+        matches!(
+            self,
+            Source::AzureDelegatedSubscriptions
+                | Source::AzureSubscriptions
+                | Source::AzureLighthouse
+                | Source::AzureRoleAssignments
+        )
     }
 
     /// The Graph permission that reads it (application permission names; delegated are the same).
@@ -141,6 +160,12 @@ impl Source {
             Source::ServicePrincipals | Source::AppRoleAssignments => "Application.Read.All",
             Source::SignIns | Source::DirectoryAudits => "AuditLog.Read.All and Directory.Read.All",
             Source::ConditionalAccess => "Policy.Read.All",
+            Source::AzureSubscriptions
+            | Source::AzureLighthouse
+            | Source::AzureRoleAssignments
+            | Source::AzureDelegatedSubscriptions => {
+                "Azure RBAC Reader on the subscriptions (or a management group above them)"
+            }
         }
     }
 }
@@ -171,6 +196,11 @@ impl Source {
             | Source::GdapCustomers
             | Source::Contracts
             | Source::LighthouseMyRoles => &[],
+            // Azure is governed by Azure RBAC (Reader on the subscriptions), not by GDAP's Entra roles.
+            Source::AzureSubscriptions
+            | Source::AzureLighthouse
+            | Source::AzureRoleAssignments
+            | Source::AzureDelegatedSubscriptions => &[],
         }
     }
 }
@@ -283,6 +313,10 @@ pub struct PartnerData {
     /// From beta (with `isPrivileged`) when allowed, else v1.0, else empty (built-in table used).
     #[serde(default)]
     pub role_definitions: Vec<RoleDefinition>,
+    /// Customer subscriptions delegated to this tenant through Azure Lighthouse, with the delegations this
+    /// tenant manages. `None` when Azure was not audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureData>,
 }
 
 /// A cross-tenant access partner, with its name and service-provider constraints.
@@ -441,6 +475,30 @@ pub struct CustomerData {
     /// Role definitions for names and `isPrivileged` (may be empty).
     #[serde(default)]
     pub role_definitions: Vec<RoleDefinition>,
+    /// The tenant's Azure subscriptions, their Lighthouse delegations and foreign-principal role
+    /// assignments. `None` when Azure was not audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureData>,
+}
+
+/// Azure subscriptions and what partners hold in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AzureData {
+    pub subscriptions: Vec<AzureSubscriptionRecord>,
+}
+
+/// One subscription. `None` means "not read" (see coverage), `Some(vec![])` none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AzureSubscriptionRecord {
+    pub subscription: Subscription,
+    /// Azure Lighthouse registration assignments (definitions expanded). Partner side: only those this
+    /// tenant manages.
+    #[serde(default)]
+    pub delegations: Option<Vec<RegistrationAssignment>>,
+    /// Role assignments at the subscription scope and above (management groups) held by principals of
+    /// other tenants (`ForeignGroup`). Customer side only.
+    #[serde(default)]
+    pub foreign_role_assignments: Option<Vec<ArmRoleAssignment>>,
 }
 
 impl PartnerRecord {
@@ -595,7 +653,7 @@ mod tests {
             );
             assert!(i == 0 || Source::ALL[i - 1] < *s);
         }
-        assert_eq!(Source::ALL.len(), 19);
+        assert_eq!(Source::ALL.len(), 23);
     }
 
     mod props {

@@ -24,6 +24,7 @@ pub async fn collect(
     opts.progress = audit.progress.clone();
     opts.organization = audit.organization.clone();
     opts.delegated_via_gdap = audit.delegated_via_gdap;
+    opts.azure = audit.azure.clone();
     let history_err = |e: HistoryError| AuditError::History(e.to_string());
     // With history on, the partner sign-ins are kept for the next run even when this is the first one
     // (the database is created when the run is recorded); only an existing history can plan a read.

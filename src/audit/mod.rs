@@ -19,7 +19,7 @@ pub use connect::{Identity, client_for, identify, probe_client};
 pub use error::AuditError;
 pub use history::History;
 
-use crate::collect::{PerspectiveMode, ProgressFn, SignInSpool};
+use crate::collect::{AzureAccess, PerspectiveMode, ProgressFn, SignInSpool};
 use crate::config::Config;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::graph::GraphClient;
@@ -49,6 +49,8 @@ pub struct TenantAudit {
     /// The reads go through a partner's GDAP access (a fleet run's refresh-token route): a denied
     /// source names the GDAP roles that would allow it.
     pub delegated_via_gdap: bool,
+    /// How to reach Azure Resource Manager; `None`: Azure is not audited in this run.
+    pub azure: Option<AzureAccess>,
 }
 
 impl TenantAudit {
@@ -74,6 +76,7 @@ impl TenantAudit {
             fleet: None,
             organization: None,
             delegated_via_gdap: false,
+            azure: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! GitHub OIDC, managed identity, Azure CLI) and wraps it in a [`cache::TokenCache`] that refreshes
 //! before expiry and never fetches twice at once.
 
+pub mod arm;
 pub mod azure_cli;
 pub mod cache;
 pub mod certificate;

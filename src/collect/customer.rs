@@ -126,6 +126,7 @@ pub(crate) async fn collect_customer(ctx: &Ctx<'_>) -> CustomerData {
         audits,
         conditional_access: ca,
         role_definitions: Vec::new(),
+        azure: None,
     }
 }
 

@@ -15,6 +15,7 @@
 //!
 //! Collectors never print: progress goes through [`CollectOptions::progress`].
 
+pub mod azure;
 pub mod customer;
 pub mod logs;
 pub mod partner;
@@ -36,6 +37,7 @@ use crate::snapshot::{
     Window,
 };
 
+pub use azure::AzureAccess;
 pub use logs::{AuditCollector, MAX_APPS, MAX_AUDIT_EVENTS, MAX_EXAMPLES, SignInAggregator};
 pub use spool::SignInSpool;
 
@@ -115,6 +117,9 @@ pub struct CollectOptions {
     /// The reads go through a partner's GDAP access to this customer (a fleet audit): a denied
     /// source's coverage detail then names the GDAP roles that would allow it ([`Source::gdap_roles`]).
     pub delegated_via_gdap: bool,
+    /// Azure Resource Manager (Lighthouse delegations, foreign-principal role assignments). `None`: Azure
+    /// is not audited in this run and no Azure source is recorded.
+    pub azure: Option<AzureAccess>,
 }
 
 impl CollectOptions {
@@ -136,6 +141,7 @@ impl CollectOptions {
             progress: None,
             organization: None,
             delegated_via_gdap: false,
+            azure: None,
         }
     }
 
@@ -168,6 +174,7 @@ impl fmt::Debug for CollectOptions {
                 &self.partner_sign_ins.as_ref().map(|_| "sink"),
             )
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .field("azure", &self.azure)
             .finish()
     }
 }
@@ -208,13 +215,16 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
     // Role definitions serve both perspectives: read once, while the perspectives are read.
     let (role_definitions, partner, customer) =
         futures::join!(ctx.role_definitions(), partner_side, customer_side);
+    let azure = azure::collect_azure(&ctx, customer.is_some(), partner.is_some()).await;
 
     let partner = partner.map(|mut p| {
         p.role_definitions = role_definitions.clone();
+        p.azure = azure.partner;
         p
     });
     let customer = customer.map(|mut c| {
         c.role_definitions = role_definitions.clone();
+        c.azure = azure.customer;
         c
     });
     let mut perspectives = Vec::new();

@@ -8,6 +8,7 @@ use super::pipeline::{self, Outcome};
 use crate::audit;
 use crate::auth::{self, AuthSettings};
 use crate::cli::{CollectionArgs, DemoArgs, DemoTenant, FailOn, PerspectiveArg};
+use crate::collect::AzureAccess;
 use crate::graph::{Cloud, Endpoints};
 use crate::printer::Printer;
 use crate::report::Format;
@@ -115,6 +116,14 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         let tokens = auth::provider(settings, reqwest::Client::new())
             .map_err(|e| CommandError::Auth(e.to_string()))?;
         let client = audit::client_for(endpoints.clone(), tokens.clone(), 4)?;
+        // Azure Resource Manager is served by the same fake under its own root, with its own scope.
+        let arm_endpoints = endpoints.for_resource(&fake.arm_url());
+        let mut arm_settings = AuthSettings::new(tenant_id.clone(), arm_endpoints.clone());
+        arm_settings.client_id = Some(DEMO_CLIENT_ID.into());
+        arm_settings.client_secret = Some(SecretString::from(secret.clone()));
+        let arm_tokens = auth::provider(arm_settings, reqwest::Client::new())
+            .map_err(|e| CommandError::Auth(e.to_string()))?;
+        let azure = AzureAccess::Client(audit::client_for(arm_endpoints, arm_tokens, 4)?);
         let identity = pipeline::identify(tokens.as_ref(), &client, tenant_id, printer).await?;
         let collection = CollectionArgs {
             perspective: if *kind == "partner" {
@@ -126,7 +135,8 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         };
         // The demo's collection time is its clock, so its output is reproducible.
         let spinner = printer.spinner("collecting");
-        let plan = pipeline::tenant_audit(identity, &collection, as_of, as_of, &spinner);
+        let mut plan = pipeline::tenant_audit(identity, &collection, as_of, as_of, &spinner);
+        plan.azure = Some(azure);
         let report = pipeline::deliver(&eval, &config, printer, fail_on);
         let outcome = audit::run(&client, &plan, &config, history.as_ref(), |audited| {
             spinner.finish();
@@ -203,6 +213,7 @@ async fn run_fleet(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError
             credential: None,
             refresh_token_file: None,
             cloud: Cloud::Global,
+            arm_url: None,
             graph_url: Some(fake.url()),
             login_url: Some(fake.url()),
             max_in_flight: 4,

@@ -14,7 +14,7 @@ use crate::audit::{
 };
 use crate::auth::{self, AuthSettings, TokenProvider};
 use crate::cli::{CollectionArgs, ConnectionArgs, EvalArgs, FailOn, PerspectiveArg};
-use crate::collect::{PerspectiveMode, ProgressEvent};
+use crate::collect::{AzureAccess, PerspectiveMode, ProgressEvent};
 use crate::config::Config;
 use crate::evaluate::Evaluation;
 use crate::files;
@@ -178,6 +178,44 @@ pub async fn identify(
     let result = audit::identify(tokens, probe, tenant).await;
     spinner.finish();
     Ok(result?)
+}
+
+/// How this run reaches Azure Resource Manager: `None` when Azure is not audited (`--graph-url` without
+/// `--arm-url`: the run must not send the credential to the real ARM), `Unavailable` with the reason when
+/// the credential cannot give an ARM token (the Azure sources are then `skipped` with it), else a client
+/// rooted at ARM with tokens for `{arm}/.default` from the same credential (or AZURE_ARM_ACCESS_TOKEN).
+pub fn azure_access(conn: &ConnectionArgs) -> Result<Option<AzureAccess>, CommandError> {
+    let arm_root = Endpoints::resolve_arm(
+        conn.cloud,
+        conn.graph_url.as_deref(),
+        conn.arm_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let Some(arm_root) = arm_root else {
+        // Said in --help and docs/azure.md; on stderr it would only add noise to every test run.
+        tracing::debug!("Azure not audited: --graph-url is set without --arm-url");
+        return Ok(None);
+    };
+    let endpoints = Endpoints::resolve(
+        conn.cloud,
+        conn.graph_url.as_deref(),
+        conn.login_url.as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let settings = auth_settings(conn, &endpoints)?;
+    let access =
+        match auth::arm::arm_tokens(&settings, &arm_root, env_secret("AZURE_ARM_ACCESS_TOKEN")) {
+            Ok(auth::arm::ArmTokens::Provider(tokens)) => AzureAccess::Client(audit::client_for(
+                endpoints.for_resource(&arm_root),
+                tokens,
+                conn.max_in_flight as usize,
+            )?),
+            Ok(auth::arm::ArmTokens::Unavailable(why)) => AzureAccess::Unavailable(why),
+            Err(e) => AzureAccess::Unavailable(format!(
+                "Azure was not audited: no token for Azure Resource Manager ({e})"
+            )),
+        };
+    Ok(Some(access))
 }
 
 /// The history for `--history` / the default path, or `None` with `--no-history`. A history that cannot

@@ -13,9 +13,12 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let history = pipeline::open_history(&args.eval, true)?;
+    // Checked before connecting: a bad --arm-url is a usage error, whatever the network.
+    let azure = pipeline::azure_access(&args.connection)?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let spinner = printer.spinner("collecting");
-    let plan = pipeline::tenant_audit(tenant_id, &args.collection, as_of, Utc::now(), &spinner);
+    let mut plan = pipeline::tenant_audit(tenant_id, &args.collection, as_of, Utc::now(), &spinner);
+    plan.azure = azure;
     let report = pipeline::deliver(&args.eval, &config, printer, FailOn::High);
     let outcome = audit::run(&client, &plan, &config, history.as_ref(), |audited| {
         spinner.finish();
@@ -31,9 +34,11 @@ pub async fn scan(args: ScanArgs, printer: &Printer) -> Result<u8, CommandError>
 
 pub async fn collect(args: CollectArgs, printer: &Printer) -> Result<u8, CommandError> {
     let as_of = pipeline::as_of(args.as_of.as_deref())?;
+    let azure = pipeline::azure_access(&args.connection)?;
     let (client, tenant_id) = pipeline::connect(&args.connection, printer).await?;
     let spinner = printer.spinner("collecting");
-    let plan = pipeline::tenant_audit(tenant_id, &args.collection, as_of, Utc::now(), &spinner);
+    let mut plan = pipeline::tenant_audit(tenant_id, &args.collection, as_of, Utc::now(), &spinner);
+    plan.azure = azure;
     let collected = audit::collect(&client, &plan, None).await?;
     spinner.finish();
     let snap = collected.snapshot;

@@ -65,12 +65,16 @@ impl ClientSettings {
     }
 }
 
-/// One page of a Graph collection.
+/// One page of a Graph collection, or of an Azure Resource Manager list (which pages with a plain
+/// `nextLink`; the same client serves ARM with its root as the resource root).
 #[derive(Debug, Deserialize)]
 pub struct Page<T> {
     pub value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     pub next_link: Option<String>,
+    /// ARM's `nextLink`.
+    #[serde(rename = "nextLink", default)]
+    pub arm_next_link: Option<String>,
 }
 
 /// Where paging of one collection stands.
@@ -302,7 +306,7 @@ impl GraphClient {
                     .collect();
                 let raw = client.send(Method::GET, &url, None, &refs).await?;
                 let page: Page<T> = decode(&url, &raw)?;
-                state.next = match page.next_link {
+                state.next = match page.next_link.or(page.arm_next_link) {
                     Some(link) => Some(client.check_next_link(&url, &link)?),
                     None => None,
                 };
@@ -532,7 +536,8 @@ impl GraphClient {
             retry_after: None,
         })?;
         let status = resp.status();
-        let request_id = header(&resp, "request-id");
+        // Graph answers `request-id`; Azure Resource Manager `x-ms-request-id`.
+        let request_id = header(&resp, "request-id").or_else(|| header(&resp, "x-ms-request-id"));
         let retry_after =
             header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
         tracing::debug!(

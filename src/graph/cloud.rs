@@ -37,6 +37,15 @@ impl Cloud {
         }
     }
 
+    /// Azure Resource Manager: the second resource (Azure Lighthouse, Azure role assignments).
+    pub fn arm_root(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://management.azure.com",
+            Cloud::Usgov | Cloud::UsgovDod => "https://management.usgovcloudapi.net",
+            Cloud::China => "https://management.chinacloudapi.cn",
+        }
+    }
+
     pub fn login_root(self) -> &'static str {
         match self {
             Cloud::Global => "https://login.microsoftonline.com",
@@ -72,6 +81,30 @@ impl Endpoints {
             None => cloud.login_root().to_owned(),
         };
         Ok(Endpoints { graph, login })
+    }
+
+    /// The Azure Resource Manager root for this run: `--arm-url` (checked like `--graph-url`), else the
+    /// cloud's. `None` when `--graph-url` is overridden without `--arm-url`: a run pointed at another
+    /// Graph (a test double, a proxy) must not send its credential to the real ARM behind the user's back.
+    pub fn resolve_arm(
+        cloud: Cloud,
+        graph_url: Option<&str>,
+        arm_url: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        match (arm_url, graph_url) {
+            (Some(u), _) => checked_root("--arm-url", u).map(Some),
+            (None, Some(_)) => Ok(None),
+            (None, None) => Ok(Some(cloud.arm_root().to_owned())),
+        }
+    }
+
+    /// The same login endpoint with another resource root: the client and token provider built from it
+    /// talk to that resource (`{root}/...`, scope `{root}/.default`) and send the token nowhere else.
+    pub fn for_resource(&self, root: &str) -> Endpoints {
+        Endpoints {
+            graph: root.trim_end_matches('/').to_owned(),
+            login: self.login.clone(),
+        }
     }
 
     /// The `.default` scope of the Graph resource.
@@ -162,6 +195,43 @@ mod tests {
         assert!(err.contains("plain http"), "{err}");
         assert!(Endpoints::resolve(Cloud::Global, Some("ftp://x"), None).is_err());
         assert!(Endpoints::resolve(Cloud::Global, Some("http://[::1]:80"), None).is_ok());
+    }
+
+    #[test]
+    fn arm_root_per_cloud_and_override_rules() {
+        assert_eq!(
+            Endpoints::resolve_arm(Cloud::Global, None, None).unwrap(),
+            Some("https://management.azure.com".to_owned())
+        );
+        assert_eq!(
+            Endpoints::resolve_arm(Cloud::China, None, None).unwrap(),
+            Some("https://management.chinacloudapi.cn".to_owned())
+        );
+        assert_eq!(
+            Endpoints::resolve_arm(Cloud::UsgovDod, None, None).unwrap(),
+            Some("https://management.usgovcloudapi.net".to_owned())
+        );
+        // Graph overridden, ARM not: no ARM at all rather than the real one.
+        assert_eq!(
+            Endpoints::resolve_arm(Cloud::Global, Some("http://127.0.0.1:1"), None).unwrap(),
+            None
+        );
+        let arm = Endpoints::resolve_arm(Cloud::Global, None, Some("http://127.0.0.1:9/arm/"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(arm, "http://127.0.0.1:9/arm");
+        let err = Endpoints::resolve_arm(Cloud::Global, None, Some("http://arm.example.com"))
+            .unwrap_err();
+        assert!(
+            err.contains("--arm-url") && err.contains("plain http"),
+            "{err}"
+        );
+        let e = Endpoints::resolve(Cloud::Global, None, None).unwrap();
+        let a = e.for_resource(&arm);
+        assert_eq!(a.scope(), "http://127.0.0.1:9/arm/.default");
+        assert_eq!(a.login, e.login);
+        assert!(a.is_graph_url("http://127.0.0.1:9/arm/subscriptions"));
+        assert!(!a.is_graph_url("http://127.0.0.1:9/v1.0/me"));
     }
 
     #[test]

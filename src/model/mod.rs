@@ -3,6 +3,7 @@
 //! Graph adds enum members and `@odata.type`s over time: unknown values are kept as strings, missing
 //! optional fields default, so a new Graph release never breaks an audit.
 
+pub mod azure;
 pub mod customer;
 pub mod duration;
 pub mod gdap;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::common::*;
 use super::context::Ctx;
-use super::finding::{Finding, Severity};
+use super::finding::{Finding, Severity, SubjectKind};
 use super::meta::{Note, Rule, RuleMeta, refs};
 use super::stale::partner_added_events;
 use crate::model::gdap::RelationshipStatus;
@@ -49,7 +49,8 @@ pub static NEW_PARTNER_ACCESS: RuleMeta = RuleMeta {
         from the previous run. Customer side: a service-provider partner absent from the previous run, or \
         named by an \"Add a partner to cross-tenant access setting\" audit event within new_within_days. On \
         a first run (no history) only the dated signals count. Microsoft Support's support-case entry is \
-        not a new partner.",
+        not a new partner. Azure (both sides): an Azure Lighthouse delegation whose registration definition \
+        was created within new_within_days (customer side: merged into the managing tenant's finding).",
     rationale: "A new delegated-admin path into a tenant is the moment a trusted-relationship compromise \
         begins (MITRE T1199); CISA AA22-131A asks customers to monitor their MSPs' access. New access \
         should always match a known, approved engagement.",
@@ -62,6 +63,8 @@ pub static NEW_PARTNER_ACCESS: RuleMeta = RuleMeta {
         Source::DirectoryAudits,
         Source::XtapServiceProviderConstraints,
         Source::RoleAssignments,
+        Source::AzureLighthouse,
+        Source::AzureDelegatedSubscriptions,
     ],
     config_keys: &["thresholds.new_within_days"],
     references: &[
@@ -332,8 +335,75 @@ impl Rule for NewPartnerAccess {
                 );
             }
         }
+        if let Some(p) = ctx.partner(snap)
+            && let Some(azure) = p
+                .azure
+                .as_ref()
+                .filter(|_| snap.has(Source::AzureDelegatedSubscriptions))
+        {
+            let recent = super::azure::recent_delegations(azure, Perspective::Partner, |t| {
+                is_recent(ctx, t)
+            });
+            for (tenant, (delegations, phrases, name)) in recent {
+                let label = match &name {
+                    Some(n) => format!("{n} ({tenant})"),
+                    None => tenant.clone(),
+                };
+                let msg = format!(
+                    "New Azure Lighthouse access to the customer {label}: {}.",
+                    join_names(&phrases)
+                );
+                out.push(
+                    finding(
+                        self.meta(),
+                        subject(SubjectKind::Tenant, &tenant, name),
+                        msg,
+                    )
+                    .partner(Some(&snap.tenant_id))
+                    .customer(Some(&tenant))
+                    .ev("customer_tenant_id", json!(tenant))
+                    .ev("lighthouse_delegations", Value::Array(delegations)),
+                );
+            }
+        }
         if let Some(c) = ctx.customer(snap) {
             out.extend(self.customer_side(snap, ctx, c));
+            if let Some(azure) = c
+                .azure
+                .as_ref()
+                .filter(|_| snap.has(Source::AzureLighthouse))
+            {
+                let recent = super::azure::recent_delegations(azure, Perspective::Customer, |t| {
+                    is_recent(ctx, t)
+                });
+                for (tenant, (delegations, phrases, name)) in recent {
+                    // One finding per partner: a partner new both ways gets its delegations as evidence.
+                    if let Some(f) = out
+                        .iter_mut()
+                        .find(|f| f.partner_tenant_id.as_deref() == Some(tenant.as_str()))
+                    {
+                        f.evidence
+                            .insert("lighthouse_delegations".into(), Value::Array(delegations));
+                        f.message.push_str(&format!(
+                            " Also new in Azure Lighthouse: {}.",
+                            join_names(&phrases)
+                        ));
+                        continue;
+                    }
+                    let label = match partner_name(Some(c), ctx, &tenant).or(name) {
+                        Some(n) => format!("managing tenant {n} ({tenant})"),
+                        None => format!("managing tenant {tenant}"),
+                    };
+                    let msg = format!(
+                        "Azure resources of this tenant were newly delegated through Azure Lighthouse to the {label}: {}. Confirm it matches an engagement you approved.",
+                        join_names(&phrases)
+                    );
+                    out.push(
+                        partner_finding(self.meta(), snap, ctx, c, &tenant, msg)
+                            .ev("lighthouse_delegations", Value::Array(delegations)),
+                    );
+                }
+            }
         }
         out
     }

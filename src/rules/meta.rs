@@ -240,13 +240,17 @@ pub fn rules_markdown() -> String {
         );
     }
     out.push('\n');
-    let families: [(&str, &[&'static RuleMeta]); 6] = [
+    let families: [(&str, &[&'static RuleMeta]); 7] = [
         ("Over-privileged", super::over_privileged::METAS),
         ("Stale", super::stale::METAS),
         ("Newly offered or changed", super::changes::METAS),
         (
             "Partner access controls (customer side)",
             super::access_controls::METAS,
+        ),
+        (
+            "Azure (Lighthouse delegations and foreign principals)",
+            super::azure::METAS,
         ),
         ("Fleet cross-check (gdap-audit fleet)", super::fleet::METAS),
         ("Audit hygiene", super::hygiene::METAS),

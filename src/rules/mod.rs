@@ -1,12 +1,13 @@
 //! The rule catalogue: pure functions of (snapshot, history view, config, now).
 //!
 //! Each rule is a unit type implementing [`Rule`], with its [`RuleMeta`] declared once as a `static` in
-//! its family's file (`over_privileged`, `stale`, `changes`, `access_controls`, `hygiene`).
+//! its family's file (`over_privileged`, `stale`, `changes`, `access_controls`, `azure`, `hygiene`).
 //! [`registry`] lists them in a stable order; `crate::evaluate` runs them, checks the sources each needs
 //! against the snapshot's coverage, applies severity overrides and suppressions. Rules never import
 //! `graph`, `collect`, `report` or `commands`, never read the clock and never touch the network.
 
 pub mod access_controls;
+pub mod azure;
 pub mod changes;
 pub mod common;
 pub mod context;
@@ -49,6 +50,10 @@ static REGISTRY: &[&dyn Rule] = &[
     &access_controls::PartnerSigninUnexpectedLocation,
     &access_controls::PartnerMfaTrusted,
     &access_controls::PartnerPrivilegedChange,
+    // Azure (Lighthouse delegations, DAP-era foreign principals)
+    &azure::AzureLegacyDapOwner,
+    &azure::LighthousePrivilegedDelegation,
+    &azure::LighthouseDelegationToUnknownTenant,
     // Fleet cross-check (only in `gdap-audit fleet`)
     &fleet::PartnerViewMismatch,
     // Audit hygiene (raised by the evaluator)
@@ -93,7 +98,7 @@ mod tests {
         let ids: Vec<&str> = all_rules().map(|m| m.id).collect();
         let unique: BTreeSet<&str> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "duplicate rule id");
-        assert_eq!(ids.len(), 25);
+        assert_eq!(ids.len(), 28);
         for id in &ids {
             assert!(
                 id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
@@ -105,6 +110,7 @@ mod tests {
             .chain(stale::METAS)
             .chain(changes::METAS)
             .chain(access_controls::METAS)
+            .chain(azure::METAS)
             .chain(fleet::METAS)
             .chain(hygiene::METAS)
             .map(|m| m.id)

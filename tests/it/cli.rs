@@ -22,6 +22,7 @@ pub(crate) fn bin(dir: &Path) -> Command {
         "AZURE_CLIENT_CERTIFICATE_PATH",
         "AZURE_FEDERATED_TOKEN_FILE",
         "GRAPH_ACCESS_TOKEN",
+        "AZURE_ARM_ACCESS_TOKEN",
         "COLUMNS",
         "RUST_LOG",
         "AZURE_CLIENT_CERTIFICATE_PASSWORD",

@@ -8,6 +8,7 @@
 
 mod audit_history;
 mod auth;
+mod azure;
 mod chaos;
 mod cli;
 mod collect;

@@ -469,7 +469,7 @@ fn table_colour_only_when_asked() {
 fn table_without_findings_says_so() {
     let out = report::render(&clean(), Format::Table, plain(100));
     assert!(
-        out.contains("No findings at or above info. 19 sources collected."),
+        out.contains("No findings at or above info. 23 sources collected."),
         "{out}"
     );
     insta::assert_snapshot!("table_clean", out);

@@ -3,7 +3,8 @@
 //! Layout: one directory per tenant holding `tenant.json` (`{"tenantId": "...", "displayName": "..."}`)
 //! and any number of other `*.json` files, each `{"routes": {"<route key>": <body>, ...}}`. A route key
 //! is a path without query string starting with `/v1.0/` or `/beta/`, optionally prefixed by a method
-//! (`POST /v1.0/directoryObjects/getByIds`; no prefix means GET). Keys starting with `_` at the top
+//! (`POST /v1.0/directoryObjects/getByIds`; no prefix means GET), or an Azure Resource Manager path
+//! (`/subscriptions...`, `/providers/...`, GET only; served under [`super::FakeGraph::arm_url`]). Keys starting with `_` at the top
 //! level of a file (comments) are ignored.
 
 use std::collections::BTreeMap;
@@ -127,8 +128,17 @@ pub(crate) fn split_route_key(key: &str) -> Result<(String, String), String> {
     if !matches!(method.as_str(), "GET" | "POST") {
         return Err(format!("unsupported method {method} (GET or POST)"));
     }
-    if !(path.starts_with("/v1.0/") || path.starts_with("/beta/")) {
-        return Err("the path must start with /v1.0/ or /beta/".to_owned());
+    let arm = path == "/subscriptions"
+        || path.starts_with("/subscriptions/")
+        || path.starts_with("/providers/");
+    if !(path.starts_with("/v1.0/") || path.starts_with("/beta/") || arm) {
+        return Err(
+            "the path must start with /v1.0/ or /beta/ (Graph), or /subscriptions or /providers/ (Azure Resource Manager)"
+                .to_owned(),
+        );
+    }
+    if arm && method != "GET" {
+        return Err("Azure Resource Manager routes are GET only".to_owned());
     }
     if path.contains('?') {
         return Err("the path must not contain a query string".to_owned());

@@ -63,7 +63,7 @@ fn unauthorized(shared: &Shared, message: &str, ids: &ReqIds) -> Reply {
 }
 
 /// The bearer token of a request, if any.
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("authorization")?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -81,6 +81,9 @@ fn authenticate(shared: &Shared, token: Option<&str>) -> Result<Arc<Tenant>, &'s
         let Some(issued) = m.access.get(token) else {
             return Err("Access token validation failure. Invalid audience.");
         };
+        if issued.arm {
+            return Err("Access token validation failure. Invalid audience.");
+        }
         if issued.revoked {
             return Err(
                 "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
@@ -104,8 +107,8 @@ pub(crate) enum FaultAction {
     Continue { truncate: bool },
 }
 
-/// Applies a Graph-side fault; `token` is revoked by `TokenRevoked`.
-async fn graph_fault(
+/// Applies a fault to a Graph or ARM request; `token` is revoked by `TokenRevoked`.
+pub(crate) async fn fault_reply(
     shared: &Shared,
     kind: FaultKind,
     token: Option<&str>,
@@ -182,7 +185,12 @@ fn with_retry_after(reply: Reply, retry_after: Option<String>) -> Reply {
 }
 
 /// The first queued fault matching the request, else one drawn by chaos (when it is on).
-fn injected_fault(shared: &Shared, method: &str, target: &str, body: &[u8]) -> Option<Drawn> {
+pub(crate) fn injected_fault(
+    shared: &Shared,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Option<Drawn> {
     match shared.take_fault(target) {
         Some(kind) => Some(Drawn::Kind(kind)),
         None => chaos::request_fault(shared, &chaos::request_key(method, target, body), false),
@@ -233,7 +241,7 @@ pub(crate) async fn handle(
     let mut truncate = false;
     let target = fault_target(&req.path, &req.query.raw);
     match injected_fault(shared, &req.method, &target, &req.body) {
-        Some(Drawn::Kind(kind)) => match graph_fault(shared, kind, token.as_deref(), ids).await {
+        Some(Drawn::Kind(kind)) => match fault_reply(shared, kind, token.as_deref(), ids).await {
             FaultAction::Reply(r) => return r,
             FaultAction::Continue { truncate: t } => truncate = t,
         },
@@ -810,7 +818,7 @@ async fn batch(
         } else {
             let target = fault_target(&inner.path, &inner.query.raw);
             let action = match injected_fault(shared, &inner.method, &target, &inner.body) {
-                Some(Drawn::Kind(kind)) => graph_fault(shared, kind, token, &inner_ids).await,
+                Some(Drawn::Kind(kind)) => fault_reply(shared, kind, token, &inner_ids).await,
                 // The batch shares one connection: losing it loses every answer.
                 Some(Drawn::Reset) => {
                     reset = true;

@@ -34,6 +34,7 @@
     reason = "test infrastructure serving the project's own fixtures"
 )]
 
+mod arm;
 mod chaos;
 mod fixtures;
 pub mod fleet;
@@ -329,6 +330,12 @@ impl FakeGraph {
         self.shared.base.clone()
     }
 
+    /// `http://127.0.0.1:PORT/arm`: the Azure Resource Manager root (`--arm-url`); tokens for it are asked
+    /// with the scope `{arm_url}/.default` and are refused by the Graph routes (and Graph's by ARM).
+    pub fn arm_url(&self) -> String {
+        format!("{}{}", self.shared.base, arm::PREFIX)
+    }
+
     /// Queues a fault; faults are checked in the order queued.
     pub fn push_fault(&self, fault: Fault) {
         if fault.times > 0 {
@@ -449,13 +456,13 @@ impl std::fmt::Debug for TokenIssuer {
 impl TokenIssuer {
     /// A token for `tenant_id` and its lifetime in seconds.
     pub fn issue(&self, tenant_id: &str) -> (String, u64) {
-        token::issue(&self.0, &tenant_id.to_ascii_lowercase())
+        token::issue(&self.0, &tenant_id.to_ascii_lowercase(), false)
     }
 
     /// A token for the first configured tenant.
     pub fn issue_for_first_tenant(&self) -> (String, u64) {
         let tenant = self.0.first_tenant.clone().unwrap_or_default();
-        token::issue(&self.0, &tenant)
+        token::issue(&self.0, &tenant, false)
     }
 }
 
@@ -803,7 +810,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return into_response(reply, &ids);
         }
     };
-    let reply = if let Some((tenant, endpoint)) = login {
+    let arm_path = decoded
+        .strip_prefix(arm::PREFIX)
+        .filter(|rest| rest.starts_with('/'))
+        .map(str::to_owned);
+    let reply = if let Some(path) = arm_path {
+        let req = arm::ArmRequest {
+            method,
+            path,
+            query: util::Query::parse(&raw_query),
+        };
+        arm::handle(&shared, req, &raw_query, &parts.headers, &ids).await
+    } else if let Some((tenant, endpoint)) = login {
         token::handle(
             &shared,
             &method,

@@ -25,6 +25,8 @@ const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(900);
 pub(crate) struct IssuedToken {
     /// Lowercase tenant id.
     pub tenant: String,
+    /// Issued for the Azure Resource Manager audience (`{base}/arm/.default`) rather than Graph's.
+    pub arm: bool,
     pub expires_at: Instant,
     pub revoked: bool,
 }
@@ -406,7 +408,8 @@ fn token(
             let Some(scope) = form.get("scope") else {
                 return missing(shared, "scope", ids);
             };
-            if scope.trim() != format!("{}/.default", shared.base) {
+            let arm = scope.trim() == format!("{}{}/.default", shared.base, super::arm::PREFIX);
+            if scope.trim() != format!("{}/.default", shared.base) && !arm {
                 return invalid_scope(shared, scope, ids);
             }
             let secret = form
@@ -420,7 +423,7 @@ fn token(
             if !tenant.consented(&client_id) {
                 return missing_service_principal(shared, &client_id, tenant_id, ids);
             }
-            let (access, expires_in) = issue(shared, tenant_id);
+            let (access, expires_in) = issue(shared, tenant_id, arm);
             ok_json(
                 &json!({ "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": access }),
                 ids,
@@ -788,12 +791,13 @@ fn expiry(lifetime: Duration) -> Instant {
 }
 
 /// Issues an access token for `tenant_id` (lowercase); returns it and `expires_in`.
-pub(crate) fn issue(shared: &Shared, tenant_id: &str) -> (String, u64) {
+pub(crate) fn issue(shared: &Shared, tenant_id: &str, arm: bool) -> (String, u64) {
     let access = format!("fakeAT.{}", random_token(32));
     shared.lock().access.insert(
         access.clone(),
         IssuedToken {
             tenant: tenant_id.to_owned(),
+            arm,
             expires_at: expiry(shared.token_lifetime),
             revoked: false,
         },
@@ -809,7 +813,7 @@ fn delegated_success(
     scope: &str,
     ids: &ReqIds,
 ) -> Reply {
-    let (access, expires_in) = issue(shared, tenant_id);
+    let (access, expires_in) = issue(shared, tenant_id, false);
     let refresh = new_refresh_token(shared, home);
     let scope = if scope.trim().is_empty() {
         format!("{}/.default", shared.base)
