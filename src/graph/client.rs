@@ -45,6 +45,9 @@ pub struct ClientSettings {
     /// A budget shared by the clients of several tenants (a fleet run) for the audit-log requests on
     /// top of `log_rate`: Graph's app-wide limit ([`super::pace::APP_WIDE_LOG_RATE`]).
     pub app_log_pacer: Option<Arc<super::Pacer>>,
+    /// Graph's limit of the GDAP APIs (`/tenantRelationships/...`) per app and tenant, `$batch` inner
+    /// requests counted one by one ([`super::pace::GDAP_RATE`]); `None` turns the pacing off.
+    pub gdap_rate: Option<(usize, Duration)>,
 }
 
 impl ClientSettings {
@@ -61,6 +64,7 @@ impl ClientSettings {
             connect_budget: crate::auth::transport::CONNECT_BUDGET,
             max_pages: 100_000,
             app_log_pacer: None,
+            gdap_rate: Some(super::pace::GDAP_RATE),
         }
     }
 }
@@ -123,6 +127,8 @@ struct Inner {
     settings: ClientSettings,
     tokens: Arc<dyn TokenProvider>,
     permits: Semaphore,
+    /// `gdap_rate`'s budget for this tenant.
+    gdap_pacer: Option<super::Pacer>,
     /// Start times of the latest audit-log requests, for `log_rate`.
     log_starts: Mutex<std::collections::VecDeque<Instant>>,
     /// After a 429 with `Retry-After`, no request of this tenant starts before this instant.
@@ -170,6 +176,9 @@ impl GraphClient {
                 http,
                 fresh_http,
                 permits: Semaphore::new(settings.max_in_flight.max(1)),
+                gdap_pacer: settings
+                    .gdap_rate
+                    .map(|(max, window)| super::Pacer::new(max, window)),
                 settings,
                 tokens,
                 not_before: Mutex::new(None),
@@ -392,6 +401,9 @@ impl GraphClient {
             attempt = attempt.saturating_add(1);
             self.wait_for_throttle().await;
             self.pace_logs(url).await;
+            if url.contains("/tenantRelationships/") {
+                self.pace_gdap(1).await;
+            }
             let token = self.inner.tokens.token(None).await?;
             let outcome = {
                 // The semaphore lives as long as the client and is never closed; were it closed, the
@@ -490,6 +502,13 @@ impl GraphClient {
             app.wait().await;
         }
         starts.push_back(Instant::now());
+    }
+
+    /// Wait until `n` more GDAP API requests fit this tenant's budget (`gdap_rate`).
+    pub(super) async fn pace_gdap(&self, n: usize) {
+        if let Some(p) = &self.inner.gdap_pacer {
+            p.wait_n(n).await;
+        }
     }
 
     async fn pause_all(&self, delay: Duration) {

@@ -12,6 +12,10 @@ use tokio::time::Instant;
 /// Graph's app-wide budget for the identity and access reports (audit logs), across tenants.
 pub const APP_WIDE_LOG_RATE: (usize, Duration) = (122, Duration::from_secs(10));
 
+/// Graph's budget for the multi-tenant management APIs (`/tenantRelationships/...`, GDAP) per app and
+/// tenant; inner `$batch` requests count one by one.
+pub const GDAP_RATE: (usize, Duration) = (1000, Duration::from_secs(20));
+
 #[derive(Debug)]
 pub struct Pacer {
     max: usize,
@@ -31,24 +35,37 @@ impl Pacer {
     /// Wait until one more start fits in the window, then count it. Waiters are served in order
     /// (tokio's mutex is fair). A budget of 0 never waits.
     pub async fn wait(&self) {
-        if self.max == 0 {
+        self.wait_n(1).await;
+    }
+
+    /// [`Pacer::wait`] for `n` requests that start together (the inner requests of a `$batch`, which
+    /// Graph counts one by one). More than the whole budget waits for an empty window.
+    pub async fn wait_n(&self, n: usize) {
+        if self.max == 0 || n == 0 {
             return;
         }
+        let n = n.min(self.max);
         let mut starts = self.starts.lock().await;
-        while starts.front().is_some_and(|t| t.elapsed() >= self.window) {
-            starts.pop_front();
-        }
-        if starts.len() >= self.max {
-            if let Some(oldest) = starts.front().copied() {
-                // A window too large to add to the clock means "never again"; wait its length instead.
-                match oldest.checked_add(self.window) {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => tokio::time::sleep(self.window).await,
-                }
+        loop {
+            while starts.front().is_some_and(|t| t.elapsed() >= self.window) {
+                starts.pop_front();
             }
-            starts.pop_front();
+            let over = (starts.len() + n).saturating_sub(self.max);
+            if over == 0 {
+                break;
+            }
+            // The `over`-th oldest start must leave the window first.
+            let Some(at) = starts.get(over - 1).copied() else {
+                break;
+            };
+            // A window too large to add to the clock means "never again"; wait its length instead.
+            match at.checked_add(self.window) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => tokio::time::sleep(self.window).await,
+            }
         }
-        starts.push_back(Instant::now());
+        let now = Instant::now();
+        starts.extend(std::iter::repeat_n(now, n));
     }
 }
 
@@ -77,5 +94,22 @@ mod tests {
         }
         // 7 starts at 3 per 10 s need two full windows of waiting.
         assert_eq!(at[6], Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_takes_as_many_slots_as_it_has_requests() {
+        let pacer = Pacer::new(10, Duration::from_secs(20));
+        let t0 = Instant::now();
+        pacer.wait_n(6).await;
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        pacer.wait_n(6).await;
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(20),
+            "12 > 10 in one window"
+        );
+        // More than the budget waits for an empty window, never forever.
+        pacer.wait_n(50).await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(40));
     }
 }
