@@ -71,6 +71,52 @@ pub struct Inventory {
     pub relationships: BTreeMap<String, RelationshipState>,
     /// Keyed by partner tenant id, lower-case.
     pub partners: BTreeMap<String, PartnerState>,
+    /// Whether Azure Lighthouse delegations were read (every audited side's Azure source collected).
+    #[serde(default)]
+    pub delegations_collected: bool,
+    /// Azure Lighthouse delegations, keyed by registration assignment id, lower-case.
+    #[serde(default)]
+    pub delegations: BTreeMap<String, DelegationState>,
+}
+
+/// An Azure Lighthouse delegation as one audit saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationState {
+    /// The other tenant: the managing tenant (customer side) or the customer tenant (partner side),
+    /// lower-case.
+    pub tenant_id: String,
+    pub name: Option<String>,
+    /// Role definition ids (GUIDs, lower-case) of the permanent authorizations, and `eligible:<id>` for
+    /// the eligible ones; sorted.
+    pub roles: Vec<String>,
+}
+
+impl DelegationState {
+    /// The roles of a registration assignment, as [`DelegationState::roles`] lists them.
+    pub fn roles_of(a: &crate::model::azure::RegistrationAssignment) -> Vec<String> {
+        let guid = |id: &str| {
+            id.rsplit('/')
+                .next()
+                .unwrap_or(id)
+                .trim()
+                .to_ascii_lowercase()
+        };
+        let set: BTreeSet<String> = a
+            .definition()
+            .map(|d| {
+                d.authorizations
+                    .iter()
+                    .map(|x| guid(&x.role_definition_id))
+                    .chain(
+                        d.eligible_authorizations
+                            .iter()
+                            .map(|x| format!("eligible:{}", guid(&x.role_definition_id))),
+                    )
+                    .collect()
+            })
+            .unwrap_or_default();
+        set.into_iter().collect()
+    }
 }
 
 /// Sorted, deduplicated, lower-case copies.
@@ -141,7 +187,53 @@ impl Inventory {
                 inv.partners.entry(tenant).or_default().assigned_roles = normalize_roles(&roles);
             }
         }
+        inv.add_delegations(snapshot);
         inv
+    }
+
+    /// Azure Lighthouse delegations of both sides: read only when every audited side's Azure source
+    /// was collected (a failed read is not "every delegation removed").
+    fn add_delegations(&mut self, snapshot: &Snapshot) {
+        let customer = snapshot.customer.as_ref().and_then(|c| c.azure.as_ref());
+        let partner = snapshot.partner.as_ref().and_then(|p| p.azure.as_ref());
+        let customer_read = customer.is_some() && snapshot.has(Source::AzureLighthouse);
+        let partner_read = partner.is_some() && snapshot.has(Source::AzureDelegatedSubscriptions);
+        self.delegations_collected = (customer_read || partner_read)
+            && (customer.is_none() || customer_read)
+            && (partner.is_none() || partner_read);
+        let sides = [(customer, true), (partner, false)];
+        for (azure, customer_side) in sides {
+            for rec in azure.iter().flat_map(|a| &a.subscriptions) {
+                for a in rec.delegations.iter().flatten() {
+                    let d = a.definition();
+                    let (tenant, name) = if customer_side {
+                        (
+                            a.managed_by().unwrap_or_default(),
+                            d.and_then(|d| d.managed_by_tenant_name.clone()),
+                        )
+                    } else {
+                        (
+                            rec.subscription
+                                .tenant_id
+                                .clone()
+                                .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
+                                .unwrap_or_default()
+                                .trim()
+                                .to_ascii_lowercase(),
+                            d.and_then(|d| d.managee_tenant_name.clone()),
+                        )
+                    };
+                    self.delegations.insert(
+                        a.id.trim().to_ascii_lowercase(),
+                        DelegationState {
+                            tenant_id: tenant,
+                            name,
+                            roles: DelegationState::roles_of(a),
+                        },
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: V3,
     },
+    Migration {
+        version: 4,
+        sql: V4,
+    },
 ];
 
 /// The newest schema this build reads and writes.
@@ -195,6 +199,19 @@ CREATE TABLE run_resolved (
     resolution    TEXT    NOT NULL,                                    -- fixed | aged_out | suppressed
     record        TEXT    NOT NULL,                                    -- JSON of the finding as last reported
     PRIMARY KEY (run_id, fingerprint)
+) WITHOUT ROWID;
+"#;
+
+/// Azure Lighthouse delegations per run, for "new since the previous run" and "roles added" on them.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN delegations_collected INTEGER NOT NULL DEFAULT 0; -- 0 before v4: unknown, never "removed"
+CREATE TABLE run_delegations (
+    run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    delegation_id TEXT    NOT NULL,                 -- registration assignment id, lower-case
+    tenant_id     TEXT    NOT NULL,                 -- the other tenant (managing, or customer), lower-case
+    name          TEXT,
+    roles         TEXT    NOT NULL,                 -- JSON array: role definition ids, `eligible:<id>`
+    PRIMARY KEY (run_id, delegation_id)
 ) WITHOUT ROWID;
 "#;
 

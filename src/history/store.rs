@@ -16,10 +16,12 @@ use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::schema;
 use crate::collect::SignInSpool;
-use crate::diff::{Inventory, PartnerState, RelationshipState};
+use crate::diff::{DelegationState, Inventory, PartnerState, RelationshipState};
 use crate::evaluate::Evaluation;
 use crate::lifecycle::{Lifecycle, Prior};
-use crate::rules::context::{HistoryView, PreviousPartner, PreviousRelationship, PreviousRun};
+use crate::rules::context::{
+    HistoryView, PreviousDelegation, PreviousPartner, PreviousRelationship, PreviousRun,
+};
 use crate::rules::{Finding, Severity, Subject, SubjectKind};
 use crate::snapshot::{Coverage, Perspective, Snapshot, Source, Window};
 
@@ -753,6 +755,26 @@ fn insert_run(
         }
     }
 
+    tx.execute(
+        "UPDATE runs SET delegations_collected = ?2 WHERE id = ?1",
+        params![run_id, inv.delegations_collected],
+    )?;
+    {
+        let mut stmt = tx.prepare(
+            "INSERT OR REPLACE INTO run_delegations (run_id, delegation_id, tenant_id, name, roles)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (id, d) in &inv.delegations {
+            stmt.execute(params![
+                run_id,
+                id,
+                d.tenant_id,
+                d.name,
+                roles_json(&d.roles)
+            ])?;
+        }
+    }
+
     let sign_ins = snap.customer.as_ref().map(|c| &c.sign_ins.partners);
     let last_success = |tenant: &str| -> Option<DateTime<Utc>> {
         sign_ins?
@@ -1101,6 +1123,16 @@ fn load_previous(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Previous
             },
         );
     }
+    prev.delegations_collected = inv.delegations_collected;
+    for (id, d) in inv.delegations {
+        prev.delegations.insert(
+            id,
+            PreviousDelegation {
+                tenant_id: d.tenant_id,
+                roles: d.roles,
+            },
+        );
+    }
     for (tenant, p) in inv.partners {
         let roles_complete =
             (!p.is_service_provider || p.allowed_roles.is_some()) && role_assignments_collected;
@@ -1171,6 +1203,27 @@ fn load_inventory(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Option<
     })? {
         let (tenant, state) = row?;
         inv.partners.insert(tenant, state);
+    }
+    inv.delegations_collected = tx.query_row(
+        "SELECT delegations_collected FROM runs WHERE id = ?1",
+        [run_id],
+        |r| r.get::<_, bool>(0),
+    )?;
+    let mut stmt = tx.prepare(
+        "SELECT delegation_id, tenant_id, name, roles FROM run_delegations WHERE run_id = ?1",
+    )?;
+    for row in stmt.query_map([run_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            DelegationState {
+                tenant_id: r.get(1)?,
+                name: r.get(2)?,
+                roles: get_roles(r, 3)?,
+            },
+        ))
+    })? {
+        let (id, state) = row?;
+        inv.delegations.insert(id, state);
     }
     Ok(Some(inv))
 }
@@ -1269,6 +1322,7 @@ fn prune_in(tx: &Transaction<'_>, keep: u32) -> rusqlite::Result<usize> {
         for table in [
             "run_relationships",
             "run_partners",
+            "run_delegations",
             "run_findings",
             "run_resolved",
         ] {

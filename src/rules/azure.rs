@@ -667,10 +667,13 @@ pub(crate) type RecentDelegations = BTreeMap<String, (Vec<Value>, Vec<String>, O
 /// Lighthouse delegations whose definition was created when `recent` says, grouped by the other tenant:
 /// the managing tenant on the customer side, the customer tenant on the partner side. Each entry: the
 /// delegations' evidence, a short phrase per delegation, and a name for the tenant when ARM gave one.
+/// `new_since_previous` says, by registration assignment id (lower-case), which delegations the previous
+/// run (with delegations read) did not have: those are new whatever their creation date says.
 pub(crate) fn recent_delegations(
     azure: &AzureData,
     side: Perspective,
     recent: impl Fn(chrono::DateTime<chrono::Utc>) -> bool,
+    new_since_previous: impl Fn(&str) -> bool,
 ) -> RecentDelegations {
     let mut out = RecentDelegations::new();
     for rec in &azure.subscriptions {
@@ -681,9 +684,11 @@ pub(crate) fn recent_delegations(
                 .as_ref()
                 .and_then(|d| d.system_data.as_ref())
                 .and_then(|s| s.created_at);
-            let Some(created) = created.filter(|c| recent(*c)) else {
+            let recently_created = created.filter(|c| recent(*c));
+            let absent_before = new_since_previous(&a.id.trim().to_ascii_lowercase());
+            if recently_created.is_none() && !absent_before {
                 continue;
-            };
+            }
             let d = a.definition();
             let (tenant, name) = match side {
                 Perspective::Customer => (
@@ -719,12 +724,15 @@ pub(crate) fn recent_delegations(
             let entry = out.entry(tenant).or_default();
             entry.0.push(delegation_json(rec, a));
             entry.1.push(format!(
-                "{} delegated on {} ({})",
+                "{} delegated {} ({})",
                 rec.subscription
                     .display_name
                     .clone()
                     .unwrap_or_else(|| rec.subscription.subscription_id.clone()),
-                date(created),
+                match recently_created {
+                    Some(c) => format!("on {}", date(c)),
+                    None => "since the previous audit".to_owned(),
+                },
                 if roles.is_empty() {
                     "no roles".to_owned()
                 } else {
@@ -733,6 +741,108 @@ pub(crate) fn recent_delegations(
             ));
             if entry.2.is_none() {
                 entry.2 = name;
+            }
+        }
+    }
+    out
+}
+
+/// `roles-added` for Azure Lighthouse: a delegation the previous run (with delegations read) also saw,
+/// whose authorizations grew. One finding per delegation, subject the registration assignment.
+pub(crate) fn delegation_roles_added(
+    snap: &Snapshot,
+    ctx: &Ctx,
+    meta: &'static RuleMeta,
+) -> Vec<Finding> {
+    let Some(prev) = ctx
+        .history
+        .previous
+        .as_ref()
+        .filter(|p| p.delegations_collected)
+    else {
+        return Vec::new();
+    };
+    let sides = [
+        (
+            ctx.customer(snap)
+                .and_then(|c| c.azure.as_ref())
+                .filter(|_| snap.has(Source::AzureLighthouse)),
+            Perspective::Customer,
+        ),
+        (
+            ctx.partner(snap)
+                .and_then(|p| p.azure.as_ref())
+                .filter(|_| snap.has(Source::AzureDelegatedSubscriptions)),
+            Perspective::Partner,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (azure, side) in sides {
+        let Some(azure) = azure else { continue };
+        for rec in &azure.subscriptions {
+            for a in rec.delegations.iter().flatten() {
+                let id = a.id.trim().to_ascii_lowercase();
+                let Some(before) = prev.delegations.get(&id) else {
+                    continue;
+                };
+                let now = crate::diff::DelegationState::roles_of(a);
+                let added: Vec<String> = now
+                    .iter()
+                    .filter(|r| !before.roles.contains(r))
+                    .map(|r| match r.strip_prefix("eligible:") {
+                        Some(g) => format!("eligible {}", role_label(g)),
+                        None => role_label(r),
+                    })
+                    .collect();
+                if added.is_empty() {
+                    continue;
+                }
+                let d = a.definition();
+                let other = match side {
+                    Perspective::Customer => a.managed_by().unwrap_or_default(),
+                    Perspective::Partner => rec
+                        .subscription
+                        .tenant_id
+                        .clone()
+                        .unwrap_or_else(|| before.tenant_id.clone())
+                        .to_ascii_lowercase(),
+                };
+                let (partner, customer) = match side {
+                    Perspective::Customer => (other.clone(), snap.tenant_id.clone()),
+                    Perspective::Partner => (snap.tenant_id.clone(), other.clone()),
+                };
+                let sub = rec
+                    .subscription
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| rec.subscription.subscription_id.clone());
+                let msg = format!(
+                    "The Azure Lighthouse delegation of {sub} ({}) {} tenant {other} gained {} since the previous audit on {}: {}.",
+                    a.scope(),
+                    match side {
+                        Perspective::Customer => "to the managing",
+                        Perspective::Partner => "from the customer",
+                    },
+                    plural(added.len(), "role", "roles"),
+                    date(prev.at),
+                    join_names(&added)
+                );
+                out.push(
+                    finding(
+                        meta,
+                        subject(
+                            SubjectKind::Relationship,
+                            &id,
+                            d.and_then(|d| d.registration_definition_name.clone()),
+                        ),
+                        msg,
+                    )
+                    .partner(Some(&partner))
+                    .customer(Some(&customer))
+                    .ev("lighthouse_delegation", delegation_json(rec, a))
+                    .ev("added_roles", json!(added))
+                    .ev("previous_run_at", ts(prev.at)),
+                );
             }
         }
     }

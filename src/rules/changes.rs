@@ -50,7 +50,8 @@ pub static NEW_PARTNER_ACCESS: RuleMeta = RuleMeta {
         named by an \"Add a partner to cross-tenant access setting\" audit event within new_within_days. On \
         a first run (no history) only the dated signals count. Microsoft Support's support-case entry is \
         not a new partner. Azure (both sides): an Azure Lighthouse delegation whose registration definition \
-        was created within new_within_days (customer side: merged into the managing tenant's finding).",
+        was created within new_within_days, or that the previous run (which read delegations) did not have \
+        (customer side: merged into the managing tenant's finding).",
     rationale: "A new delegated-admin path into a tenant is the moment a trusted-relationship compromise \
         begins (MITRE T1199); CISA AA22-131A asks customers to monitor their MSPs' access. New access \
         should always match a known, approved engagement.",
@@ -84,7 +85,8 @@ pub static ROLES_ADDED: RuleMeta = RuleMeta {
     fires_when: "The role set of a live relationship (partner side) or of a service-provider partner \
         (customer side: constraints plus role assignments) grew since the previous run. Needs history; on \
         a first run the customer side only uses \"Add allowed assignable roles\" audit events within \
-        new_within_days.",
+        new_within_days. Azure (both sides): an Azure Lighthouse delegation the previous run also saw \
+        whose authorizations (permanent or eligible) grew; one finding per delegation.",
     rationale: "Roles added to an existing partner widen standing access quietly, without the scrutiny a \
         new relationship gets (MITRE T1199; CISA AA22-131A monitoring of MSP access).",
     remediation: "Check who added the roles and why; remove them if they are not needed or not agreed.",
@@ -94,7 +96,11 @@ pub static ROLES_ADDED: RuleMeta = RuleMeta {
         Source::XtapServiceProviderConstraints,
         Source::RoleAssignments,
     ],
-    optional_sources: &[Source::DirectoryAudits],
+    optional_sources: &[
+        Source::DirectoryAudits,
+        Source::AzureLighthouse,
+        Source::AzureDelegatedSubscriptions,
+    ],
     config_keys: &["thresholds.new_within_days"],
     references: &[
         refs::MITRE_T1199,
@@ -341,9 +347,12 @@ impl Rule for NewPartnerAccess {
                 .as_ref()
                 .filter(|_| snap.has(Source::AzureDelegatedSubscriptions))
         {
-            let recent = super::azure::recent_delegations(azure, Perspective::Partner, |t| {
-                is_recent(ctx, t)
-            });
+            let recent = super::azure::recent_delegations(
+                azure,
+                Perspective::Partner,
+                |t| is_recent(ctx, t),
+                |id| absent_delegation(ctx, id),
+            );
             for (tenant, (delegations, phrases, name)) in recent {
                 let label = match &name {
                     Some(n) => format!("{n} ({tenant})"),
@@ -373,9 +382,12 @@ impl Rule for NewPartnerAccess {
                 .as_ref()
                 .filter(|_| snap.has(Source::AzureLighthouse))
             {
-                let recent = super::azure::recent_delegations(azure, Perspective::Customer, |t| {
-                    is_recent(ctx, t)
-                });
+                let recent = super::azure::recent_delegations(
+                    azure,
+                    Perspective::Customer,
+                    |t| is_recent(ctx, t),
+                    |id| absent_delegation(ctx, id),
+                );
                 for (tenant, (delegations, phrases, name)) in recent {
                     // One finding per partner: a partner new both ways gets its delegations as evidence.
                     if let Some(f) = out
@@ -430,6 +442,14 @@ fn roles_allowed_events<'a>(
                     .is_some_and(|id| id.eq_ignore_ascii_case(&tenant))
             })
     })
+}
+
+/// A Lighthouse delegation the previous run (which read delegations) did not have.
+fn absent_delegation(ctx: &Ctx, id: &str) -> bool {
+    ctx.history
+        .previous
+        .as_ref()
+        .is_some_and(|p| p.delegations_collected && !p.delegations.contains_key(id))
 }
 
 impl Rule for RolesAdded {
@@ -588,6 +608,7 @@ impl Rule for RolesAdded {
                 }
             }
         }
+        out.extend(super::azure::delegation_roles_added(snap, ctx, self.meta()));
         out
     }
 }

@@ -29,6 +29,15 @@ pub struct PreviousPartner {
     pub roles_complete: bool,
 }
 
+/// An Azure Lighthouse delegation as the previous run saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousDelegation {
+    /// The other tenant (managing tenant on the customer side, customer on the partner side).
+    pub tenant_id: String,
+    /// Role definition ids, `eligible:<id>` for eligible ones, lower-case, sorted.
+    pub roles: Vec<String>,
+}
+
 /// The previous run of the same tenant and perspective.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousRun {
@@ -40,6 +49,12 @@ pub struct PreviousRun {
     /// Whether that run could read relationships / partners at all (a failed source is not "absent").
     pub relationships_collected: bool,
     pub partners_collected: bool,
+    /// Azure Lighthouse delegations, keyed by registration assignment id (lower-case), and whether that
+    /// run read them.
+    #[serde(default)]
+    pub delegations: BTreeMap<String, PreviousDelegation>,
+    #[serde(default)]
+    pub delegations_collected: bool,
 }
 
 /// Read-only history for one tenant. `HistoryView::default()` is a first run.

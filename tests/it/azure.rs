@@ -692,3 +692,121 @@ async fn a_recent_delegation_is_new_partner_access_on_both_sides() {
             .any(|f| f.partner_tenant_id.as_deref() == Some(newcomer))
     );
 }
+
+/// Registration assignments `(name, manager, roles)` of `sub`, all created long before the audit.
+fn delegations(sub: &str, items: &[(&str, &str, &[&str])]) -> serde_json::Value {
+    let value: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(name, manager, roles)| {
+            json!({"id": format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments/{name}"),
+                "properties": {"registrationDefinition": {
+                    "properties": {"managedByTenantId": manager, "managedByTenantName": format!("MSP {name}"),
+                        "manageeTenantId": CONTOSO,
+                        "authorizations": roles.iter().map(|r| json!({"principalId": "p", "roleDefinitionId": r})).collect::<Vec<_>>()},
+                    "systemData": {"createdAt": "2026-09-01T08:00:00Z"}}}})
+        })
+        .collect();
+    json!({ "value": value })
+}
+
+fn lighthouse_customer(sub: &str, items: &[(&str, &str, &[&str])]) -> FakeTenant {
+    FakeTenant::new(CONTOSO)
+        .with_route(
+            "/v1.0/policies/crossTenantAccessPolicy/partners",
+            json!({"value": []}),
+        )
+        // roles-added runs on the customer side once its Entra sources are read.
+        .with_route(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
+        )
+        .with_route(
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
+            delegations(sub, items),
+        )
+        .with_route(
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            json!({"value": []}),
+        )
+}
+
+/// History-based Lighthouse changes: a delegation absent from the previous run is new-partner-access
+/// whatever its creation date, and a delegation whose authorizations grew is roles-added; an old
+/// delegation on a first run is neither.
+#[tokio::test]
+async fn delegations_new_or_grown_since_the_previous_run_are_reported() {
+    const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    let sub = "33333333-0000-4000-8000-000000000003";
+    let first_msp = "88888888-0000-4000-8000-000000000008";
+    let second_msp = "99999999-0000-4000-8000-000000000009";
+    let dir = tempfile::tempdir().unwrap();
+    let store = gdap_audit::history::HistoryStore::open(dir.path().join("h.sqlite3")).unwrap();
+
+    let fake1 = fake(vec![lighthouse_customer(
+        sub,
+        &[("a1", first_msp, &[READER])],
+    )])
+    .await;
+    let snap1 = customer_scan(&fake1, CONTOSO).await;
+    let view = store
+        .view(CONTOSO, &snap1.perspectives, snap1.as_of)
+        .unwrap();
+    let e1 = evaluate(&snap1, &Config::default(), &view, snap1.as_of);
+    assert!(
+        rule_findings(&e1, "new-partner-access").is_empty(),
+        "{:#?}",
+        e1.findings
+    );
+    assert!(rule_findings(&e1, "roles-added").is_empty());
+    store
+        .record_evaluated(&snap1, &e1, None, snap1.collected_at, None)
+        .unwrap();
+
+    let fake2 = fake(vec![lighthouse_customer(
+        sub,
+        &[
+            ("a1", first_msp, &[READER, CONTRIBUTOR]),
+            ("a2", second_msp, &[READER]),
+        ],
+    )])
+    .await;
+    let mut snap2 = customer_scan(&fake2, CONTOSO).await;
+    snap2.as_of += chrono::Duration::days(1);
+    snap2.collected_at += chrono::Duration::days(1);
+    let view = store
+        .view(CONTOSO, &snap2.perspectives, snap2.as_of)
+        .unwrap();
+    assert!(view.previous.as_ref().unwrap().delegations_collected);
+    let e2 = evaluate(&snap2, &Config::default(), &view, snap2.as_of);
+    let new = rule_findings(&e2, "new-partner-access");
+    let f = new
+        .iter()
+        .find(|f| f.partner_tenant_id.as_deref() == Some(second_msp))
+        .unwrap_or_else(|| panic!("{:#?}", e2.findings));
+    assert!(
+        f.message.contains("since the previous audit"),
+        "{}",
+        f.message
+    );
+    assert!(
+        !new.iter()
+            .any(|f| f.partner_tenant_id.as_deref() == Some(first_msp)),
+        "a delegation seen before is not new"
+    );
+    let grown = rule_findings(&e2, "roles-added");
+    assert_eq!(grown.len(), 1, "{grown:#?}");
+    assert!(grown[0].subject.id.ends_with("/registrationassignments/a1"));
+    assert_eq!(grown[0].partner_tenant_id.as_deref(), Some(first_msp));
+    assert!(
+        grown[0].message.contains("Contributor"),
+        "{}",
+        grown[0].message
+    );
+}
