@@ -198,9 +198,12 @@ impl Inventory {
         let partner = snapshot.partner.as_ref().and_then(|p| p.azure.as_ref());
         let customer_read = customer.is_some() && snapshot.has(Source::AzureLighthouse);
         let partner_read = partner.is_some() && snapshot.has(Source::AzureDelegatedSubscriptions);
-        self.delegations_collected = (customer_read || partner_read)
-            && (customer.is_none() || customer_read)
-            && (partner.is_none() || partner_read);
+        let sides_read = [
+            (customer.is_some(), customer_read),
+            (partner.is_some(), partner_read),
+        ];
+        self.delegations_collected = sides_read.iter().any(|(present, _)| *present)
+            && sides_read.iter().all(|(present, read)| !present || *read);
         let sides = [(customer, true), (partner, false)];
         for (azure, customer_side) in sides {
             for rec in azure.iter().flat_map(|a| &a.subscriptions) {
