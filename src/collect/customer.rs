@@ -36,8 +36,11 @@ pub const GDAP_FIRST_PARTY_APP_IDS: [&str; 3] = [
 /// The tenant that owns Microsoft's first-party apps: never a "partner-owned" app.
 pub use crate::model::customer::MICROSOFT_TENANT as MICROSOFT_OWNER_TENANT;
 
-/// Per-partner calls in flight at once (the client also limits requests in flight).
-const PER_PARTNER_CONCURRENCY: usize = 4;
+/// Per-partner calls in flight at once: as many as the client lets through (`--max-in-flight`), which
+/// also bounds the requests themselves.
+fn per_partner_concurrency(ctx: &Ctx<'_>) -> usize {
+    ctx.client.max_in_flight()
+}
 
 /// Principals that came back without their expanded object are resolved with `getByIds`, at most this
 /// many (`getByIds` takes 1,000 ids per call).
@@ -194,7 +197,7 @@ async fn constraints(
             };
             (tid, r)
         })
-        .buffer_unordered(PER_PARTNER_CONCURRENCY)
+        .buffer_unordered(per_partner_concurrency(ctx))
         .collect()
         .await;
     let mut failures = PartialFailures::new(source);
@@ -268,7 +271,7 @@ async fn tenant_names(
                 let r = ctx.client.get::<TenantInformation>(&path).await;
                 (tid, r)
             })
-            .buffer_unordered(PER_PARTNER_CONCURRENCY)
+            .buffer_unordered(per_partner_concurrency(ctx))
             .collect()
             .await;
     let mut failures = PartialFailures::new(source);
@@ -516,7 +519,7 @@ async fn service_principals(
             let r = ctx.read_all::<ServicePrincipal>(source, &path).await;
             (owner, path, r)
         })
-        .buffer_unordered(PER_PARTNER_CONCURRENCY)
+        .buffer_unordered(per_partner_concurrency(ctx))
         .collect()
         .await;
 
@@ -611,7 +614,7 @@ async fn app_roles(
                     });
                 (i, r)
             })
-            .buffer_unordered(PER_PARTNER_CONCURRENCY)
+            .buffer_unordered(per_partner_concurrency(ctx))
             .collect()
             .await;
     let mut by_index: BTreeMap<usize, Result<Vec<AppRoleAssignment>, GraphError>> =
@@ -635,7 +638,7 @@ async fn app_roles(
                 let r = ctx.client.get::<ServicePrincipal>(&path).await;
                 (rid, r)
             })
-            .buffer_unordered(PER_PARTNER_CONCURRENCY)
+            .buffer_unordered(per_partner_concurrency(ctx))
             .collect()
             .await;
     let mut resource_failures = PartialFailures::new(source);
