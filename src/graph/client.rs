@@ -479,6 +479,7 @@ impl GraphClient {
         let Some((max, window)) = self.inner.settings.log_rate else {
             return;
         };
+        let window = super::pace::margin(window);
         if max == 0 || !url.contains("/auditLogs/") {
             return;
         }
