@@ -204,28 +204,14 @@ impl Inventory {
         ];
         self.delegations_collected = sides_read.iter().any(|(present, _)| *present)
             && sides_read.iter().all(|(present, read)| !present || *read);
-        let sides = [(customer, true), (partner, false)];
-        for (azure, customer_side) in sides {
+        let sides = [
+            (customer, Perspective::Customer),
+            (partner, Perspective::Partner),
+        ];
+        for (azure, side) in sides {
             for rec in azure.iter().flat_map(|a| &a.subscriptions) {
                 for a in rec.delegations.iter().flatten() {
-                    let d = a.definition();
-                    let (tenant, name) = if customer_side {
-                        (
-                            a.managed_by().unwrap_or_default(),
-                            d.and_then(|d| d.managed_by_tenant_name.clone()),
-                        )
-                    } else {
-                        (
-                            rec.subscription
-                                .tenant_id
-                                .clone()
-                                .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
-                                .unwrap_or_default()
-                                .trim()
-                                .to_ascii_lowercase(),
-                            d.and_then(|d| d.managee_tenant_name.clone()),
-                        )
-                    };
+                    let (tenant, name) = rec.counterpart(a, side);
                     self.delegations.insert(
                         a.id.trim().to_ascii_lowercase(),
                         DelegationState {

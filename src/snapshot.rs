@@ -501,6 +501,35 @@ pub struct AzureSubscriptionRecord {
     pub foreign_role_assignments: Option<Vec<ArmRoleAssignment>>,
 }
 
+impl AzureSubscriptionRecord {
+    /// The tenant on the other side of one of this subscription's delegations, lower-case (empty when
+    /// unknown), and its name when ARM gave one: the managing tenant on the customer side, the customer
+    /// tenant on the partner side.
+    pub fn counterpart(
+        &self,
+        a: &RegistrationAssignment,
+        side: Perspective,
+    ) -> (String, Option<String>) {
+        let d = a.definition();
+        match side {
+            Perspective::Customer => (
+                a.managed_by().unwrap_or_default(),
+                d.and_then(|d| d.managed_by_tenant_name.clone()),
+            ),
+            Perspective::Partner => (
+                self.subscription
+                    .tenant_id
+                    .clone()
+                    .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase(),
+                d.and_then(|d| d.managee_tenant_name.clone()),
+            ),
+        }
+    }
+}
+
 impl PartnerRecord {
     /// The entry Microsoft adds while a support case is open: the Microsoft Support tenant, or an entry
     /// allowed the Microsoft 365 Support Engineer role (which only Microsoft Support is allowed).

@@ -334,33 +334,21 @@ fn deliver(
             snap.tenant_id
         ));
     }
-    let header = ReportHeader::from_snapshot(snap).with_settings(
+    let report = pipeline::tenant_report(
+        audited,
         shared.config,
-        shared.fail_on.into(),
-        &snap.window,
+        shared.fail_on,
+        shared.args.eval.changes_only,
     );
-    let mut report = report::build(&header, evaluation, snap.collected_at);
-    if let Some(lc) = lifecycle {
-        report = report.with_lifecycle(lc);
-    }
-    if shared.args.eval.changes_only {
-        report = report.changes_only();
-    }
     let mut exit_code = pipeline::exit_code(evaluation, &report, shared.fail_on);
     // As `scan`: changes that could not be delivered keep the run unrecorded, to be sent next time.
-    let record = match lifecycle
-        .as_ref()
-        .map(|_| crate::webhook::send_changes(&report))
-    {
-        Some(Err(e)) => {
-            shared.printer.error(format!("{}: {e}", snap.tenant_id));
-            if exit_code == super::EXIT_CLEAN {
-                exit_code = EXIT_INCOMPLETE;
-            }
-            false
-        }
-        _ => true,
-    };
+    let record = pipeline::notify(
+        &report,
+        lifecycle.is_some(),
+        &mut exit_code,
+        shared.printer,
+        Some(&snap.tenant_id),
+    );
     let gaps = report.coverage_gaps().count();
     let row = TenantRow {
         tenant_id: report.tenant_id.clone(),

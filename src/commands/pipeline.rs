@@ -310,10 +310,10 @@ pub fn deliver<'a>(
 ) -> impl FnOnce(&Audited) -> Result<Delivery<Outcome>, CommandError> + 'a {
     move |audited| {
         let Audited {
-            snapshot: snap,
             evaluation,
             lifecycle,
             spool_error,
+            ..
         } = audited;
         if let Some(e) = spool_error {
             printer.warn(format!(
@@ -327,36 +327,65 @@ pub fn deliver<'a>(
             }
         }
         let fail_on = args.fail_on.unwrap_or(default_fail_on);
-        let header =
-            ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
-        let mut report = report::build(&header, evaluation, snap.collected_at);
-        if let Some(lc) = lifecycle {
-            report = report.with_lifecycle(lc);
-        }
-        if args.changes_only {
-            report = report.changes_only();
-        }
+        let report = tenant_report(audited, config, fail_on, args.changes_only);
         super::outputs::write_all(&report, args, printer)?;
         let mut exit_code = exit_code(evaluation, &report, fail_on);
-        // The changes go to the webhook before the run is recorded: when they cannot be delivered, the
-        // run is not recorded, so the next run computes and sends them again.
-        let record = match lifecycle
-            .as_ref()
-            .map(|_| crate::webhook::send_changes(&report))
-        {
-            Some(Err(e)) => {
-                printer.error(e.to_string());
-                if exit_code == EXIT_CLEAN {
-                    exit_code = EXIT_INCOMPLETE;
-                }
-                false
-            }
-            _ => true,
-        };
+        let record = notify(&report, lifecycle.is_some(), &mut exit_code, printer, None);
         Ok(Delivery {
             value: Outcome { report, exit_code },
             record,
         })
+    }
+}
+
+/// An audited tenant's report: its findings' lifecycle applied when there is history, and only the
+/// changes with `--changes-only`.
+pub fn tenant_report(
+    audited: &Audited,
+    config: &Config,
+    fail_on: FailOn,
+    changes_only: bool,
+) -> ReportV1 {
+    let snap = &audited.snapshot;
+    let header =
+        ReportHeader::from_snapshot(snap).with_settings(config, fail_on.into(), &snap.window);
+    let mut report = report::build(&header, &audited.evaluation, snap.collected_at);
+    if let Some(lc) = &audited.lifecycle {
+        report = report.with_lifecycle(lc);
+    }
+    if changes_only {
+        report = report.changes_only();
+    }
+    report
+}
+
+/// Send the report's changes to the webhook, when one is configured and there is history to tell
+/// changes from. The changes go out before the run is recorded: when they cannot be delivered, the
+/// failure is said on stderr (prefixed with `who` in a fleet), the run becomes incomplete (3, unless
+/// findings already fail it) and is not recorded, so the next run computes and sends them again.
+/// Returns whether the run may be recorded.
+pub fn notify(
+    report: &ReportV1,
+    with_history: bool,
+    exit_code: &mut u8,
+    printer: &Printer,
+    who: Option<&str>,
+) -> bool {
+    if !with_history {
+        return true;
+    }
+    match crate::webhook::send_changes(report) {
+        Ok(()) => true,
+        Err(e) => {
+            printer.error(match who {
+                Some(who) => format!("{who}: {e}"),
+                None => e.to_string(),
+            });
+            if *exit_code == EXIT_CLEAN {
+                *exit_code = EXIT_INCOMPLETE;
+            }
+            false
+        }
     }
 }
 

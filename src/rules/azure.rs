@@ -690,21 +690,7 @@ pub(crate) fn recent_delegations(
                 continue;
             }
             let d = a.definition();
-            let (tenant, name) = match side {
-                Perspective::Customer => (
-                    a.managed_by().unwrap_or_default(),
-                    d.and_then(|d| d.managed_by_tenant_name.clone()),
-                ),
-                Perspective::Partner => (
-                    rec.subscription
-                        .tenant_id
-                        .clone()
-                        .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
-                        .unwrap_or_default()
-                        .to_ascii_lowercase(),
-                    d.and_then(|d| d.managee_tenant_name.clone()),
-                ),
-            };
+            let (tenant, name) = rec.counterpart(a, side);
             if tenant.is_empty() {
                 continue;
             }
@@ -798,15 +784,10 @@ pub(crate) fn delegation_roles_added(
                     continue;
                 }
                 let d = a.definition();
-                let other = match side {
-                    Perspective::Customer => a.managed_by().unwrap_or_default(),
-                    Perspective::Partner => rec
-                        .subscription
-                        .tenant_id
-                        .clone()
-                        .unwrap_or_else(|| before.tenant_id.clone())
-                        .to_ascii_lowercase(),
-                };
+                let (mut other, _) = rec.counterpart(a, side);
+                if other.is_empty() {
+                    other.clone_from(&before.tenant_id);
+                }
                 let (partner, customer) = match side {
                     Perspective::Customer => (other.clone(), snap.tenant_id.clone()),
                     Perspective::Partner => (snap.tenant_id.clone(), other.clone()),
