@@ -267,8 +267,9 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct FleetArgs {
-    /// The partner tenant's connection: its app must be a multi-tenant app consented in the customers
-    /// (the same credentials get a token in each customer tenant).
+    /// The partner tenant's connection. Customers are reached with a partner admin's refresh token
+    /// (GDAP_AUDIT_REFRESH_TOKEN, --refresh-token-file or --device-code) when one is given, else with
+    /// the credentials of a multi-tenant app consented in each customer (docs/fleet.md).
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// Log lookback in days, relative to --as-of.

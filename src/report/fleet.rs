@@ -267,7 +267,7 @@ impl FleetSpool {
     }
 
     fn copy_section(&mut self, i: usize, out: &mut dyn Write) -> std::io::Result<()> {
-        let Some((_, offset, len)) = self.sections.get(i).map(|(_, o, l)| (0, *o, *l)) else {
+        let Some(&(_, offset, len)) = self.sections.get(i) else {
             return Ok(());
         };
         self.file.seek(SeekFrom::Start(offset))?;
