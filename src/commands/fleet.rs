@@ -550,9 +550,7 @@ fn failed(shared: &Shared<'_>, target: &Target, reason: String) -> u8 {
         // is not a gap here either.
         coverage: Source::ALL
             .iter()
-            .filter(|s| {
-                s.perspective() == Perspective::Customer && !s.as_str().starts_with("azure.")
-            })
+            .filter(|s| s.perspective() == Perspective::Customer && !s.is_azure())
             .map(|s| Coverage {
                 source: *s,
                 status: CoverageStatus::Failed,

@@ -614,7 +614,7 @@ async fn denied_customer_sources_name_the_gdap_role_that_allows_them() {
             (s.perspective() == gdap_audit::snapshot::Perspective::Partner
                 && *s != Source::RoleDefinitions)
                 // Azure sources are governed by Azure RBAC (Reader), not GDAP's Entra roles.
-                || s.as_str().starts_with("azure."),
+                || s.is_azure(),
             "{s}"
         );
     }
