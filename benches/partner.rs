@@ -4,12 +4,18 @@
 //! `cargo bench --bench partner` (optionally `-- RELATIONSHIPS LATENCY_MS IN_FLIGHT...`, default
 //! `5000 100 4 16`). The partner is the demo's (fixtures/demo/partner) with its 13 relationships
 //! repeated, each copy for a customer of its own (with its access assignments, customer entry, contract
-//! and Lighthouse roles), until there are RELATIONSHIPS of them. For each in-flight limit and report
-//! format it prints the HTTP requests Graph received, the wall time against the bound the in-flight
-//! limit sets (requests x latency / in flight), the findings, and the scan process's peak resident
-//! memory (`/usr/bin/time`, the child alone: the fake's copy of the data is not counted).
+//! and Lighthouse roles), until there are RELATIONSHIPS of them. The fake emulates Graph's documented
+//! request limits (`GraphLimits::documented()`), among them 1,000 GDAP requests per 20 s per app and
+//! tenant, `$batch` inner requests counted one by one. For each in-flight limit and report format it
+//! prints the HTTP requests Graph received, the time Graph was busy against the lower bound (the larger
+//! of the in-flight limit's, requests x latency / in flight, and the GDAP limit's, a 20 s window per
+//! 1,000 GDAP requests after the first 1,000), the 429s the limits answered, the findings, and the scan
+//! process's peak resident memory (`/usr/bin/time`, the child alone: the fake's copy of the data is not
+//! counted).
 //! `PARTNER_BENCH_FORMATS=collect,jsonl,json` picks the runs: `collect` is `gdap-audit collect` (the
-//! collector and the snapshot file alone), anything else a `scan --format`.
+//! collector and the snapshot file alone), anything else a `scan --format`. With
+//! `PARTNER_BENCH_SNAPSHOT=PATH` the `collect` run's snapshot is copied there, for measuring `evaluate`
+//! and the renderers offline.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,7 +28,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
+use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant, GraphLimits};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "bench";
@@ -167,6 +173,9 @@ struct Run {
     graph: Duration,
     requests: usize,
     inner: usize,
+    /// GDAP API requests (`/tenantRelationships/`), inner ones included: what Graph's GDAP limit counts.
+    gdap: usize,
+    throttled: u64,
     wall: Duration,
     peak_kib: u64,
     findings: usize,
@@ -184,6 +193,7 @@ fn scan(
     let out = dir.join(format!("report.{format}"));
     let rss = dir.join("rss");
     fake.clear_requests();
+    let throttled_before = fake.throttled_count();
     let started = Instant::now();
     let output = Command::new("/usr/bin/time")
         .args(["-f", "%M", "-o"])
@@ -229,6 +239,11 @@ fn scan(
         eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     }
     let status = output.status;
+    if format == "collect"
+        && let Some(keep) = std::env::var_os("PARTNER_BENCH_SNAPSHOT")
+    {
+        std::fs::copy(&out, keep).expect("PARTNER_BENCH_SNAPSHOT is writable");
+    }
     let wall = started.elapsed();
     let requests = fake.requests();
     let findings = match format {
@@ -247,6 +262,11 @@ fn scan(
             _ => Duration::ZERO,
         },
         requests: requests.iter().filter(|r| !r.in_batch).count(),
+        gdap: requests
+            .iter()
+            .filter(|r| r.path_and_query.contains("/tenantRelationships/"))
+            .count(),
+        throttled: fake.throttled_count() - throttled_before,
         inner: requests.iter().filter(|r| r.in_batch).count(),
         wall,
         peak_kib: std::fs::read_to_string(&rss)
@@ -283,6 +303,7 @@ fn main() {
     let tenant_id = tenant.tenant_id.clone();
     let mut config = FakeGraphConfig::new(vec![tenant], FakeApp::with_secret(CLIENT_ID, SECRET));
     config.latency = Some(latency);
+    config.limits = Some(GraphLimits::documented());
     let fake = runtime
         .block_on(FakeGraph::start(config))
         .expect("fake graph");
@@ -291,17 +312,31 @@ fn main() {
         "partner of {count} relationships, {} ms per Graph request",
         latency.as_millis()
     );
+    let mut first = true;
     for &in_flight in &in_flights {
         for format in formats.split(',') {
+            if !first {
+                // Graph's GDAP window (20 s) still counts the previous run's requests: a new process
+                // cannot know them, so each run starts on a window of its own.
+                std::thread::sleep(Duration::from_secs(21));
+            }
+            first = false;
             let run = scan(&fake, &tenant_id, in_flight, format, dir.path(), latency);
-            let bound = latency.as_secs_f64() * run.requests as f64 / in_flight as f64;
+            let in_flight_bound = latency.as_secs_f64() * run.requests as f64 / in_flight as f64;
+            // Graph's GDAP window: 1,000 requests per 20 s; the first 1,000 go at once.
+            let gdap_bound = (run.gdap.saturating_sub(1) / 1000) as f64 * 20.0;
+            let bound = in_flight_bound.max(gdap_bound);
             println!(
-                "in flight {in_flight:>2}  {format:<5}  {:>4} requests ({:>5} inside $batch)  Graph {:>6.2} s  bound {:>5.2} s  x{:.2}  whole scan {:>6.2} s  {:>6} findings  peak RSS {:>6.1} MiB  exit {:?}",
+                "in flight {in_flight:>2}  {format:<7}  {:>4} requests ({:>5} inside $batch, {:>5} GDAP)  Graph {:>6.2} s  bound {:>6.2} s (in flight {:.2} s, GDAP limit {:.0} s)  x{:.2}  429s {}  whole scan {:>6.2} s  {:>6} findings  peak RSS {:>6.1} MiB  exit {:?}",
                 run.requests,
                 run.inner,
+                run.gdap,
                 run.graph.as_secs_f64(),
                 bound,
+                in_flight_bound,
+                gdap_bound,
                 run.graph.as_secs_f64() / bound,
+                run.throttled,
                 run.wall.as_secs_f64(),
                 run.findings,
                 run.peak_kib as f64 / 1024.0,

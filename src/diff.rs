@@ -318,7 +318,7 @@ impl From<&Finding> for FindingEntry {
             fingerprint: f.fingerprint.clone(),
             rule_id: f.rule_id.clone(),
             severity: f.severity.as_str().to_owned(),
-            title: f.title.clone(),
+            title: f.title.to_string(),
             subject_kind: f.subject.kind.as_str().to_owned(),
             subject_id: f.subject.id.clone(),
             subject_name: f.subject.display_name.clone(),

@@ -126,11 +126,11 @@ fn hygiene_finding(meta: &'static RuleMeta, s: &Suppression, message: String) ->
     let id = format!("suppression:{}:{}", s.rule.trim(), s.subject.trim());
     let name = format!("suppression of {} for {}", s.rule.trim(), s.subject.trim());
     let mut f = finding(meta, subject(SubjectKind::Tenant, &id, Some(name)), message);
-    f.evidence.insert("rule".into(), json!(s.rule));
-    f.evidence.insert("subject".into(), json!(s.subject));
-    f.evidence.insert("reason".into(), json!(s.reason));
+    f.evidence.insert("rule", json!(s.rule));
+    f.evidence.insert("subject", json!(s.subject));
+    f.evidence.insert("reason", json!(s.reason));
     f.evidence.insert(
-        "expires".into(),
+        "expires",
         json!(
             s.expires
                 .map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))

@@ -298,7 +298,7 @@ mod tests {
         Finding {
             rule_id: rule.into(),
             severity: Severity::High,
-            title: rule.into(),
+            title: rule.to_owned().into(),
             message: format!("{rule} on {subject}"),
             subject: Subject {
                 kind: SubjectKind::Partner,
@@ -308,7 +308,7 @@ mod tests {
             partner_tenant_id: None,
             customer_tenant_id: None,
             evidence: Default::default(),
-            remediation: String::new(),
+            remediation: Default::default(),
             references: vec![],
             fingerprint: format!("{rule}/{subject}"),
             first_seen: None,

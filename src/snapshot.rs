@@ -667,6 +667,12 @@ impl Snapshot {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("snapshots always serialize")
     }
+
+    /// [`Snapshot::to_json`] streamed into `out` (a large partner's snapshot is tens of MB of text).
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

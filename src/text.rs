@@ -114,15 +114,22 @@ pub fn cap_owned(s: String, max: usize) -> String {
 /// contents change, and they decode to the same value: the data stays exact while `cat report.json`
 /// cannot be reordered or driven by what Graph returned. (serde_json already escapes C0 controls.)
 pub fn json_escape_hidden(json: String) -> String {
-    // DEL and C1 controls (serde_json escapes only C0), hidden characters, Unicode line separators.
-    let unsafe_char =
-        |c: char| is_hidden(c) || (c >= '\u{7f}' && (c.is_control() || c.is_whitespace()));
-    if !json.chars().any(unsafe_char) {
+    if !json.chars().any(json_unsafe) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 64);
+    push_json_escaped(&mut out, &json);
+    out
+}
+
+/// DEL and C1 controls (serde_json escapes only C0), hidden characters, Unicode line separators.
+fn json_unsafe(c: char) -> bool {
+    is_hidden(c) || (c >= '\u{7f}' && (c.is_control() || c.is_whitespace()))
+}
+
+fn push_json_escaped(out: &mut String, json: &str) {
     for c in json.chars() {
-        if unsafe_char(c) {
+        if json_unsafe(c) {
             let mut units = [0u16; 2];
             for u in c.encode_utf16(&mut units) {
                 out.push_str(&format!("\\u{u:04x}"));
@@ -131,7 +138,79 @@ pub fn json_escape_hidden(json: String) -> String {
             out.push(c);
         }
     }
-    out
+}
+
+/// [`json_escape_hidden`] as a writer, for JSON streamed to a file: what goes through it comes out
+/// escaped. A character split across two writes is held back until its last byte arrives; bytes that
+/// are not UTF-8 (never the case for serde_json's output) pass through unchanged.
+pub struct JsonEscapeHidden<W: std::io::Write> {
+    inner: W,
+    /// The start of a character whose remaining bytes have not been written yet (at most 3 bytes).
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonEscapeHidden<W> {
+    pub fn new(inner: W) -> Self {
+        JsonEscapeHidden {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_text(&mut self, text: &str) -> std::io::Result<()> {
+        if !text.chars().any(json_unsafe) {
+            return self.inner.write_all(text.as_bytes());
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        push_json_escaped(&mut out, text);
+        self.inner.write_all(out.as_bytes())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for JsonEscapeHidden<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let joined;
+        let mut bytes = buf;
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(buf);
+            joined = std::mem::take(&mut self.pending);
+            bytes = &joined;
+        }
+        while !bytes.is_empty() {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    self.write_text(text)?;
+                    break;
+                }
+                Err(e) => {
+                    let (valid, rest) = bytes.split_at(e.valid_up_to());
+                    // `valid_up_to` ends on a character boundary.
+                    self.write_text(std::str::from_utf8(valid).unwrap_or_default())?;
+                    match e.error_len() {
+                        // An incomplete character at the end: wait for the rest of it.
+                        None => {
+                            self.pending.extend_from_slice(rest);
+                            break;
+                        }
+                        Some(n) => {
+                            let (bad, after) = rest.split_at(n.min(rest.len()));
+                            self.inner.write_all(bad)?;
+                            bytes = after;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.inner.write_all(&rest)?;
+        }
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +283,27 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The streaming escaper writes what `json_escape_hidden` returns, however the bytes are cut
+        /// into writes (a character may be split between two).
+        #[test]
+        fn streamed_escaping_is_the_same(s in unicode(), cuts in proptest::collection::vec(1usize..7, 1..64)) {
+            use std::io::Write;
+            let json = serde_json::to_string(&serde_json::json!({ "k": s })).unwrap();
+            let mut out = JsonEscapeHidden::new(Vec::new());
+            let mut rest = json.as_bytes();
+            for n in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (head, tail) = rest.split_at((*n).min(rest.len()));
+                out.write_all(head).unwrap();
+                rest = tail;
+            }
+            out.flush().unwrap();
+            let streamed = String::from_utf8(out.inner).unwrap();
+            prop_assert_eq!(streamed, json_escape_hidden(json));
+        }
 
         /// #18: only line feeds and tabs survive among the control characters.
         #[test]

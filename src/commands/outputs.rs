@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use super::pipeline::write_stdout;
 use crate::cli::EvalArgs;
 use crate::files;
 use crate::printer::Printer;
@@ -154,10 +153,11 @@ fn write_one(report: &ReportV1, target: &Target, printer: &Printer) -> Result<()
             super::pipeline::terminal_width(terminal).unwrap_or(super::pipeline::DEFAULT_WIDTH),
         ),
     };
-    let text = report::render(report, target.format, style);
+    // Streamed into the file (or stdout): a large report is not held as text as well.
+    let write = |out: &mut dyn std::io::Write| report::write(report, target.format, style, out);
     match &target.path {
         Some(path) => {
-            files::write_atomic(path, &text).map_err(|e| {
+            files::write_atomic_with(path, write).map_err(|e| {
                 CommandError::Io(format!(
                     "cannot write the {} report to {}: {e}",
                     target.format,
@@ -170,7 +170,7 @@ fn write_one(report: &ReportV1, target: &Target, printer: &Printer) -> Result<()
                 path.display()
             ));
         }
-        None => write_stdout(&text)?,
+        None => super::pipeline::write_stdout_with(write)?,
     }
     Ok(())
 }

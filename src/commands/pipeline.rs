@@ -458,9 +458,16 @@ pub fn output_style(output: Option<&Path>) -> Style {
 
 /// stdout, where a closed pipe (`| head`) is not an error.
 pub fn write_stdout(text: &str) -> Result<(), CommandError> {
+    write_stdout_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// [`write_stdout`] for output produced piece by piece.
+pub fn write_stdout_with(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), CommandError> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CommandError::Io(format!("cannot write to stdout: {e}"))),
@@ -524,9 +531,9 @@ pub fn exit_code(evaluation: &Evaluation, report: &ReportV1, fail_on: FailOn) ->
 /// Write a snapshot file (private, atomically; `-` for stdout).
 pub fn save_snapshot(snap: &Snapshot, path: &Path, printer: &Printer) -> Result<(), CommandError> {
     if files::is_stdout(path) {
-        return write_stdout(&snap.to_json());
+        return write_stdout_with(|out| snap.write_json(out));
     }
-    files::write_atomic(path, &snap.to_json())
+    files::write_atomic_with(path, |out| snap.write_json(out))
         .map_err(|e| CommandError::Io(format!("cannot write snapshot {}: {e}", path.display())))?;
     printer.info(format!("snapshot written to {}", path.display()));
     Ok(())

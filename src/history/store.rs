@@ -1019,7 +1019,7 @@ fn load_run_findings(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Vec<
             let kind: String = r.get(3)?;
             let meta = crate::rules::rule(&rule_id);
             Ok(Finding {
-                title: meta.map_or_else(|| rule_id.clone(), |m| m.title.to_owned()),
+                title: meta.map_or_else(|| rule_id.clone().into(), |m| m.title.into()),
                 severity: Severity::parse(&severity)
                     .or(meta.map(|m| m.default_severity))
                     .unwrap_or(Severity::Info),
@@ -1032,10 +1032,10 @@ fn load_run_findings(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<Vec<
                 },
                 partner_tenant_id: None,
                 customer_tenant_id: None,
-                evidence: BTreeMap::new(),
-                remediation: meta.map(|m| m.remediation.to_owned()).unwrap_or_default(),
+                evidence: Default::default(),
+                remediation: meta.map(|m| m.remediation.into()).unwrap_or_default(),
                 references: meta
-                    .map(|m| m.references.iter().map(|s| (*s).to_owned()).collect())
+                    .map(|m| m.references.iter().map(|s| (*s).into()).collect())
                     .unwrap_or_default(),
                 fingerprint: r.get(0)?,
                 first_seen: get_opt_ts(r, 7)?,

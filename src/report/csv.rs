@@ -38,12 +38,14 @@ pub(super) fn header_line() -> String {
     out
 }
 
-pub(super) fn render(report: &ReportV1) -> String {
-    let mut out = String::new();
-    push_row(&mut out, HEADER.iter().map(|h| h.to_string()));
+/// The header and a row per finding, written row by row.
+pub(super) fn write(report: &ReportV1, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    out.write_all(header_line().as_bytes())?;
+    let mut row = String::new();
     for f in &report.findings {
+        row.clear();
         push_row(
-            &mut out,
+            &mut row,
             [
                 f.severity.as_str().to_owned(),
                 f.rule_id.clone(),
@@ -57,16 +59,17 @@ pub(super) fn render(report: &ReportV1) -> String {
                 f.first_seen
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                     .unwrap_or_default(),
-                f.title.clone(),
-                f.remediation.clone(),
+                f.title.to_string(),
+                f.remediation.to_string(),
                 f.references.join("\n"),
                 report.tenant_id.clone(),
                 report.tenant_name.clone().unwrap_or_default(),
             ]
             .into_iter(),
         );
+        out.write_all(row.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {

@@ -123,7 +123,8 @@ fn name(side: Side, f: &FindingV1) -> Option<String> {
         Side::Customer => "customer_name",
         Side::Partner => "partner_name",
     };
-    let from_evidence = f.evidence.get(field).and_then(|v| v.as_str());
+    let evidence = f.evidence.get(field);
+    let from_evidence = evidence.as_ref().and_then(|v| v.as_str());
     let from_subject = (side == Side::Partner && f.subject.kind == SubjectKind::Partner)
         .then_some(f.subject.display_name.as_deref())
         .flatten();

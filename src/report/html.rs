@@ -253,6 +253,7 @@ fn finding(report: &ReportV1, f: &FindingV1) -> FindingView {
         remediation: one_line(&f.remediation),
         evidence: f
             .evidence
+            .map()
             .iter()
             .map(|(k, v)| (one_line(k), evidence_value(v)))
             .collect(),

@@ -12,7 +12,9 @@ mod sarif;
 mod table;
 pub mod v1;
 
-use crate::text::json_escape_hidden;
+use std::io::Write;
+
+use crate::text::{JsonEscapeHidden, json_escape_hidden};
 
 pub use v1::{ReportHeader, ReportV1, build};
 
@@ -98,23 +100,38 @@ impl Style {
     }
 }
 
-/// Renders the report in a format. Every format ends with a newline, except `jsonl` and `csv` with no
-/// findings, which are empty and header-only respectively. No format lets Graph text drive a terminal:
-/// the human formats and CSV drop control and hidden characters, the JSON formats escape them.
+/// Renders the report in a format (see [`write`]).
 #[expect(
     clippy::expect_used,
-    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+    reason = "writing to memory cannot fail, and every renderer writes text"
 )]
 pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
+    let mut out = Vec::new();
+    write(report, format, style, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("UTF-8")
+}
+
+/// Writes the report in a format. `json`, `jsonl` and `csv` stream finding by finding, so a report of
+/// thousands of findings is never held as text as well. Every format ends with a newline, except
+/// `jsonl` and `csv` with no findings, which are empty and header-only respectively. No format lets
+/// Graph text drive a terminal: the human formats and CSV drop control and hidden characters, the JSON
+/// formats escape them.
+pub fn write(
+    report: &ReportV1,
+    format: Format,
+    style: Style,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Table => table::render(report, style),
+        Format::Table => table::write(report, style, out),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).expect("the report always serializes");
-            s.push('\n');
-            json_escape_hidden(s)
+            let mut out = JsonEscapeHidden::new(out);
+            serde_json::to_writer_pretty(&mut out, report)?;
+            out.write_all(b"\n")?;
+            out.flush()
         }
         Format::Jsonl => {
-            let mut s = String::new();
+            let mut out = JsonEscapeHidden::new(out);
             // With --changes-only, the resolved findings follow (status "resolved"): a ticket to close.
             let resolved = report
                 .resolved
@@ -128,15 +145,15 @@ pub fn render(report: &ReportV1, format: Format, style: Style) -> String {
                     tenant_name: report.tenant_name.as_deref(),
                     as_of: report.as_of,
                 };
-                s.push_str(&serde_json::to_string(&line).expect("a finding always serializes"));
-                s.push('\n');
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
             }
-            json_escape_hidden(s)
+            out.flush()
         }
-        Format::Sarif => json_escape_hidden(sarif::render(report)),
-        Format::Csv => csv::render(report),
-        Format::Markdown => markdown::render(report),
-        Format::Html => html::render(report),
+        Format::Sarif => out.write_all(json_escape_hidden(sarif::render(report)).as_bytes()),
+        Format::Csv => csv::write(report, out),
+        Format::Markdown => out.write_all(markdown::render(report).as_bytes()),
+        Format::Html => out.write_all(html::render(report).as_bytes()),
     }
 }
 

@@ -283,7 +283,7 @@ pub(super) fn render(report: &ReportV1) -> String {
                 .references
                 .iter()
                 .find(|r| r.starts_with("https://") || r.starts_with("http://"))
-                .map(String::as_str),
+                .map(|r| &**r),
             default_configuration: Configuration { level: level(max) },
             properties: RuleProperties {
                 security_severity: security_severity(max),

@@ -4,10 +4,16 @@ use comfy_table::{
     Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, TableStyle, Width, presets,
 };
 
-use super::v1::{CoverageStatus, ReportV1, Severity, Status};
+use super::v1::{CoverageStatus, FindingV1, ReportV1, Severity, Status};
 use super::{Style, one_line, perspective_phrase};
 
-pub(super) fn render(report: &ReportV1, style: Style) -> String {
+/// The report as a table, written piece by piece: a large report's findings table is laid out and
+/// written `CHUNK_ROWS` rows at a time (see `write_findings`), so its text is never held whole.
+pub(super) fn write(
+    report: &ReportV1,
+    style: Style,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let mut out = String::new();
     out.push_str(&wrap(&heading(report), style.width, "  "));
     out.push('\n');
@@ -29,64 +35,10 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
         out.push_str(&paint(style, GREEN, &wrap(&text, style.width, "")));
         out.push('\n');
     } else {
-        let mut table = new_table(style);
-        let whole = longest_word(report);
-        // Narrow: the rule id, subject and message share one column, wide enough for any rule id or
-        // GUID; wide: rule id above subject in a column that holds its longest word, the message gets
-        // the rest (at least `MIN_MESSAGE`).
-        let narrow = style
-            .width
-            .is_some_and(|w| usize::from(w) < whole + 2 + FIXED_COLUMNS + MIN_MESSAGE);
-        if narrow {
-            table.set_header(header_row(style, &["SEVERITY", "RULE / SUBJECT / FINDING"]));
-        } else {
-            table.set_header(header_row(
-                style,
-                &["SEVERITY", "RULE / SUBJECT", "FINDING"],
-            ));
-        }
-        for severity in Severity::ALL_DESC {
-            for f in report.findings.iter().filter(|f| f.severity == severity) {
-                let mut rule_subject =
-                    format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label()));
-                if let Some(s) = f.status.filter(|s| *s != Status::Open) {
-                    rule_subject.push_str(&format!(" [{}]", s.as_str()));
-                }
-                let mut message = one_line(&f.message);
-                if let Some(note) = f.note.as_deref() {
-                    message.push_str(&format!(" ({})", one_line(note)));
-                }
-                let row = if narrow {
-                    vec![
-                        severity_cell(style, severity),
-                        text_cell(style, format!("{rule_subject}\n{message}")),
-                    ]
-                } else {
-                    vec![
-                        severity_cell(style, severity),
-                        text_cell(style, rule_subject),
-                        text_cell(style, message),
-                    ]
-                };
-                table.add_row(row);
-            }
-        }
         out.push('\n');
-        if let Some(w) = style.width
-            && !narrow
-            && let Some(col) = table.column_mut(1)
-        {
-            // A long display name wraps within its column rather than squeezing the message, but the
-            // column always holds its longest word (a rule id, a GUID) whole.
-            let lower = u16::try_from(whole + 2).unwrap_or(u16::MAX);
-            let upper = (u32::from(w) * 32 / 100) as u16;
-            col.set_constraint(ColumnConstraint::Boundaries {
-                lower: Width::Fixed(lower),
-                upper: Width::Fixed(upper.max(lower)),
-            });
-        }
-        out.push_str(&table.to_string());
-        out.push('\n');
+        w.write_all(out.as_bytes())?;
+        out.clear();
+        write_findings(report, style, w)?;
     }
 
     if let Some(resolved) = report.resolved.as_ref().filter(|r| !r.is_empty()) {
@@ -183,7 +135,155 @@ pub(super) fn render(report: &ReportV1, style: Style) -> String {
             out.push('\n');
         }
     }
-    out
+    w.write_all(out.as_bytes())
+}
+
+/// Findings tables up to this many rows are laid out by comfy-table over all their rows at once; a
+/// larger one is written in slices of this many rows, every slice with the same column widths.
+const CHUNK_ROWS: usize = 256;
+
+/// The findings table, highest severity first. Narrow: the rule id, subject and message share one
+/// column, wide enough for any rule id or GUID; wide: rule id above subject in a column that holds its
+/// longest word, the message gets the rest (at least `MIN_MESSAGE`).
+///
+/// comfy-table lays out a table from all of its formatted rows, and holds every formatted line until
+/// the end: for thousands of findings that is several times the text. A table of more than
+/// `CHUNK_ROWS` rows is therefore measured first (each column's widest line, slice by slice), given
+/// fixed column widths from that, and written slice by slice, the slices joined at their borders so
+/// that they read as one table.
+fn write_findings(
+    report: &ReportV1,
+    style: Style,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let whole = longest_word(report);
+    let narrow = style
+        .width
+        .is_some_and(|w| usize::from(w) < whole + 2 + FIXED_COLUMNS + MIN_MESSAGE);
+    let rows: Vec<&FindingV1> = Severity::ALL_DESC
+        .iter()
+        .flat_map(|s| report.findings.iter().filter(move |f| f.severity == *s))
+        .collect();
+    let header: &[&str] = if narrow {
+        &["SEVERITY", "RULE / SUBJECT / FINDING"]
+    } else {
+        &["SEVERITY", "RULE / SUBJECT", "FINDING"]
+    };
+    let table_of = |slice: &[&FindingV1], with_header: bool| {
+        let mut table = new_table(style);
+        if with_header {
+            table.set_header(header_row(style, header));
+        }
+        for f in slice {
+            table.add_row(finding_row(style, narrow, f));
+        }
+        table
+    };
+    if rows.len() <= CHUNK_ROWS {
+        let mut table = table_of(&rows, true);
+        if let Some(w) = style.width
+            && !narrow
+            && let Some(col) = table.column_mut(1)
+        {
+            // A long display name wraps within its column rather than squeezing the message, but the
+            // column always holds its longest word (a rule id, a GUID) whole.
+            let lower = u16::try_from(whole + 2).unwrap_or(u16::MAX);
+            let upper = (u32::from(w) * 32 / 100) as u16;
+            col.set_constraint(ColumnConstraint::Boundaries {
+                lower: Width::Fixed(lower),
+                upper: Width::Fixed(upper.max(lower)),
+            });
+        }
+        return w.write_all(format!("{table}\n").as_bytes());
+    }
+
+    // Each column's widest line (the header's included), slice by slice.
+    let mut content = table_of(&[], true).column_max_content_widths();
+    for slice in rows.chunks(CHUNK_ROWS) {
+        for (c, m) in content
+            .iter_mut()
+            .zip(table_of(slice, false).column_max_content_widths())
+        {
+            *c = (*c).max(m);
+        }
+    }
+    let widths = column_widths(&content, style.width, narrow, whole);
+    let last = rows.len().div_ceil(CHUNK_ROWS).saturating_sub(1);
+    for (i, slice) in rows.chunks(CHUNK_ROWS).enumerate() {
+        let mut table = table_of(slice, i == 0);
+        table.set_constraints(
+            widths
+                .iter()
+                .map(|w| ColumnConstraint::Absolute(Width::Fixed(*w))),
+        );
+        let text = table.to_string();
+        let mut lines: Vec<&str> = text.lines().collect();
+        // Joined at the borders: a slice after the first loses its top border, one before the last
+        // its bottom border.
+        if i < last {
+            lines.pop();
+        }
+        let start = usize::from(i > 0);
+        for line in lines.iter().skip(start) {
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// Fixed column widths (padding included) for a sliced findings table, from each column's widest line
+/// (`content`, padding excluded), in the spirit of the unsliced layout: without a width every column
+/// fits its content; with one the severity column fits its content, the rule/subject column is held
+/// between its longest word and 32% of the width, and the message column gets what is left (or less,
+/// when its lines are shorter).
+fn column_widths(content: &[u16], width: Option<u16>, narrow: bool, whole: usize) -> Vec<u16> {
+    let padded: Vec<u16> = content.iter().map(|c| c.saturating_add(2)).collect();
+    let Some(width) = width else {
+        return padded;
+    };
+    let borders = u16::try_from(padded.len() + 1).unwrap_or(u16::MAX);
+    let severity = padded.first().copied().unwrap_or(10);
+    let rest = width.saturating_sub(borders).saturating_sub(severity);
+    if narrow {
+        let text = padded.get(1).copied().unwrap_or(rest).min(rest).max(3);
+        return vec![severity, text];
+    }
+    let lower = u16::try_from(whole + 2).unwrap_or(u16::MAX);
+    let upper = ((u32::from(width) * 32 / 100) as u16).max(lower);
+    let rule = padded.get(1).copied().unwrap_or(lower).clamp(lower, upper);
+    let message = padded
+        .get(2)
+        .copied()
+        .unwrap_or(0)
+        .min(rest.saturating_sub(rule))
+        .max(3);
+    vec![severity, rule, message]
+}
+
+/// One finding's row: severity, then rule id above the subject (and its status), then the message
+/// (and its note); narrow, the last two share a cell.
+fn finding_row(style: Style, narrow: bool, f: &FindingV1) -> Vec<Cell> {
+    let mut rule_subject = format!("{}\n{}", one_line(&f.rule_id), one_line(f.subject.label()));
+    if let Some(s) = f.status.filter(|s| *s != Status::Open) {
+        rule_subject.push_str(&format!(" [{}]", s.as_str()));
+    }
+    let mut message = one_line(&f.message);
+    if let Some(note) = f.note.as_deref() {
+        message.push_str(&format!(" ({})", one_line(note)));
+    }
+    if narrow {
+        vec![
+            severity_cell(style, f.severity),
+            text_cell(style, format!("{rule_subject}\n{message}")),
+        ]
+    } else {
+        vec![
+            severity_cell(style, f.severity),
+            text_cell(style, rule_subject),
+            text_cell(style, message),
+        ]
+    }
 }
 
 /// "Tenant Contoso (id), customer perspective, as of 2024-05-01 12:00 UTC".

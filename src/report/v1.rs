@@ -6,6 +6,7 @@
 //! Every map is a `BTreeMap` and every list keeps the evaluator's order, so the same input serializes to
 //! the same bytes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{CoverageOutcome, Evaluation, NotEvaluated, SuppressedFinding};
 use crate::lifecycle::{self, Lifecycle};
-use crate::rules::finding::{self, Finding};
+use crate::rules::finding::{self, Evidence, Finding};
 use crate::snapshot::{self, Snapshot};
 use crate::text;
 
@@ -382,7 +383,7 @@ pub struct FindingV1 {
     pub rule_id: String,
     pub severity: Severity,
     /// The rule's title.
-    pub title: String,
+    pub title: Cow<'static, str>,
     /// One or two sentences about this subject.
     pub message: String,
     pub subject: SubjectV1,
@@ -392,11 +393,12 @@ pub struct FindingV1 {
     pub customer_tenant_id: Option<String>,
     /// Structured, rule-specific evidence (role names, counts, dates, example records). Keys are stable
     /// per rule but not part of this schema.
-    pub evidence: BTreeMap<String, serde_json::Value>,
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub evidence: Evidence,
     /// What to do about it.
-    pub remediation: String,
+    pub remediation: Cow<'static, str>,
     /// Links and citations (MITRE ATT&CK, Microsoft guidance, CISA).
-    pub references: Vec<String>,
+    pub references: Vec<Cow<'static, str>>,
     /// Stable across runs: a hash of rule id, audited tenant and subject id. Use it to de-duplicate
     /// tickets.
     pub fingerprint: String,
@@ -563,7 +565,7 @@ impl From<&Finding> for FindingV1 {
         FindingV1 {
             rule_id: name(&f.rule_id),
             severity: f.severity.into(),
-            title: long(&f.title),
+            title: own_text(&f.title),
             message: long(&f.message),
             subject: SubjectV1 {
                 kind: f.subject.kind.into(),
@@ -572,13 +574,10 @@ impl From<&Finding> for FindingV1 {
             },
             partner_tenant_id: f.partner_tenant_id.as_deref().map(name),
             customer_tenant_id: f.customer_tenant_id.as_deref().map(name),
-            evidence: f
-                .evidence
-                .iter()
-                .map(|(k, v)| (name(k), capped_value(v)))
-                .collect(),
-            remediation: long(&f.remediation),
-            references: f.references.iter().map(|r| long(r)).collect(),
+            // Capped when set, and shared: the report does not copy it.
+            evidence: f.evidence.clone(),
+            remediation: own_text(&f.remediation),
+            references: f.references.iter().map(own_text).collect(),
             fingerprint: name(&f.fingerprint),
             first_seen: f.first_seen,
             status: None,
@@ -598,16 +597,15 @@ fn long(s: &str) -> String {
     text::cap(s, text::MAX_TEXT).into_owned()
 }
 
-/// Evidence with every string and key capped (its structure is the rule's, and bounded by it).
-fn capped_value(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => Value::String(long(s)),
-        Value::Array(a) => Value::Array(a.iter().map(capped_value).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (name(k), capped_value(v))).collect())
-        }
-        other => other.clone(),
+/// A rule's own text: borrowed from its metadata (no copy); text read back from a history is capped.
+#[expect(
+    clippy::ptr_arg,
+    reason = "borrowed or owned is the point: only owned text is capped and copied"
+)]
+fn own_text(s: &Cow<'static, str>) -> Cow<'static, str> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s),
+        Cow::Owned(s) => Cow::Owned(long(s)),
     }
 }
 

@@ -395,7 +395,7 @@ impl Rule for NewPartnerAccess {
                         .find(|f| f.partner_tenant_id.as_deref() == Some(tenant.as_str()))
                     {
                         f.evidence
-                            .insert("lighthouse_delegations".into(), Value::Array(delegations));
+                            .insert("lighthouse_delegations", Value::Array(delegations));
                         f.message.push_str(&format!(
                             " Also new in Azure Lighthouse: {}.",
                             join_names(&phrases)

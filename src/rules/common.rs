@@ -1,12 +1,12 @@
 //! Helpers shared by the rule families: building findings, naming things, role sets, partner tests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::context::Ctx;
-use super::finding::{Finding, Severity, Subject, SubjectKind};
+use super::finding::{Evidence, Finding, Severity, Subject, SubjectKind};
 use super::meta::RuleMeta;
 use crate::model::gdap::DelegatedAdminRelationship;
 use crate::model::roles::{GLOBAL_ADMIN, RoleCatalog};
@@ -23,14 +23,14 @@ pub fn finding(meta: &'static RuleMeta, subject: Subject, message: String) -> Fi
     Finding {
         rule_id: meta.id.to_owned(),
         severity: meta.default_severity,
-        title: meta.title.to_owned(),
+        title: meta.title.into(),
         message,
         subject,
         partner_tenant_id: None,
         customer_tenant_id: None,
-        evidence: BTreeMap::new(),
-        remediation: meta.remediation.to_owned(),
-        references: meta.references.iter().map(|r| (*r).to_owned()).collect(),
+        evidence: Evidence::default(),
+        remediation: meta.remediation.into(),
+        references: meta.references.iter().map(|r| (*r).into()).collect(),
         fingerprint: String::new(),
         first_seen: None,
     }
@@ -62,7 +62,7 @@ impl FindingExt for Finding {
         self
     }
     fn ev(mut self, key: &str, value: Value) -> Self {
-        self.evidence.insert(key.to_owned(), value);
+        self.evidence.insert(key, value);
         self
     }
 }

@@ -1,9 +1,11 @@
 //! What a rule produces.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use super::evidence::Evidence;
 
 /// Finding severity, highest first in `Ord` terms reversed: `Critical > High > ... > Info`.
 #[derive(
@@ -104,21 +106,22 @@ pub struct Subject {
     pub display_name: Option<String>,
 }
 
-/// One finding. `fingerprint` and `first_seen` are filled by the evaluator, not by rules.
+/// One finding. `fingerprint` and `first_seen` are filled by the evaluator, not by rules. The rule's
+/// own texts (title, remediation, references) are borrowed from its metadata, not copied per finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule_id: String,
     pub severity: Severity,
-    pub title: String,
+    pub title: Cow<'static, str>,
     /// One or two sentences a tenant admin understands without reading code.
     pub message: String,
     pub subject: Subject,
     pub partner_tenant_id: Option<String>,
     pub customer_tenant_id: Option<String>,
     /// Structured evidence (role names, counts, dates, example records).
-    pub evidence: BTreeMap<String, serde_json::Value>,
-    pub remediation: String,
-    pub references: Vec<String>,
+    pub evidence: Evidence,
+    pub remediation: Cow<'static, str>,
+    pub references: Vec<Cow<'static, str>>,
     /// Stable across runs: hash of rule id, audited tenant and subject id.
     pub fingerprint: String,
     pub first_seen: Option<DateTime<Utc>>,

@@ -11,6 +11,7 @@ pub mod azure;
 pub mod changes;
 pub mod common;
 pub mod context;
+pub mod evidence;
 pub mod finding;
 pub mod fleet;
 pub mod hygiene;

@@ -282,8 +282,10 @@ fn shorten(text: &str) -> String {
     }
 }
 
-fn suppressed_rule(f: &Finding) -> Option<&str> {
-    f.evidence.get("rule").and_then(|v| v.as_str())
+fn suppressed_rule(f: &Finding) -> Option<String> {
+    f.evidence
+        .get("rule")
+        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 /// Summary counts of the report built from `ev` against its findings.
@@ -353,7 +355,9 @@ fn violations(clean: &Scan, chaos: &Scan) -> Vec<String> {
                 if names_only {
                     continue;
                 }
-                if let Err(why) = explanation(rule, suppressed_rule(&r.finding), clean, chaos) {
+                if let Err(why) =
+                    explanation(rule, suppressed_rule(&r.finding).as_deref(), clean, chaos)
+                {
                     out.push(format!(
                         "CHANGED   {} ({why}):\n            {}",
                         r.label(),
@@ -369,7 +373,7 @@ fn violations(clean: &Scan, chaos: &Scan) -> Vec<String> {
             continue;
         }
         let rule = &c.finding.rule_id;
-        if let Err(why) = explanation(rule, suppressed_rule(&c.finding), clean, chaos) {
+        if let Err(why) = explanation(rule, suppressed_rule(&c.finding).as_deref(), clean, chaos) {
             out.push(format!("DROPPED   {} ({why})", c.label()));
         }
     }

@@ -1,6 +1,5 @@
 //! The history store (SQLite), the inventory diff, and the `history` / `diff` commands.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -191,7 +190,7 @@ fn finding(rule: &str, subject: &str, tenant: &str) -> Finding {
     Finding {
         rule_id: rule.into(),
         severity: Severity::High,
-        title: format!("{rule} title"),
+        title: format!("{rule} title").into(),
         message: "message".into(),
         subject: Subject {
             kind: SubjectKind::Relationship,
@@ -200,7 +199,7 @@ fn finding(rule: &str, subject: &str, tenant: &str) -> Finding {
         },
         partner_tenant_id: None,
         customer_tenant_id: None,
-        evidence: BTreeMap::new(),
+        evidence: Default::default(),
         remediation: "fix it".into(),
         references: vec![],
         fingerprint: format!("fp-{rule}-{tenant}-{subject}"),

@@ -43,7 +43,7 @@ fn finding(
     Finding {
         rule_id: rule_id.into(),
         severity,
-        title: title.into(),
+        title: title.to_owned().into(),
         message: message.into(),
         subject: Subject {
             kind,
@@ -52,10 +52,11 @@ fn finding(
         },
         partner_tenant_id: partner.map(Into::into),
         customer_tenant_id: Some(TENANT.into()),
-        evidence,
+        evidence: evidence.into(),
         remediation: format!(
             "Fix {rule_id}: review the partner's access in the Entra admin centre."
-        ),
+        )
+        .into(),
         references: vec![
             "https://attack.mitre.org/techniques/T1199/".into(),
             "MITRE ATT&CK T1199 Trusted Relationship".into(),
@@ -752,7 +753,7 @@ fn report_with_name(name: &str) -> ReportV1 {
     let f = &mut eval.findings[0];
     f.subject.display_name = Some(name.to_owned());
     f.message = format!("{name} can act as Global Administrator in this tenant.");
-    f.evidence.insert("partner_name".into(), json!([name]));
+    f.evidence.insert("partner_name", json!([name]));
     eval.warnings.push(format!("Odd name {name}"));
     report::build(&header(), &eval, at(2026, 3, 1, 12))
 }
@@ -799,7 +800,11 @@ fn huge_display_names_are_cut_in_every_format() {
         assert!(shown.ends_with(&format!("… [truncated, {size} bytes]")));
         assert!(dto.message.len() <= gdap_audit::text::MAX_TEXT);
         assert!(
-            dto.evidence["partner_name"][0].as_str().unwrap().len() <= gdap_audit::text::MAX_TEXT
+            dto.evidence.map()["partner_name"][0]
+                .as_str()
+                .unwrap()
+                .len()
+                <= gdap_audit::text::MAX_TEXT
         );
         for (format, style) in every_format_and_style() {
             let out = report::render(&r, format, style);
@@ -979,7 +984,7 @@ mod props {
                 f.subject.display_name = Some(name.clone());
                 f.subject.id = id.clone();
                 f.message = message.clone();
-                f.evidence.insert("x".into(), json!({"k": name.clone()}));
+                f.evidence.insert("x", json!({"k": name.clone()}));
             }
             eval.coverage[0].coverage.detail = Some(detail.clone());
             eval.warnings.push(warning);
@@ -1118,4 +1123,82 @@ fn table_at_80_columns_keeps_rule_ids_and_guids_whole() {
             }
         }
     }
+}
+
+/// A report of thousands of findings is written in slices of rows: it still reads as one table, with one
+/// header, one top and one bottom border, every row the same width (within the terminal's), and every
+/// finding in severity order. `json` streams the bytes the whole document serializes to.
+#[test]
+fn a_large_table_is_written_in_slices_that_read_as_one_table() {
+    let mut ev = evaluation();
+    let template = ev.findings.clone();
+    ev.findings = (0..1_100)
+        .map(|i| {
+            let mut f = template[i % template.len()].clone();
+            f.subject.id = format!("subject-{i:05}");
+            f.subject.display_name = Some(format!("Subject number {i} {}", "x".repeat(i % 70)));
+            f.message = format!("m{i:05} {} {}", f.message, "word ".repeat(i % 40));
+            f
+        })
+        .collect();
+    let r = report::build(&header(), &ev, at(2026, 3, 1, 12));
+    for style in [
+        plain(120),
+        plain(72),
+        Style {
+            color: false,
+            unicode: true,
+            width: Some(100),
+        },
+        Style::plain(),
+    ] {
+        let out = report::render(&r, Format::Table, style);
+        let table: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !(l.starts_with('+') || l.starts_with('┌')))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let widths: std::collections::BTreeSet<usize> =
+            table.iter().map(|l| l.chars().count()).collect();
+        assert_eq!(
+            widths.len(),
+            1,
+            "{style:?}: rows of several widths {widths:?}"
+        );
+        if let Some(w) = style.width {
+            assert!(widths.iter().all(|x| *x <= usize::from(w)), "{style:?}");
+        }
+        assert_eq!(
+            table.iter().filter(|l| l.contains("SEVERITY")).count(),
+            1,
+            "{style:?}: one header"
+        );
+        let borders = table
+            .iter()
+            .filter(|l| l.starts_with("+-") || l.starts_with('┌') || l.starts_with('└'))
+            .count();
+        // The top and the bottom border (the rule below the header is `+=` or `╞`).
+        assert_eq!(borders, 2, "{style:?}");
+        for i in [0, 1, 499, 1_099] {
+            assert!(out.contains(&format!("m{i:05}")), "{style:?}: {i} lost");
+        }
+        // Highest severity first, across slice boundaries.
+        let order: Vec<usize> = ["critical", "high", "medium", "low", "info"]
+            .iter()
+            .filter_map(|s| table.iter().position(|l| l.contains(&format!(" {s} "))))
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{style:?}: {order:?}"
+        );
+    }
+    let mut streamed = Vec::new();
+    report::write(&r, Format::Json, Style::plain(), &mut streamed).unwrap();
+    let whole =
+        gdap_audit::text::json_escape_hidden(serde_json::to_string_pretty(&r).unwrap() + "\n");
+    assert!(String::from_utf8(streamed).unwrap() == whole);
+    let jsonl = report::render(&r, Format::Jsonl, Style::plain());
+    assert_eq!(jsonl.lines().count(), 1_100);
+    let csv = report::render(&r, Format::Csv, Style::plain());
+    assert!(csv.contains("m01099"));
 }
