@@ -18,29 +18,41 @@ mod charts;
 /// The page's only script: filtering and sorting. Kept outside the template so its CSP hash is exact.
 const SCRIPT: &str = include_str!("../../templates/report.js");
 
-pub(super) fn render(report: &ReportV1) -> String {
+/// The page, rendered straight into `out` (a report of thousands of findings is tens of MB of HTML),
+/// ending with a newline.
+pub(super) fn write(report: &ReportV1, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let page = Page::new(report);
-    match page.render() {
-        Ok(mut s) => {
-            if !s.ends_with('\n') {
-                s.push('\n');
-            }
-            s
-        }
-        // askama fails only when a Display impl does; ours are plain strings and numbers.
-        Err(e) => format!(
-            "<!doctype html><meta charset=\"utf-8\"><title>gdap-audit</title><p>The report could not be rendered: {}</p>\n",
-            escape(&e.to_string())
-        ),
+    use std::io::Write;
+    let mut out = LastByte {
+        inner: out,
+        last: None,
+    };
+    // askama fails only when `out` does, or a Display impl (ours are plain strings and numbers).
+    page.write_into(&mut out)?;
+    if out.last != Some(b'\n') {
+        out.write_all(b"\n")?;
     }
+    Ok(())
 }
 
-/// Minimal HTML escaping for the fallback page only (the template escapes everything else).
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// Remembers the last byte written (whether the page already ends with a newline).
+struct LastByte<'a> {
+    inner: &'a mut dyn std::io::Write,
+    last: Option<u8>,
+}
+
+impl std::io::Write for LastByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(b) = buf.get(..n).and_then(|b| b.last()) {
+            self.last = Some(*b);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[derive(Template)]

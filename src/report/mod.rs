@@ -14,7 +14,7 @@ pub mod v1;
 
 use std::io::Write;
 
-use crate::text::{JsonEscapeHidden, json_escape_hidden};
+use crate::text::JsonEscapeHidden;
 
 pub use v1::{ReportHeader, ReportV1, build};
 
@@ -150,10 +150,15 @@ pub fn write(
             }
             out.flush()
         }
-        Format::Sarif => out.write_all(json_escape_hidden(sarif::render(report)).as_bytes()),
+        Format::Sarif => {
+            let mut out = JsonEscapeHidden::new(out);
+            sarif::write(report, &mut out)?;
+            out.write_all(b"\n")?;
+            out.flush()
+        }
         Format::Csv => csv::write(report, out),
         Format::Markdown => out.write_all(markdown::render(report).as_bytes()),
-        Format::Html => out.write_all(html::render(report).as_bytes()),
+        Format::Html => html::write(report, out),
     }
 }
 

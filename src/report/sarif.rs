@@ -242,11 +242,8 @@ fn security_severity(severity: Severity) -> Option<&'static str> {
     }
 }
 
-#[expect(
-    clippy::expect_used,
-    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
-)]
-pub(super) fn render(report: &ReportV1) -> String {
+/// The SARIF log, serialized straight into `out` (pretty-printed, no trailing newline).
+pub(super) fn write(report: &ReportV1, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     // One descriptor per rule id, in order of first appearance (findings are sorted, so the rule list
     // is deterministic); its level is the highest severity the rule reported.
     let mut rules: Vec<(&FindingV1, Severity)> = Vec::new();
@@ -372,9 +369,8 @@ pub(super) fn render(report: &ReportV1) -> String {
             },
         }],
     };
-    let mut s = serde_json::to_string_pretty(&log).expect("SARIF always serializes");
-    s.push('\n');
-    s
+    serde_json::to_writer_pretty(out, &log)?;
+    Ok(())
 }
 
 /// The first text that is not blank, else the last one.
