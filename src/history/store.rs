@@ -19,6 +19,7 @@ use crate::collect::SignInSpool;
 use crate::diff::{DelegationState, Inventory, PartnerState, RelationshipState};
 use crate::evaluate::Evaluation;
 use crate::lifecycle::{Lifecycle, Prior};
+use crate::model::tenant_id;
 use crate::rules::context::{
     HistoryView, PreviousDelegation, PreviousPartner, PreviousRelationship, PreviousRun,
 };
@@ -182,8 +183,11 @@ fn roles_json(roles: &[String]) -> String {
     serde_json::to_string(roles).expect("strings serialize")
 }
 
+/// The key a tenant id is stored under. The same text as before [`tenant_id::normalise`] existed (trimmed,
+/// lower-cased) for every tenant id runs recorded (hyphenated GUIDs, and any other text), so existing
+/// databases keep matching; a GUID in braces or without hyphens now finds its runs too.
 pub(super) fn tenant_key(t: &str) -> String {
-    t.trim().to_ascii_lowercase()
+    tenant_id::normalise(t)
 }
 
 fn perspectives_text(p: &[Perspective]) -> String {
@@ -779,7 +783,7 @@ fn insert_run(
     let last_success = |tenant: &str| -> Option<DateTime<Utc>> {
         sign_ins?
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(tenant))
+            .find(|(k, _)| tenant_key(k) == tenant)
             .and_then(|(_, s)| s.last_success)
     };
     {

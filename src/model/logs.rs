@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use super::gdap::null_as_default;
+use super::{Timestamp, tenant_id};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,9 +45,9 @@ pub struct SignIn {
     /// Flags value: `serviceProvider`, `b2bCollaboration,serviceProvider`, `passthrough`, ...
     #[serde(default)]
     pub cross_tenant_access_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub home_tenant_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub resource_tenant_id: Option<String>,
     /// `singleFactorAuthentication` or `multiFactorAuthentication`.
     #[serde(default)]
@@ -96,7 +96,7 @@ pub struct AuditUser {
     pub user_principal_name: Option<String>,
     #[serde(default)]
     pub ip_address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub home_tenant_id: Option<String>,
     #[serde(default)]
     pub home_tenant_name: Option<String>,
