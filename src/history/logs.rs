@@ -27,7 +27,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
-use super::store::{HistoryStore, conversion, get_opt_ts, get_ts, tenant_key, ts};
+use super::sql::{conversion, get_opt_ts, get_ts, tenant_key, ts};
+use super::store::HistoryStore;
 use crate::collect::logs::{dropped_note, incremental_note, sign_in_key};
 use crate::collect::spool::SignInSpool;
 use crate::collect::{

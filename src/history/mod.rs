@@ -12,10 +12,17 @@
 //!   merges incremental log reads.
 //! * Every write is one transaction; a second concurrent run waits for the first (`busy_timeout`).
 //! * A database from a newer gdap-audit, or a damaged file, is refused and never modified.
+//!
+//! Modules, each depending only on those after it: `record` (recording a run: the store's rows and the
+//! kept logs in one transaction), `logs` (the kept log records, incremental plan and merge), `store`
+//! (open, rows of a run, view, list, show, prune), `schema` (migrations, identity checks), `chain`
+//! (evidence windows) and `sql` (timestamp text, tenant key, value and error conversion).
 
 mod chain;
 mod logs;
+mod record;
 mod schema;
+mod sql;
 mod store;
 
 use std::path::PathBuf;
