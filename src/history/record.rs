@@ -37,7 +37,7 @@ impl HistoryStore {
     }
 
     /// [`HistoryStore::record_run`], also keeping the run's log records for later incremental runs (see
-    /// [`HistoryStore::merge_logs`]): `partner_sign_ins` (what the collector's
+    /// [`crate::audit::incremental`]): `partner_sign_ins` (what the collector's
     /// [`partner_sign_ins`](crate::collect::CollectOptions::partner_sign_ins) sink received) and the
     /// snapshot's kept directory audit events. Records older than
     /// [`LOG_RETENTION_DAYS`](super::LOG_RETENTION_DAYS) are deleted. Still one transaction.
