@@ -124,8 +124,13 @@ pub fn plan(
         && let Some(w) = k.watermark
         && reads_incrementally(w, window)
     {
+        plan.previous_service_providers =
+            k.service_providers.ok_or_else(|| HistoryError::Corrupt {
+                path: store.path().to_owned(),
+                detail: "unreadable stored value: the service providers of the kept sign-ins"
+                    .to_owned(),
+            })?;
         plan.sign_in_watermark = Some(w);
-        plan.previous_service_providers = k.service_providers;
     }
     if let Some(k) = kept.audits
         && k.since <= window.since

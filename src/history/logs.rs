@@ -55,8 +55,10 @@ pub struct KeptLog {
     pub since: DateTime<Utc>,
     /// The watermark of that chain's newest run (the newest record it read), when it had one.
     pub watermark: Option<DateTime<Utc>>,
-    /// Sign-ins only: the service-provider tenants that run attributed sign-ins with.
-    pub service_providers: BTreeSet<String>,
+    /// Sign-ins only: the service-provider tenants that run attributed sign-ins with; `None` when the
+    /// stored list is damaged (only an incremental read needs it: it is refused then, see
+    /// [`crate::audit::incremental::plan`]).
+    pub service_providers: Option<BTreeSet<String>>,
 }
 
 /// The kept sign-ins and directory audit events of a tenant; `None` for a log whose newest run did not
@@ -330,21 +332,21 @@ impl HistoryStore {
                 };
             let mut kept = KeptLogs::default();
             if let Some((since, newest)) = kept_chain(&rows, |r| r.sign_ins) {
-                let providers: Vec<String> = match &newest.service_providers {
-                    Some(text) => serde_json::from_str(text).map_err(|e| conversion(0, e))?,
-                    None => Vec::new(),
+                let providers = match &newest.service_providers {
+                    Some(text) => serde_json::from_str::<BTreeSet<String>>(text).ok(),
+                    None => Some(BTreeSet::new()),
                 };
                 kept.sign_ins = Some(KeptLog {
                     since,
                     watermark: watermark(newest.run_id, "sign_ins_watermark")?,
-                    service_providers: providers.into_iter().collect(),
+                    service_providers: providers,
                 });
             }
             if let Some((since, newest)) = kept_chain(&rows, |r| r.audits) {
                 kept.audits = Some(KeptLog {
                     since,
                     watermark: watermark(newest.run_id, "audits_watermark")?,
-                    service_providers: BTreeSet::new(),
+                    service_providers: Some(BTreeSet::new()),
                 });
             }
             Ok(kept)
