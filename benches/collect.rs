@@ -158,7 +158,7 @@ async fn with_history(count: u64) {
         let mut opts = CollectOptions::new(CUSTOMER, as_of, Utc::now());
         opts.perspective = PerspectiveMode::Customer;
         opts.since_days = 30;
-        let plan = store.incremental_plan(CUSTOMER, opts.window()).unwrap();
+        let plan = gdap_audit::audit::incremental::plan(&store, CUSTOMER, opts.window()).unwrap();
         opts.sign_in_watermark = plan.sign_in_watermark;
         opts.audit_watermark = plan.audit_watermark;
         let sink = Arc::new(Mutex::new(SignInSpool::new()));
@@ -167,7 +167,8 @@ async fn with_history(count: u64) {
         let started = Instant::now();
         let mut snap = collect::collect(&client, &opts).await;
         let mut spool = std::mem::take(&mut *sink.lock().unwrap());
-        let merge = store.merge_logs(&mut snap, &plan, &mut spool).unwrap();
+        let merge =
+            gdap_audit::audit::incremental::merge(&store, &mut snap, &plan, &mut spool).unwrap();
         store
             .record_run_and_logs(&snap, &[], snap.collected_at, &mut spool)
             .unwrap();

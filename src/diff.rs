@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::roles::RoleCatalog;
+use crate::model::tenant_id;
 use crate::rules::Finding;
 use crate::snapshot::{Perspective, Snapshot, Source};
 
@@ -61,7 +62,7 @@ impl PartnerState {
 /// The comparable part of one audit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
-    /// The audited tenant, lower-case.
+    /// The audited tenant (normalised, [`crate::model::tenant_id::normalise`]).
     pub tenant_id: String,
     pub as_of: Option<DateTime<Utc>>,
     /// Whether relationships / partners were read in full: a source that failed is not "everything removed".
@@ -69,7 +70,7 @@ pub struct Inventory {
     pub partners_collected: bool,
     /// Keyed by relationship id.
     pub relationships: BTreeMap<String, RelationshipState>,
-    /// Keyed by partner tenant id, lower-case.
+    /// Keyed by partner tenant id (normalised).
     pub partners: BTreeMap<String, PartnerState>,
     /// Whether Azure Lighthouse delegations were read (every audited side's Azure source collected).
     #[serde(default)]
@@ -83,7 +84,7 @@ pub struct Inventory {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DelegationState {
     /// The other tenant: the managing tenant (customer side) or the customer tenant (partner side),
-    /// lower-case.
+    /// normalised.
     pub tenant_id: String,
     pub name: Option<String>,
     /// Role definition ids (GUIDs, lower-case) of the permanent authorizations, and `eligible:<id>` for
@@ -130,9 +131,12 @@ pub(crate) fn normalize_roles<'a>(roles: impl IntoIterator<Item = &'a String>) -
 }
 
 impl Inventory {
+    /// The comparable part of `snapshot`. What the history keeps must not depend on how a snapshot was
+    /// made: tenant ids are normalised here again (a decoded snapshot's already are; one built in code,
+    /// by a library caller or a test, may not be), so the keys match across runs and versions.
     pub fn from_snapshot(snapshot: &Snapshot) -> Inventory {
         let mut inv = Inventory {
-            tenant_id: snapshot.tenant_id.trim().to_ascii_lowercase(),
+            tenant_id: tenant_id::normalise(&snapshot.tenant_id),
             as_of: Some(snapshot.as_of),
             relationships_collected: snapshot.perspectives.contains(&Perspective::Partner)
                 && snapshot.has(Source::GdapRelationships),
@@ -147,7 +151,7 @@ impl Inventory {
                     r.id.clone(),
                     RelationshipState {
                         name: r.display_name.clone(),
-                        customer_tenant_id: r.customer_tenant_id().map(|t| t.to_ascii_lowercase()),
+                        customer_tenant_id: r.customer_tenant_id().map(tenant_id::normalise),
                         customer_name: r.customer_name().map(str::to_owned),
                         status: r.status.as_str().to_owned(),
                         roles: r.access_details.role_ids(),
@@ -158,7 +162,7 @@ impl Inventory {
         }
         if let Some(c) = &snapshot.customer {
             for p in &c.partners {
-                let key = p.tenant_id.trim().to_ascii_lowercase();
+                let key = tenant_id::normalise(&p.tenant_id);
                 if key.is_empty() {
                     continue;
                 }
@@ -177,7 +181,7 @@ impl Inventory {
             }
             let mut assigned: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for a in &c.foreign_role_assignments {
-                let home = a.home_tenant_id.trim().to_ascii_lowercase();
+                let home = tenant_id::normalise(&a.home_tenant_id);
                 if home.is_empty() || home == inv.tenant_id {
                     continue;
                 }
@@ -215,7 +219,7 @@ impl Inventory {
                     self.delegations.insert(
                         a.id.trim().to_ascii_lowercase(),
                         DelegationState {
-                            tenant_id: tenant,
+                            tenant_id: tenant_id::normalise(&tenant),
                             name,
                             roles: DelegationState::roles_of(a),
                         },

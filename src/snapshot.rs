@@ -18,6 +18,7 @@ use crate::model::gdap::{
 };
 use crate::model::logs::DirectoryAudit;
 use crate::model::roles::RoleDefinition;
+use crate::model::tenant_id;
 
 /// Bumped on any incompatible change; `evaluate` refuses snapshots from a newer version.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -322,6 +323,7 @@ pub struct PartnerData {
 /// A cross-tenant access partner, with its name and service-provider constraints.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerRecord {
+    #[serde(deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -350,6 +352,7 @@ pub struct ForeignRoleAssignment {
     #[serde(default)]
     pub principal_name: Option<String>,
     /// The principal's home tenant.
+    #[serde(deserialize_with = "tenant_id::de")]
     pub home_tenant_id: String,
     #[serde(default)]
     pub directory_scope_id: Option<String>,
@@ -434,7 +437,8 @@ pub struct PartnerSignIns {
 pub struct SignInSummary {
     /// Records read (all kinds), for coverage and benchmarks.
     pub scanned: u64,
-    /// Keyed by the partner's (home) tenant id, lower-case.
+    /// Keyed by the partner's (home) tenant id, normalised ([`tenant_id::normalise`]).
+    #[serde(deserialize_with = "tenant_id::de_keys")]
     pub partners: BTreeMap<String, PartnerSignIns>,
     /// The newest `createdDateTime` read: the next incremental run starts here.
     #[serde(default)]
@@ -502,8 +506,8 @@ pub struct AzureSubscriptionRecord {
 }
 
 impl AzureSubscriptionRecord {
-    /// The tenant on the other side of one of this subscription's delegations, lower-case (empty when
-    /// unknown), and its name when ARM gave one: the managing tenant on the customer side, the customer
+    /// The tenant on the other side of one of this subscription's delegations (empty when unknown),
+    /// and its name when ARM gave one: the managing tenant on the customer side, the customer
     /// tenant on the partner side.
     pub fn counterpart(
         &self,
@@ -521,9 +525,7 @@ impl AzureSubscriptionRecord {
                     .tenant_id
                     .clone()
                     .or_else(|| d.and_then(|d| d.managee_tenant_id.clone()))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase(),
+                    .unwrap_or_default(),
                 d.and_then(|d| d.managee_tenant_name.clone()),
             ),
         }
@@ -535,9 +537,7 @@ impl PartnerRecord {
     /// allowed the Microsoft 365 Support Engineer role (which only Microsoft Support is allowed).
     pub fn is_microsoft_support(&self) -> bool {
         use crate::model::customer::{MICROSOFT_SUPPORT_ROLE, MICROSOFT_SUPPORT_TENANT};
-        self.tenant_id
-            .trim()
-            .eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT)
+        self.tenant_id == MICROSOFT_SUPPORT_TENANT
             || self.allowed_roles.as_ref().is_some_and(|roles| {
                 roles
                     .iter()
@@ -547,10 +547,9 @@ impl PartnerRecord {
 }
 
 impl CustomerData {
+    /// The entry of `tenant_id` (normalised, as the entries are).
     pub fn partner(&self, tenant_id: &str) -> Option<&PartnerRecord> {
-        self.partners
-            .iter()
-            .find(|p| p.tenant_id.eq_ignore_ascii_case(tenant_id))
+        self.partners.iter().find(|p| p.tenant_id == tenant_id)
     }
 
     pub fn service_providers(&self) -> impl Iterator<Item = &PartnerRecord> {
@@ -564,6 +563,7 @@ pub struct Snapshot {
     pub snapshot_version: u32,
     pub tool_version: String,
     /// The audited tenant.
+    #[serde(deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub tenant_name: Option<String>,
@@ -587,6 +587,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetView {
     /// The partner tenant running the fleet audit (lower-case GUID).
+    #[serde(deserialize_with = "tenant_id::de")]
     pub partner_tenant_id: String,
     #[serde(default)]
     pub partner_name: Option<String>,

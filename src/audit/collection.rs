@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
+use super::incremental::{self, IncrementalPlan, LogMerge};
 use super::{AuditError, Collected, History, TenantAudit};
 use crate::collect::{self, CollectOptions, SignInSink};
 use crate::graph::GraphClient;
-use crate::history::{HistoryError, IncrementalPlan, LogMerge};
+use crate::history::HistoryError;
 
 /// Collect the tenant. With a history, the sign-ins and directory audits are read only after the
 /// previous run's watermark (minus the overlap) when the history's kept records cover the rest of the
-/// window ([`crate::history::HistoryStore::incremental_plan`]), then merged with them
-/// ([`crate::history::HistoryStore::merge_logs`]) so the snapshot holds the whole window's aggregates;
+/// window ([`incremental::plan`]), then merged with them ([`incremental::merge`]) so the snapshot holds the whole window's aggregates;
 /// the partner sign-ins read are spooled on disk for [`super::finish`] to keep.
 pub async fn collect(
     client: &GraphClient,
@@ -38,7 +38,7 @@ pub async fn collect(
         let tenant = tenant_id.clone();
         plan = history
             .with(move |store| match store {
-                Some(s) => s.incremental_plan(&tenant, window),
+                Some(s) => incremental::plan(s, &tenant, window),
                 None => Ok(IncrementalPlan::default()),
             })
             .await?
@@ -59,7 +59,7 @@ pub async fn collect(
                     return (snap, Ok(None));
                 };
                 let mut spool = sink.lock().unwrap_or_else(|e| e.into_inner());
-                let outcome = store.merge_logs(&mut snap, &merge_plan, &mut spool);
+                let outcome = incremental::merge(store, &mut snap, &merge_plan, &mut spool);
                 (snap, outcome.map(Some))
             })
             .await?;

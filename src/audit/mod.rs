@@ -11,6 +11,7 @@ mod collection;
 pub mod connect;
 mod error;
 mod history;
+pub mod incremental;
 
 use chrono::{DateTime, Utc};
 

@@ -116,7 +116,8 @@ impl CustomerTokens {
 
     /// The provider for one customer tenant (an id or verified domain), the same one on every call.
     pub fn provider(&self, customer_tenant: &str) -> Result<Arc<dyn TokenProvider>, AuthError> {
-        let key = customer_tenant.trim().to_ascii_lowercase();
+        // A GUID in its one form, a domain lower-cased: either way one provider per tenant.
+        let key = crate::model::tenant_id::normalise(customer_tenant);
         if let Some(p) = self
             .providers
             .lock()

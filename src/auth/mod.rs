@@ -138,7 +138,7 @@ pub fn token_tenant_id(token: &str) -> Option<String> {
     let claims: Tid = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     let tid = claims.tid?;
     let tid = tid.as_str()?;
-    is_guid(tid).then(|| tid.to_ascii_lowercase())
+    is_guid(tid).then(|| crate::model::tenant_id::normalise(tid))
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.

@@ -122,12 +122,10 @@ pub(crate) async fn collect_azure(ctx: &Ctx<'_>, customer: bool, partner: bool) 
         }
         return none;
     }
-    let (own, delegated): (Vec<Subscription>, Vec<Subscription>) =
-        subs.values.into_iter().partition(|s| {
-            s.tenant_id
-                .as_deref()
-                .is_none_or(|t| t.trim().eq_ignore_ascii_case(&ctx.tenant))
-        });
+    let (own, delegated): (Vec<Subscription>, Vec<Subscription>) = subs
+        .values
+        .into_iter()
+        .partition(|s| s.tenant_id.as_deref().is_none_or(|t| t == ctx.tenant));
 
     let customer_data = if customer {
         Some(customer_side(ctx, arm, own).await)

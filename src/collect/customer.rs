@@ -145,11 +145,7 @@ async fn xtap_partners(ctx: &Ctx<'_>) -> Option<(Vec<CrossTenantPartner>, bool)>
         Ok(items) => {
             ctx.record(items.coverage(source, "cross-tenant access partners"));
             let complete = items.undecodable == 0;
-            let mut partners = items.values;
-            for p in &mut partners {
-                p.tenant_id = p.tenant_id.trim().to_ascii_lowercase();
-            }
-            Some((partners, complete))
+            Some((items.values, complete))
         }
         Err(e) => {
             ctx.record(coverage_from_error(
@@ -434,22 +430,19 @@ pub fn foreign_assignment(
     let principal = a.principal.as_ref().or(resolved);
     let org = a
         .principal_organization_id
-        .as_deref()
-        .map(|o| o.trim().to_ascii_lowercase())
+        .clone()
         .filter(|o| !o.is_empty());
-    let audited = audited_tenant.trim().to_ascii_lowercase();
     let kind = principal.map(DirectoryObject::kind).unwrap_or("unknown");
     let home = if kind.eq_ignore_ascii_case("directoryObjectPartnerReference") {
         principal
-            .and_then(|p| p.external_partner_tenant_id.as_deref())
-            .map(|t| t.trim().to_ascii_lowercase())
+            .and_then(|p| p.external_partner_tenant_id.clone())
             .filter(|t| !t.is_empty())
             .or(org)
             .unwrap_or_else(|| "unknown".to_owned())
     } else {
         org?
     };
-    if home == audited {
+    if home == audited_tenant {
         return None;
     }
     Some(ForeignRoleAssignment {
@@ -482,9 +475,7 @@ async fn service_principals(
     ctx.started(source);
     let owners: Vec<String> = partner_ids
         .iter()
-        .filter(|t| {
-            !t.eq_ignore_ascii_case(MICROSOFT_OWNER_TENANT) && !t.eq_ignore_ascii_case(&ctx.tenant)
-        })
+        .filter(|t| t.as_str() != MICROSOFT_OWNER_TENANT && **t != ctx.tenant)
         .cloned()
         .collect();
 
@@ -552,7 +543,7 @@ async fn service_principals(
                 Some(o) => sp
                     .app_owner_organization_id
                     .as_deref()
-                    .is_some_and(|x| x.trim().eq_ignore_ascii_case(o)),
+                    .is_some_and(|x| x == o),
             };
             if keep && !sp.id.is_empty() {
                 by_id.insert(sp.id.to_ascii_lowercase(), sp);

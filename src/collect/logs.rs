@@ -53,25 +53,21 @@ impl SignInAggregator {
         SignInAggregator::default()
     }
 
-    /// The partner tenant (lower-case) a sign-in belongs to: `crossTenantAccessType` contains
-    /// `serviceProvider`, or the home tenant is a service-provider partner other than the audited tenant.
-    /// `service_providers` holds lower-case tenant ids.
+    /// The partner tenant a sign-in belongs to: `crossTenantAccessType` contains `serviceProvider`, or
+    /// the home tenant is a service-provider partner other than the audited tenant. Tenant ids are
+    /// compared as decoded (normalised, [`crate::model::tenant_id::normalise`]): `audited_tenant` and
+    /// `service_providers` must be too.
     pub fn partner_of(
         s: &SignIn,
         audited_tenant: &str,
         service_providers: &BTreeSet<String>,
     ) -> Option<String> {
-        let home = s
-            .home_tenant_id
-            .as_deref()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty());
+        let home = s.home_tenant_id.clone().filter(|h| !h.is_empty());
         if s.is_service_provider_access() {
             return Some(home.unwrap_or_else(|| "unknown".to_owned()));
         }
         let home = home?;
-        (service_providers.contains(&home) && !home.eq_ignore_ascii_case(audited_tenant.trim()))
-            .then_some(home)
+        (service_providers.contains(&home) && home != audited_tenant).then_some(home)
     }
 
     /// Adds one record. Every record counts in `scanned` and the watermark; partner sign-ins are
@@ -385,7 +381,7 @@ impl AuditCollector {
     /// constraints, or legacy partnerships.
     pub fn is_relevant(a: &DirectoryAudit, audited_tenant: &str) -> bool {
         a.initiator_home_tenant()
-            .is_some_and(|h| !h.trim().eq_ignore_ascii_case(audited_tenant.trim()))
+            .is_some_and(|h| h != audited_tenant)
             || AUDIT_CATEGORIES
                 .iter()
                 .any(|c| c.eq_ignore_ascii_case(a.category.trim()))

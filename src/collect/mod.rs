@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 use crate::graph::{GraphClient, GraphError, Lenient};
 use crate::model::roles::RoleDefinition;
+use crate::model::tenant_id;
 use crate::snapshot::{
     Coverage, CoverageStatus, Perspective, SNAPSHOT_VERSION, SignInSummary, Snapshot, Source,
     Window,
@@ -238,7 +239,7 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
     Snapshot {
         snapshot_version: SNAPSHOT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        tenant_id: opts.tenant_id.clone(),
+        tenant_id: tenant_id::normalise(&opts.tenant_id),
         tenant_name: org.and_then(|o| o.display_name).filter(|n| !n.is_empty()),
         collected_at: opts.collected_at,
         as_of: opts.as_of,
@@ -252,13 +253,13 @@ pub async fn collect(client: &GraphClient, opts: &CollectOptions) -> Snapshot {
 }
 
 /// The tenants sign-ins are attributed with: the snapshot's cross-tenant access partners flagged
-/// `isServiceProvider` (lower-case), as [`collect`] computes them.
+/// `isServiceProvider`, as [`collect`] computes them.
 pub fn service_providers(snap: &Snapshot) -> std::collections::BTreeSet<String> {
     snap.customer
         .iter()
         .flat_map(|c| &c.partners)
         .filter(|p| p.is_service_provider)
-        .map(|p| p.tenant_id.trim().to_ascii_lowercase())
+        .map(|p| p.tenant_id.clone())
         .collect()
 }
 
@@ -340,7 +341,7 @@ pub(crate) struct Ctx<'a> {
     pub client: &'a GraphClient,
     pub opts: &'a CollectOptions,
     pub window: Window,
-    /// The audited tenant, lower-case.
+    /// The audited tenant, normalised ([`tenant_id::normalise`]) as the tenant ids it meets are.
     pub tenant: String,
     coverage: Mutex<BTreeMap<Source, Coverage>>,
 }
@@ -351,7 +352,7 @@ impl<'a> Ctx<'a> {
             client,
             opts,
             window: opts.window(),
-            tenant: opts.tenant_id.trim().to_ascii_lowercase(),
+            tenant: tenant_id::normalise(&opts.tenant_id),
             coverage: Mutex::new(BTreeMap::new()),
         }
     }

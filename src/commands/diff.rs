@@ -8,6 +8,7 @@ use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff, Inventory};
 use crate::evaluate::evaluate;
 use crate::history::{HistoryError, HistoryStore};
+use crate::model::tenant_id;
 use crate::printer::Printer;
 use crate::report::diff as render;
 use crate::rules::HistoryView;
@@ -67,11 +68,7 @@ fn from_files(
     let new_snap = read_snapshot(new)?;
     // Every relationship and partner of one tenant would look added or removed against another's:
     // nothing to compare.
-    if !old_snap
-        .tenant_id
-        .trim()
-        .eq_ignore_ascii_case(new_snap.tenant_id.trim())
-    {
+    if old_snap.tenant_id != new_snap.tenant_id {
         return Err(CommandError::Usage(format!(
             "{} is a snapshot of tenant {} and {} of tenant {}: a diff compares two snapshots of the same tenant",
             old.display(),
@@ -125,7 +122,7 @@ fn from_history(
         Some(t) => tenants
             .iter()
             .find(|s| {
-                s.tenant_id.eq_ignore_ascii_case(t)
+                s.tenant_id == tenant_id::normalise(t)
                     || s.tenant_name
                         .as_deref()
                         .is_some_and(|n| n.eq_ignore_ascii_case(t))

@@ -502,11 +502,11 @@ fn global_admin_partners(snap: &Snapshot, auditing: &TenantId) -> Vec<GlobalAdmi
         .partners
         .iter()
         .filter(|p| !p.is_microsoft_support())
-        .map(|p| p.tenant_id.to_ascii_lowercase())
+        .map(|p| p.tenant_id.clone())
         .chain(
             c.foreign_role_assignments
                 .iter()
-                .map(|a| a.home_tenant_id.to_ascii_lowercase()),
+                .map(|a| a.home_tenant_id.clone()),
         )
         .collect();
     tenants.sort();
@@ -520,7 +520,7 @@ fn global_admin_partners(snap: &Snapshot, auditing: &TenantId) -> Vec<GlobalAdmi
         })
         .map(|t| GlobalAdminPartner {
             name: c.partner(&t).and_then(|p| p.display_name.clone()),
-            auditing_partner: *auditing == *t.as_str(),
+            auditing_partner: auditing.as_str() == t,
             tenant_id: t,
         })
         .collect()

@@ -1,40 +1,29 @@
-//! Incremental logs: the partner sign-ins and directory audit events runs read are kept, so a later run
-//! can ask Graph only for the records after the previous watermark and still report the aggregates of
-//! its whole window, exactly as a full read would have built them.
+//! The kept log records: the partner sign-ins and directory audit events runs read are stored, so a later
+//! run can ask Graph only for the records after the previous watermark and still report the aggregates of
+//! its whole window, exactly as a full read would have built them. This module stores them
+//! ([`write_logs`], called by `record.rs`) and reads them back: since when they are held without a gap
+//! ([`HistoryStore::kept_logs`], [`HistoryStore::log_coverage_start`]) and the records of a window
+//! ([`HistoryStore::kept_sign_ins`], [`HistoryStore::kept_audits`]). Deciding whether a run may read
+//! incrementally, and merging, is the audit's ([`crate::audit::incremental`], where the argument that the
+//! merge equals a full read is written down).
 //!
-//! Why the merge equals a full read:
-//! * A run that keeps its records ([`HistoryStore::record_run_and_logs`]) stores every sign-in it
-//!   attributed to a partner inside its window, and every directory audit event it kept. Rows are keyed
-//!   by record id, so a record read twice (the overlap) is stored once.
-//! * Incremental reading is allowed only when the runs that kept records form an unbroken chain (each
-//!   read its log in full, their windows join up) reaching back to the start of the requested window,
-//!   the previous run's watermark exists and is inside the window, and the read would actually start
-//!   after the window's start ([`HistoryStore::incremental_plan`]). By induction, the history then
-//!   holds every partner record of `[window start, previous watermark]`, and the new read covers
-//!   `[previous watermark - overlap, window end]`.
-//! * [`HistoryStore::merge_logs`] feeds the stored records of the window and the new ones, once per
-//!   id, newest first, to a fresh [`SignInAggregator`] (or [`AuditCollector`]): the same code, the same
-//!   order as a full read.
-//! * Which sign-ins are partner sign-ins depends on the tenants flagged `isServiceProvider` at the time
-//!   they were read. When the current set names a tenant the previous run did not have, the kept
-//!   records cannot stand for a full read: the merge refuses ([`LogMerge::NeedsFullRead`]) and the
-//!   caller reads the sign-ins again over the whole window.
+//! Which sign-ins are partner sign-ins depends on the tenants flagged `isServiceProvider` at the time they
+//! were read: each run that kept sign-ins also keeps that set ([`KeptLog::service_providers`]).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
-use super::store::{HistoryStore, conversion, get_opt_ts, get_ts, tenant_key, ts};
-use crate::collect::logs::{dropped_note, incremental_note, sign_in_key};
+use super::sql::{conversion, get_opt_ts, get_ts, tenant_key, ts};
+use super::store::HistoryStore;
+use crate::collect::logs::sign_in_key;
 use crate::collect::spool::SignInSpool;
-use crate::collect::{
-    AuditCollector, SignInAggregator, WATERMARK_OVERLAP_MINUTES, service_providers,
-};
+use crate::collect::{SignInAggregator, service_providers};
 use crate::model::logs::{DirectoryAudit, SignIn};
-use crate::snapshot::{CoverageStatus, Snapshot, Source, Window};
+use crate::snapshot::{Snapshot, Window};
 
 /// Kept log records older than this many days before the newest recorded run's `as_of` are deleted.
 /// A window reaching further back (`--since` above 400) is always read in full.
@@ -50,13 +39,6 @@ fn retention_cutoff(as_of: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// Where an incremental read starts: the watermark minus the overlap (or the calendar's start).
-fn overlap_start(watermark: DateTime<Utc>) -> DateTime<Utc> {
-    watermark
-        .checked_sub_signed(Duration::minutes(WATERMARK_OVERLAP_MINUTES))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
 /// Since when the history holds every kept log record without a gap (see
 /// [`HistoryStore::log_coverage_start`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,46 +47,29 @@ pub struct LogCoverage {
     pub audits: Option<DateTime<Utc>>,
 }
 
-/// Which logs a run may read incrementally, and from which watermark (the collector starts
-/// [`WATERMARK_OVERLAP_MINUTES`] before it). The default reads everything in full.
+/// What the history holds of one log of a tenant (see [`HistoryStore::kept_logs`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IncrementalPlan {
-    pub sign_in_watermark: Option<DateTime<Utc>>,
-    pub audit_watermark: Option<DateTime<Utc>>,
-    /// The service-provider tenants the previous run attributed sign-ins with.
-    previous_service_providers: BTreeSet<String>,
+pub struct KeptLog {
+    /// Since when every record is held: the start of the newest unbroken chain of runs that read the
+    /// log in full and kept its records, never before the retention cutoff.
+    pub since: DateTime<Utc>,
+    /// The watermark of that chain's newest run (the newest record it read), when it had one.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Sign-ins only: the service-provider tenants that run attributed sign-ins with; `None` when the
+    /// stored list is damaged (only an incremental read needs it: it is refused then, see
+    /// [`crate::audit::incremental::plan`]).
+    pub service_providers: Option<BTreeSet<String>>,
 }
 
-impl IncrementalPlan {
-    pub fn is_incremental(&self) -> bool {
-        self.sign_in_watermark.is_some() || self.audit_watermark.is_some()
-    }
-}
-
-/// What [`HistoryStore::merge_logs`] did with one log.
+/// The kept sign-ins and directory audit events of a tenant; `None` for a log whose newest run did not
+/// keep its records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum LogMerge {
-    /// The log was read in full (or not planned incremental): nothing to merge.
-    #[default]
-    Full,
-    /// The incremental read (`read` records) was merged with `from_history` kept records.
-    Merged { read: u64, from_history: u64 },
-    /// The incremental read did not complete (denied, failed, ...): left as it is, never merged into
-    /// a result that would look complete.
-    NotCollected,
-    /// The kept records cannot stand for a full read (`reason`); the source's coverage was marked
-    /// `failed`. Read the log again over the whole window.
-    NeedsFullRead { reason: String },
+pub struct KeptLogs {
+    pub sign_ins: Option<KeptLog>,
+    pub audits: Option<KeptLog>,
 }
 
-/// The outcome of [`HistoryStore::merge_logs`] per log.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MergeOutcome {
-    pub sign_ins: LogMerge,
-    pub audits: LogMerge,
-}
-
-/// One `sign_in_windows` row, as the incremental logic reads it.
+/// One `sign_in_windows` row, as the kept-log chains read it.
 struct LogWindow {
     run_id: Option<i64>,
     as_of: DateTime<Utc>,
@@ -157,7 +122,9 @@ fn kept_chain(
     Some((chain.since.max(cutoff), newest))
 }
 
-fn audit_key(a: &DirectoryAudit) -> String {
+/// The key a directory audit event is kept under: its id, or its JSON when it has none (a record Graph
+/// serves twice is kept once).
+pub fn audit_key(a: &DirectoryAudit) -> String {
     if a.id.is_empty() {
         format!("json:{}", serde_json::to_string(a).unwrap_or_default())
     } else {
@@ -330,35 +297,6 @@ fn stored_audits(
     .collect()
 }
 
-/// Rewrites a source's coverage detail: `remove` sentences out, `lead` first, `tail` last.
-fn rewrite_detail(
-    snap: &mut Snapshot,
-    source: Source,
-    remove: &[String],
-    lead: &str,
-    tail: Option<String>,
-) {
-    let Some(c) = snap.coverage.iter_mut().find(|c| c.source == source) else {
-        return;
-    };
-    let mut rest = c.detail.take().unwrap_or_default();
-    for r in remove.iter().filter(|r| !r.is_empty()) {
-        rest = rest.replace(r.as_str(), "");
-    }
-    let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
-    let parts: Vec<String> = [Some(lead.to_owned()), Some(rest), tail]
-        .into_iter()
-        .flatten()
-        .filter(|p| !p.is_empty())
-        .collect();
-    c.detail = (!parts.is_empty()).then(|| parts.join(" "));
-}
-
-/// Whether an incremental read really starts after the window's start (else it was a full read).
-fn reads_incrementally(watermark: DateTime<Utc>, window: Window) -> bool {
-    overlap_start(watermark) > window.since && watermark <= window.until
-}
-
 impl HistoryStore {
     /// Since when the history holds, without a gap, the partner sign-ins (and the kept directory audit
     /// events) of `tenant`: the start of the newest unbroken chain of runs that read the log in full and
@@ -375,16 +313,14 @@ impl HistoryStore {
         })
     }
 
-    /// The logs a run of `tenant` over `window` may read incrementally: those whose kept records cover
-    /// the window from its start ([`HistoryStore::log_coverage_start`] at or before `window.since`) up to
-    /// the previous run's watermark, when that watermark lies inside the window and late enough for the
-    /// read to start after the window's start. Everything else is read in full.
-    pub fn incremental_plan(&self, tenant_id: &str, window: Window) -> Result<IncrementalPlan> {
+    /// What the history holds of `tenant`'s logs, for an incremental read: per log, since when its
+    /// records are held without a gap (as [`HistoryStore::log_coverage_start`]), the newest keeping run's
+    /// watermark and, for sign-ins, the service-provider tenants it attributed them with.
+    pub fn kept_logs(&self, tenant_id: &str) -> Result<KeptLogs> {
         let tenant = tenant_key(tenant_id);
         let tx = self.read_tx()?;
-        let plan = (|| -> rusqlite::Result<IncrementalPlan> {
+        let kept = (|| -> rusqlite::Result<KeptLogs> {
             let rows = load_log_windows(&tx, &tenant)?;
-            let mut plan = IncrementalPlan::default();
             let watermark =
                 |run: Option<i64>, column: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
                     let Some(run) = run else { return Ok(None) };
@@ -394,170 +330,64 @@ impl HistoryStore {
                         .optional()?
                         .flatten())
                 };
-            if let Some((start, newest)) = kept_chain(&rows, |r| r.sign_ins)
-                && start <= window.since
-                && let Some(w) = watermark(newest.run_id, "sign_ins_watermark")?
-                && reads_incrementally(w, window)
-            {
-                let providers: Vec<String> = match &newest.service_providers {
-                    Some(text) => serde_json::from_str(text).map_err(|e| conversion(0, e))?,
-                    None => Vec::new(),
+            let mut kept = KeptLogs::default();
+            if let Some((since, newest)) = kept_chain(&rows, |r| r.sign_ins) {
+                let providers = match &newest.service_providers {
+                    Some(text) => serde_json::from_str::<BTreeSet<String>>(text).ok(),
+                    None => Some(BTreeSet::new()),
                 };
-                plan.sign_in_watermark = Some(w);
-                plan.previous_service_providers = providers.into_iter().collect();
+                kept.sign_ins = Some(KeptLog {
+                    since,
+                    watermark: watermark(newest.run_id, "sign_ins_watermark")?,
+                    service_providers: providers,
+                });
             }
-            if let Some((start, newest)) = kept_chain(&rows, |r| r.audits)
-                && start <= window.since
-                && let Some(w) = watermark(newest.run_id, "audits_watermark")?
-                && reads_incrementally(w, window)
-            {
-                plan.audit_watermark = Some(w);
+            if let Some((since, newest)) = kept_chain(&rows, |r| r.audits) {
+                kept.audits = Some(KeptLog {
+                    since,
+                    watermark: watermark(newest.run_id, "audits_watermark")?,
+                    service_providers: Some(BTreeSet::new()),
+                });
             }
-            Ok(plan)
+            Ok(kept)
         })()
         .map_err(|e| self.err(e))?;
         tx.finish().map_err(|e| self.err(e))?;
-        Ok(plan)
+        Ok(kept)
     }
 
-    /// After an incremental collection planned by [`HistoryStore::incremental_plan`], rebuilds the
-    /// snapshot's log aggregates over its whole window from the kept records and the new ones, as a
-    /// full read would have built them:
-    ///
-    /// * sign-ins: `customer.sign_ins.partners` is rebuilt by a fresh [`SignInAggregator`] fed the kept
-    ///   partner sign-ins of the window and `new_partner_sign_ins` (what the collector's sink received),
-    ///   once per id, newest first; `scanned` stays the records read by this run, the watermark is the
-    ///   newer of the previous one and this run's;
-    /// * directory audits: the kept events of the window and the new ones, once per id, the
-    ///   [`MAX_AUDIT_EVENTS`](crate::collect::MAX_AUDIT_EVENTS) most recent kept.
-    ///
-    /// Only a log that was planned incremental and collected in this run is merged; its coverage detail
-    /// then says so. A log whose read did not complete stays as read ([`LogMerge::NotCollected`]).
-    pub fn merge_logs(
+    /// The partner sign-ins of `tenant` in `window`: `fresh` (this run's, from the collector's spool)
+    /// and the kept ones it did not read again, once per id, newest first (ties by id), fed one at a
+    /// time to `each`. Returns how many came from the history. Nothing here grows with partner
+    /// activity: SQLite sorts on disk.
+    pub fn kept_sign_ins(
         &self,
-        snap: &mut Snapshot,
-        plan: &IncrementalPlan,
-        new_partner_sign_ins: &mut SignInSpool,
-    ) -> Result<MergeOutcome> {
-        let mut outcome = MergeOutcome::default();
-        if snap.customer.is_none() {
-            return Ok(outcome);
-        }
-        let tenant = tenant_key(&snap.tenant_id);
-        let window = snap.window;
+        tenant_id: &str,
+        window: Window,
+        fresh: &mut SignInSpool,
+        each: impl FnMut(SignIn),
+    ) -> Result<u64> {
+        let tenant = tenant_key(tenant_id);
         let tx = self.read_tx()?;
-
-        if let Some(w) = plan
-            .sign_in_watermark
-            .filter(|w| reads_incrementally(*w, window))
-        {
-            outcome.sign_ins = if !snap.has(Source::SignIns) {
-                LogMerge::NotCollected
-            } else {
-                let providers = service_providers(snap);
-                let new: Vec<&String> = providers
-                    .difference(&plan.previous_service_providers)
-                    .collect();
-                if new.is_empty() {
-                    let mut agg = SignInAggregator::new();
-                    let from_history =
-                        merged_sign_ins(&tx, &tenant, window, new_partner_sign_ins, |s| {
-                            agg.add_in_window(&s, window, &tenant, &providers)
-                        })
-                        .map_err(|e| self.err(e.into_sql()))?;
-                    let partners = agg.finish().partners;
-                    let Some(customer) = snap.customer.as_mut() else {
-                        return Ok(outcome);
-                    };
-                    let si = &mut customer.sign_ins;
-                    si.partners = partners;
-                    si.watermark = si.watermark.max(Some(w));
-                    let read = si.scanned;
-                    let lead = format!(
-                        "Incremental since {}: {read} new records read, merged with {from_history} partner sign-ins from history.",
-                        since_text(w)
-                    );
-                    rewrite_detail(snap, Source::SignIns, &[incremental_note(w)], &lead, None);
-                    LogMerge::Merged { read, from_history }
-                } else {
-                    let names: Vec<&str> = new.iter().map(|s| s.as_str()).collect();
-                    let reason = format!(
-                        "service-provider partner tenants {} were not service providers when the earlier sign-ins were kept",
-                        names.join(", ")
-                    );
-                    if let Some(c) = snap
-                        .coverage
-                        .iter_mut()
-                        .find(|c| c.source == Source::SignIns)
-                    {
-                        c.status = CoverageStatus::Failed;
-                        c.detail = Some(format!(
-                            "Sign-ins were read incrementally (since {}), but the {reason}: the history cannot stand for the earlier part of the window, which must be read again in full.",
-                            since_text(w)
-                        ));
-                    }
-                    LogMerge::NeedsFullRead { reason }
-                }
-            };
-        }
-
-        if let Some(w) = plan
-            .audit_watermark
-            .filter(|w| reads_incrementally(*w, window))
-        {
-            outcome.audits = if !snap.has(Source::DirectoryAudits) {
-                LogMerge::NotCollected
-            } else {
-                let stored = stored_audits(&tx, &tenant, window).map_err(|e| self.err(e))?;
-                let Some(customer) = snap.customer.as_mut() else {
-                    return Ok(outcome);
-                };
-                let audits = &mut customer.audits;
-                let fresh: HashSet<String> = audits.events.iter().map(audit_key).collect();
-                let from_history = stored
-                    .iter()
-                    .filter(|a| !fresh.contains(&audit_key(a)))
-                    .count() as u64;
-                let old_dropped = audits.dropped;
-                let new_events = std::mem::take(&mut audits.events);
-                let (events, dropped) =
-                    AuditCollector::rebuild(new_events.into_iter().chain(stored), window, &tenant);
-                audits.events = events;
-                // Relevant events this run read but did not keep are older than the ones it kept.
-                audits.dropped = dropped + old_dropped;
-                audits.watermark = audits.watermark.max(Some(w));
-                let read = audits.scanned;
-                let new_dropped = audits.dropped;
-                let lead = format!(
-                    "Incremental since {}: {read} new records read, merged with {from_history} audit events from history.",
-                    since_text(w)
-                );
-                let remove = [
-                    incremental_note(w),
-                    if old_dropped > 0 {
-                        dropped_note(old_dropped)
-                    } else {
-                        String::new()
-                    },
-                ];
-                let tail = (new_dropped > 0).then(|| dropped_note(new_dropped));
-                rewrite_detail(snap, Source::DirectoryAudits, &remove, &lead, tail);
-                LogMerge::Merged { read, from_history }
-            };
-        }
+        let n = merged_sign_ins(&tx, &tenant, window, fresh, each)
+            .map_err(|e| self.err(e.into_sql()))?;
         tx.finish().map_err(|e| self.err(e))?;
-        Ok(outcome)
+        Ok(n)
     }
-}
 
-fn since_text(watermark: DateTime<Utc>) -> String {
-    crate::collect::odata_time(overlap_start(watermark))
+    /// The kept directory audit events of `tenant` in `window`, newest first.
+    pub fn kept_audits(&self, tenant_id: &str, window: Window) -> Result<Vec<DirectoryAudit>> {
+        let tenant = tenant_key(tenant_id);
+        let tx = self.read_tx()?;
+        let events = stored_audits(&tx, &tenant, window).map_err(|e| self.err(e))?;
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(events)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Coverage;
 
     #[test]
     fn compact_sign_ins_keep_what_the_aggregates_read() {
@@ -590,61 +420,13 @@ mod tests {
 
     /// Dates at the edge of the calendar (a crafted snapshot, an extreme `--as-of`) never overflow.
     #[test]
-    fn cutoffs_at_the_edge_of_the_calendar_do_not_overflow() {
+    fn the_retention_cutoff_at_the_edge_of_the_calendar_does_not_overflow() {
         let min = DateTime::<Utc>::MIN_UTC;
         assert_eq!(retention_cutoff(min), min);
-        assert_eq!(overlap_start(min), min);
         let max = DateTime::<Utc>::MAX_UTC;
         assert_eq!(
-            overlap_start(max),
-            max - Duration::minutes(WATERMARK_OVERLAP_MINUTES)
-        );
-        assert!(!reads_incrementally(
-            min,
-            Window {
-                since: min,
-                until: max
-            }
-        ));
-    }
-
-    #[test]
-    fn details_are_rewritten_sentence_by_sentence() {
-        let mut snap = Snapshot {
-            snapshot_version: crate::snapshot::SNAPSHOT_VERSION,
-            tool_version: String::new(),
-            tenant_id: "c1".into(),
-            tenant_name: None,
-            collected_at: Utc::now(),
-            as_of: Utc::now(),
-            window: Window {
-                since: Utc::now(),
-                until: Utc::now(),
-            },
-            perspectives: Vec::new(),
-            partner: None,
-            customer: None,
-            fleet: None,
-            coverage: vec![Coverage {
-                source: Source::DirectoryAudits,
-                status: CoverageStatus::Collected,
-                detail: Some("A. Incremental read: x. 3 dropped.".into()),
-                graph_code: None,
-                request_id: None,
-                permission: None,
-                items: Some(1),
-            }],
-        };
-        rewrite_detail(
-            &mut snap,
-            Source::DirectoryAudits,
-            &["Incremental read: x.".into(), "3 dropped.".into()],
-            "Lead.",
-            Some("5 dropped.".into()),
-        );
-        assert_eq!(
-            snap.coverage[0].detail.as_deref(),
-            Some("Lead. A. 5 dropped.")
+            retention_cutoff(max),
+            max - Duration::days(LOG_RETENTION_DAYS)
         );
     }
 }

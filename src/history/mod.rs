@@ -4,23 +4,30 @@
 //! each finding was first seen, the last partner sign-in seen in any run (staleness beyond the 30 days of
 //! sign-in log Entra ID keeps), and since when sign-ins have been read without a gap. It stores inventories
 //! and aggregates, no tokens and no secrets; of the logs, only the partner sign-ins and the kept directory
-//! audit events, so a run can read just the records after the previous one and merge them
-//! ([`HistoryStore::merge_logs`], incremental logs). See docs/history.md.
+//! audit events, so a run can read just the records after the previous one, and the audit merge them
+//! ([`crate::audit::incremental`]). See docs/history.md.
 //!
 //! * [`HistoryStore`] opens (creating or migrating) the database, records a run, builds the
-//!   [`HistoryView`](crate::rules::HistoryView) the rules get, lists, shows and prunes runs, and plans and
-//!   merges incremental log reads.
+//!   [`HistoryView`](crate::rules::HistoryView) the rules get, lists, shows and prunes runs, and returns
+//!   the kept log records; it never plans or merges an incremental read.
 //! * Every write is one transaction; a second concurrent run waits for the first (`busy_timeout`).
 //! * A database from a newer gdap-audit, or a damaged file, is refused and never modified.
+//!
+//! Modules, each depending only on those after it: `record` (recording a run: the store's rows and the
+//! kept logs in one transaction), `logs` (the kept log records: written, and read back), `store`
+//! (open, rows of a run, view, list, show, prune), `schema` (migrations, identity checks), `chain`
+//! (evidence windows) and `sql` (timestamp text, tenant key, value and error conversion).
 
 mod chain;
 mod logs;
+mod record;
 mod schema;
+mod sql;
 mod store;
 
 use std::path::PathBuf;
 
-pub use logs::{IncrementalPlan, LOG_RETENTION_DAYS, LogCoverage, LogMerge, MergeOutcome};
+pub use logs::{KeptLog, KeptLogs, LOG_RETENTION_DAYS, LogCoverage, audit_key};
 pub use schema::SCHEMA_VERSION;
 pub use store::{
     HistoryStore, Recorded, RunDetail, RunFinding, RunSummary, TenantSummary, Watermarks,

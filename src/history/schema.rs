@@ -15,7 +15,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::HistoryError;
-use super::store::map_err;
+use super::sql::map_err;
 
 /// `PRAGMA application_id` of a gdap-audit history ("GDAP"), so another program's SQLite file is never
 /// mistaken for one (and never migrated).

@@ -5,19 +5,17 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
-    params,
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 use serde::Serialize;
 
 use super::HistoryError;
 use super::chain::{WindowRow, evidence_chain};
 use super::schema;
-use crate::collect::SignInSpool;
+use super::sql::{conversion, get_opt_ts, get_ts, map_err, tenant_key, ts};
 use crate::diff::{DelegationState, Inventory, PartnerState, RelationshipState};
-use crate::evaluate::Evaluation;
 use crate::lifecycle::{Lifecycle, Prior};
 use crate::rules::context::{
     HistoryView, PreviousDelegation, PreviousPartner, PreviousRelationship, PreviousRun,
@@ -53,13 +51,6 @@ impl Recorded {
             Recorded::New(id) | Recorded::AlreadyRecorded(id) => id,
         }
     }
-}
-
-/// SHA-256 of the snapshot's JSON, hex.
-fn snapshot_digest(snapshot: &Snapshot) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(snapshot.to_json().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Incremental-collection starting points: the newest record read by the last run that collected each log.
@@ -126,34 +117,6 @@ pub struct RunDetail {
     pub findings: Vec<RunFinding>,
 }
 
-/// Fixed-width UTC text: comparing the text compares the instants.
-pub(super) fn ts(d: DateTime<Utc>) -> String {
-    d.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub(super) fn conversion(
-    idx: usize,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-}
-
-pub(super) fn get_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let s: String = row.get(idx)?;
-    DateTime::parse_from_rfc3339(&s)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| conversion(idx, e))
-}
-
-pub(super) fn get_opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match row.get::<_, Option<String>>(idx)? {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(&s)
-            .map(|d| Some(d.with_timezone(&Utc)))
-            .map_err(|e| conversion(idx, e)),
-    }
-}
-
 /// A stored count: a negative one is a damaged value, not a huge number.
 fn get_count(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     let n: i64 = row.get(idx)?;
@@ -182,10 +145,6 @@ fn roles_json(roles: &[String]) -> String {
     serde_json::to_string(roles).expect("strings serialize")
 }
 
-pub(super) fn tenant_key(t: &str) -> String {
-    t.trim().to_ascii_lowercase()
-}
-
 fn perspectives_text(p: &[Perspective]) -> String {
     let set: BTreeSet<&str> = p.iter().map(|p| p.as_str()).collect();
     set.into_iter().collect::<Vec<_>>().join(",")
@@ -199,40 +158,6 @@ fn parse_perspectives(s: &str) -> Vec<Perspective> {
             _ => None,
         })
         .collect()
-}
-
-/// A rusqlite error, classified: busy → [`HistoryError::Locked`], damaged → [`HistoryError::Corrupt`].
-pub(super) fn map_err(path: &Path, busy: Duration, e: rusqlite::Error) -> HistoryError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        match f.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                return HistoryError::Locked {
-                    path: path.to_owned(),
-                    waited_secs: busy.as_millis().div_ceil(1000) as u64,
-                };
-            }
-            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
-                return HistoryError::Corrupt {
-                    path: path.to_owned(),
-                    detail: e.to_string(),
-                };
-            }
-            _ => {}
-        }
-    }
-    if matches!(
-        e,
-        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..)
-    ) {
-        return HistoryError::Corrupt {
-            path: path.to_owned(),
-            detail: format!("unreadable stored value: {e}"),
-        };
-    }
-    HistoryError::Sqlite {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    }
 }
 
 /// Create the directories leading to a new database, private to the user (0700 on unix).
@@ -362,135 +287,6 @@ impl HistoryStore {
     pub(super) fn read_tx(&self) -> Result<Transaction<'_>> {
         Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(|e| self.err(e))
-    }
-
-    /// Record one run: the snapshot's inventory, coverage, windows and watermarks, and the findings'
-    /// fingerprints (first/last seen at the snapshot's `as_of`). One transaction: all of it or nothing.
-    pub fn record_run(
-        &self,
-        snapshot: &Snapshot,
-        findings: &[Finding],
-        started_at: DateTime<Utc>,
-    ) -> Result<i64> {
-        self.record_run_with(snapshot, findings, started_at, &|| {})
-    }
-
-    /// [`HistoryStore::record_run`], also keeping the run's log records for later incremental runs (see
-    /// [`HistoryStore::merge_logs`]): `partner_sign_ins` (what the collector's
-    /// [`partner_sign_ins`](crate::collect::CollectOptions::partner_sign_ins) sink received) and the
-    /// snapshot's kept directory audit events. Records older than
-    /// [`LOG_RETENTION_DAYS`](super::LOG_RETENTION_DAYS) are deleted. Still one transaction.
-    pub fn record_run_and_logs(
-        &self,
-        snapshot: &Snapshot,
-        findings: &[Finding],
-        started_at: DateTime<Utc>,
-        partner_sign_ins: &mut SignInSpool,
-    ) -> Result<i64> {
-        self.record(
-            snapshot,
-            findings,
-            started_at,
-            Some(partner_sign_ins),
-            &|| {},
-        )
-    }
-
-    /// [`HistoryStore::record_run`] calling `before_commit` inside the transaction, after every row is
-    /// written and before the commit. For crash-safety tests.
-    #[doc(hidden)]
-    pub fn record_run_with(
-        &self,
-        snapshot: &Snapshot,
-        findings: &[Finding],
-        started_at: DateTime<Utc>,
-        before_commit: &dyn Fn(),
-    ) -> Result<i64> {
-        self.record(snapshot, findings, started_at, None, before_commit)
-    }
-
-    /// Record the run of an evaluated snapshot, as its report showed it: `coverage_gaps` is the report's
-    /// count ([`Evaluation::coverage_gaps`]), and the partner sign-ins are kept when given. Recording the
-    /// same snapshot again (same tenant, collection time and content) changes nothing and returns
-    /// [`Recorded::AlreadyRecorded`]: a second identical run would become the "previous run" the next
-    /// audit compares against, and hide its changes.
-    ///
-    /// With `lifecycle` ([`crate::lifecycle::compute`] against [`HistoryStore::prior`]), the run also keeps
-    /// each finding's status, the findings it carried open and those it resolved.
-    pub fn record_evaluated(
-        &self,
-        snapshot: &Snapshot,
-        evaluation: &Evaluation,
-        lifecycle: Option<&Lifecycle>,
-        started_at: DateTime<Utc>,
-        partner_sign_ins: Option<&mut SignInSpool>,
-    ) -> Result<Recorded> {
-        let gaps = evaluation.coverage_gaps() as u64;
-        self.record_counted(
-            snapshot,
-            Findings {
-                reported: &evaluation.findings,
-                lifecycle,
-            },
-            started_at,
-            partner_sign_ins,
-            gaps,
-            &|| {},
-        )
-    }
-
-    fn record(
-        &self,
-        snapshot: &Snapshot,
-        findings: &[Finding],
-        started_at: DateTime<Utc>,
-        logs: Option<&mut SignInSpool>,
-        before_commit: &dyn Fn(),
-    ) -> Result<i64> {
-        // Without the evaluation, the gaps are those of the default configuration (every rule on).
-        let gaps =
-            crate::evaluate::coverage_gaps(snapshot, &crate::config::Config::default()) as u64;
-        let findings = Findings {
-            reported: findings,
-            lifecycle: None,
-        };
-        self.record_counted(snapshot, findings, started_at, logs, gaps, before_commit)
-            .map(|r| r.run_id())
-    }
-
-    fn record_counted(
-        &self,
-        snapshot: &Snapshot,
-        findings: Findings<'_>,
-        started_at: DateTime<Utc>,
-        logs: Option<&mut SignInSpool>,
-        gaps: u64,
-        before_commit: &dyn Fn(),
-    ) -> Result<Recorded> {
-        let digest = snapshot_digest(snapshot);
-        let tx = self.write_tx()?;
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM runs WHERE tenant_id = ?1 AND collected_at = ?2 AND snapshot_digest = ?3
-                 ORDER BY id LIMIT 1",
-                params![
-                    tenant_key(&snapshot.tenant_id),
-                    ts(snapshot.collected_at),
-                    digest
-                ],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(id) = existing {
-            tx.finish().map_err(|e| self.err(e))?;
-            return Ok(Recorded::AlreadyRecorded(id));
-        }
-        let id = insert_run(&tx, snapshot, findings, started_at, logs, gaps, &digest)
-            .map_err(|e| self.err(e))?;
-        before_commit();
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Recorded::New(id))
     }
 
     /// What the rules may know from earlier runs of `tenant_id`, as of `now` (runs at or after `now` are
@@ -663,27 +459,26 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
 
 /// A run's findings as recorded: those it reported, and their lifecycle when computed.
 #[derive(Clone, Copy)]
-struct Findings<'a> {
-    reported: &'a [Finding],
-    lifecycle: Option<&'a Lifecycle>,
+pub(super) struct Findings<'a> {
+    pub reported: &'a [Finding],
+    pub lifecycle: Option<&'a Lifecycle>,
 }
 
 fn finding_json(f: &Finding) -> rusqlite::Result<String> {
     serde_json::to_string(f).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn insert_run(
+/// Writes the rows of one run (not its kept log records: `keeps_logs` says whether the caller writes
+/// them in the same transaction, see `record.rs`) and returns its id.
+pub(super) fn insert_run(
     tx: &Transaction<'_>,
     snap: &Snapshot,
     findings: Findings<'_>,
     started_at: DateTime<Utc>,
-    logs: Option<&mut SignInSpool>,
+    keeps_logs: bool,
     gaps: u64,
     digest: &str,
 ) -> rusqlite::Result<i64> {
-    // A spool that failed to write holds only part of the records: keeping them would make the next
-    // run's merge miss the rest, so the run is recorded as one that kept none (next run reads in full).
-    let logs = logs.filter(|spool| spool.error().is_none());
     let tenant = tenant_key(&snap.tenant_id);
     let inv = Inventory::from_snapshot(snap);
     let customer = snap.perspectives.contains(&Perspective::Customer);
@@ -779,7 +574,7 @@ fn insert_run(
     let last_success = |tenant: &str| -> Option<DateTime<Utc>> {
         sign_ins?
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(tenant))
+            .find(|(k, _)| tenant_key(k) == tenant)
             .and_then(|(_, s)| s.last_success)
     };
     {
@@ -892,7 +687,7 @@ fn insert_run(
     }
 
     if customer {
-        let kept = logs.is_some();
+        let kept = keeps_logs;
         let service_providers = kept.then(|| {
             let set: Vec<String> = crate::collect::service_providers(snap)
                 .into_iter()
@@ -916,9 +711,6 @@ fn insert_run(
                 kept && audits_collected,
             ],
         )?;
-        if let Some(partner_sign_ins) = logs {
-            super::logs::write_logs(tx, &tenant, snap, partner_sign_ins)?;
-        }
     }
     Ok(run_id)
 }

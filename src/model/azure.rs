@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use super::gdap::null_as_default;
+use super::{Timestamp, tenant_id};
 
 /// Azure built-in role definition ids (the same in every cloud).
 pub mod roles {
@@ -62,7 +62,7 @@ pub struct Subscription {
     #[serde(default)]
     pub state: Option<String>,
     /// The tenant the subscription belongs to (its home tenant).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub tenant_id: Option<String>,
     /// Tenants managing it through Azure Lighthouse.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -72,7 +72,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedByTenant {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
 }
 
@@ -119,11 +119,11 @@ pub struct RegistrationDefinitionProperties {
     pub registration_definition_name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub managed_by_tenant_id: String,
     #[serde(default)]
     pub managed_by_tenant_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub managee_tenant_id: Option<String>,
     #[serde(default)]
     pub managee_tenant_name: Option<String>,
@@ -219,10 +219,10 @@ impl RegistrationAssignment {
             .map(|d| &d.properties)
     }
 
-    /// The managing tenant, lower-case (`None` without the expanded definition).
+    /// The managing tenant, normalised when decoded (`None` without the expanded definition).
     pub fn managed_by(&self) -> Option<String> {
         self.definition()
-            .map(|d| d.managed_by_tenant_id.trim().to_ascii_lowercase())
+            .map(|d| d.managed_by_tenant_id.clone())
             .filter(|t| !t.is_empty())
     }
 

@@ -23,8 +23,8 @@ pub const MICROSOFT_SUPPORT_LOCKOUT_ROLES: [&str; 4] = [
     "0526716b-113d-4c15-b2c8-68e3c22b9f80",
 ];
 
-use super::Timestamp;
 use super::gdap::null_as_default;
+use super::{Timestamp, tenant_id};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +41,7 @@ pub struct InboundTrust {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CrossTenantPartner {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub is_service_provider: Option<bool>,
@@ -75,7 +75,7 @@ pub struct ServiceProviderConstraints {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantInformation {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -97,10 +97,10 @@ pub struct DirectoryObject {
     #[serde(default)]
     pub user_principal_name: Option<String>,
     /// `directoryObjectPartnerReference`: the partner tenant the object lives in.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub external_partner_tenant_id: Option<String>,
     /// Service principals: the tenant that registered the app.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub app_owner_organization_id: Option<String>,
     #[serde(default)]
     pub app_id: Option<String>,
@@ -129,7 +129,7 @@ pub struct RoleAssignment {
     #[serde(default)]
     pub directory_scope_id: Option<String>,
     /// Undocumented: the home tenant of the principal (research §2.4).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub principal_organization_id: Option<String>,
     #[serde(default)]
     pub principal: Option<DirectoryObject>,
@@ -155,7 +155,7 @@ pub struct ServicePrincipal {
     pub app_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub app_owner_organization_id: Option<String>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
@@ -189,7 +189,8 @@ pub struct AppRoleAssignment {
 pub struct ExternalTenants {
     #[serde(default)]
     pub membership_kind: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Tenant ids.
+    #[serde(default, deserialize_with = "tenant_id::de_list")]
     pub members: Vec<String>,
 }
 
@@ -213,7 +214,7 @@ impl GuestsOrExternalUsers {
             })
     }
 
-    /// Whether this covers every external tenant, or the given one.
+    /// Whether this covers every external tenant, or the given one (normalised, as `members` are).
     pub fn covers_tenant(&self, tenant: &str) -> bool {
         match &self.external_tenants {
             None => true,
@@ -221,7 +222,7 @@ impl GuestsOrExternalUsers {
                 t.membership_kind
                     .as_deref()
                     .is_none_or(|k| k.eq_ignore_ascii_case("all"))
-                    || t.members.iter().any(|m| m.eq_ignore_ascii_case(tenant))
+                    || t.members.iter().any(|m| m == tenant)
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{Timestamp, tenant_id};
 
 /// `delegatedAdminRelationshipStatus`, with unknown members kept.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ impl Default for RelationshipStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerParticipant {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -157,7 +157,11 @@ pub struct DelegatedAdminRelationship {
     #[serde(default)]
     pub end_date_time: Option<Timestamp>,
     /// Reseller relationships: the indirect provider that created it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "tenant_id::de_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub indirect_provider_tenant_id: Option<String>,
     /// Reseller relationships: the reseller has not reviewed it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,7 +265,7 @@ pub struct RelationshipOperation {
 pub struct DelegatedAdminCustomer {
     #[serde(default)]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -275,7 +279,7 @@ pub struct Contract {
     pub id: String,
     #[serde(default)]
     pub contract_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub customer_id: String,
     #[serde(default)]
     pub default_domain_name: Option<String>,
@@ -314,7 +318,7 @@ impl LighthouseAssignment {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MyRole {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de")]
     pub tenant_id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub assignments: Vec<LighthouseAssignment>,

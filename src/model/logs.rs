@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use super::gdap::null_as_default;
+use super::{Timestamp, tenant_id};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,9 +45,9 @@ pub struct SignIn {
     /// Flags value: `serviceProvider`, `b2bCollaboration,serviceProvider`, `passthrough`, ...
     #[serde(default)]
     pub cross_tenant_access_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub home_tenant_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub resource_tenant_id: Option<String>,
     /// `singleFactorAuthentication` or `multiFactorAuthentication`.
     #[serde(default)]
@@ -96,7 +96,7 @@ pub struct AuditUser {
     pub user_principal_name: Option<String>,
     #[serde(default)]
     pub ip_address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tenant_id::de_opt")]
     pub home_tenant_id: Option<String>,
     #[serde(default)]
     pub home_tenant_name: Option<String>,
@@ -179,5 +179,36 @@ mod tests {
         assert!(s.is_service_provider_access() && s.succeeded());
         s.cross_tenant_access_type = Some("passthrough".into());
         assert!(!s.is_service_provider_access());
+    }
+
+    /// Graph sends upper-case GUIDs in places: tenant ids are normalised as they are decoded, anything
+    /// else is kept (trimmed, lower-cased).
+    #[test]
+    fn tenant_ids_are_normalised_when_decoded() {
+        let s: SignIn = serde_json::from_str(
+            r#"{"createdDateTime":"2026-08-15T19:15:41Z","homeTenantId":"8777B240-C6F0-4469-9E98-A3205431B836",
+                "resourceTenantId":" {52EAAD04-13A2-4A2F-9CE8-93A294FADF36}","userId":"AB-CD"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.home_tenant_id.as_deref(),
+            Some("8777b240-c6f0-4469-9e98-a3205431b836")
+        );
+        assert_eq!(
+            s.resource_tenant_id.as_deref(),
+            Some("52eaad04-13a2-4a2f-9ce8-93a294fadf36")
+        );
+        // Not a tenant id: left as Graph sent it.
+        assert_eq!(s.user_id.as_deref(), Some("AB-CD"));
+        let a: DirectoryAudit = serde_json::from_str(
+            r#"{"activityDateTime":"2026-08-15T19:15:41Z","initiatedBy":{"user":{"homeTenantId":"Partner.Example"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.initiator_home_tenant(), Some("partner.example"));
+        let null: SignIn = serde_json::from_str(
+            r#"{"createdDateTime":"2026-08-15T19:15:41Z","homeTenantId":null}"#,
+        )
+        .unwrap();
+        assert_eq!(null.home_tenant_id, None);
     }
 }

@@ -9,7 +9,7 @@ pub mod duration;
 pub mod gdap;
 pub mod logs;
 pub mod roles;
-mod tenant_id;
+pub mod tenant_id;
 
 pub use tenant_id::TenantId;
 

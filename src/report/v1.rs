@@ -218,11 +218,7 @@ impl ContextV1 {
             let mut partners: Vec<PartnerActivity> = c
                 .service_providers()
                 .map(|p| {
-                    let seen = c.sign_ins.partners.iter().find_map(|(id, s)| {
-                        id.trim()
-                            .eq_ignore_ascii_case(p.tenant_id.trim())
-                            .then_some(s)
-                    });
+                    let seen = c.sign_ins.partners.get(&p.tenant_id);
                     PartnerActivity {
                         tenant_id: name(&p.tenant_id),
                         display_name: p.display_name.as_deref().map(name),

@@ -233,12 +233,7 @@ impl Rule for MfaNotEnforcedForPartners {
                             .as_deref()
                             .is_none_or(|k| k.eq_ignore_ascii_case("all")) =>
                     {
-                        json!(
-                            t.members
-                                .iter()
-                                .map(|m| m.to_ascii_lowercase())
-                                .collect::<Vec<_>>()
-                        )
+                        json!(t.members)
                     }
                     _ => json!("all service-provider users"),
                 };
@@ -298,7 +293,7 @@ impl Rule for MfaNotEnforcedForPartners {
         }
         let uncovered_json: Vec<Value> = uncovered
             .iter()
-            .map(|t| json!({"tenant_id": t.to_ascii_lowercase(), "name": partner_name(Some(c), ctx, t)}))
+            .map(|t| json!({"tenant_id": t, "name": partner_name(Some(c), ctx, t)}))
             .collect();
         vec![
             finding(
@@ -338,13 +333,13 @@ impl Rule for MfaNotEnforcedForPartners {
     }
 }
 
-/// Sign-in summaries of partner tenants (see `signin_partner`), merged by lower-case tenant id.
+/// Sign-in summaries of partner tenants (see `signin_partner`).
 fn partner_signins<'a>(snap: &Snapshot, c: &'a CustomerData) -> Vec<(String, &'a PartnerSignIns)> {
     c.sign_ins
         .partners
         .iter()
         .filter(|(t, _)| signin_partner(snap, c, t))
-        .map(|(t, ps)| (t.to_ascii_lowercase(), ps))
+        .map(|(t, ps)| (t.clone(), ps))
         .collect()
 }
 
@@ -616,7 +611,6 @@ impl Rule for PartnerPrivilegedChange {
             {
                 continue;
             }
-            let tenant = tenant.to_ascii_lowercase();
             let user = e.initiated_by.as_ref().and_then(|i| i.user.as_ref());
             let who = user
                 .and_then(|u| {
@@ -643,7 +637,7 @@ impl Rule for PartnerPrivilegedChange {
             };
             let msg = format!(
                 "{who}, a user of the {}, made a sensitive change in this tenant on {}: \"{}\" ({}){on}.",
-                partner_label(Some(c), ctx, &tenant),
+                partner_label(Some(c), ctx, tenant),
                 date(e.activity_date_time),
                 e.activity_display_name,
                 e.category
@@ -655,10 +649,10 @@ impl Rule for PartnerPrivilegedChange {
             );
             out.push(
                 finding(self.meta(), subject(SubjectKind::AuditEvent, &e.id, Some(name)), msg)
-                    .partner(Some(&tenant))
+                    .partner(Some(tenant))
                     .customer(Some(&snap.tenant_id))
                     .ev("partner_tenant_id", json!(tenant))
-                    .ev("partner_name", json!(partner_name(Some(c), ctx, &tenant)))
+                    .ev("partner_name", json!(partner_name(Some(c), ctx, tenant)))
                     .ev("audit_event_id", json!(e.id))
                     .ev("activity", json!(e.activity_display_name))
                     .ev("category", json!(e.category))

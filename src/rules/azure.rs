@@ -9,6 +9,7 @@ use super::context::Ctx;
 use super::finding::{Finding, Severity, SubjectKind};
 use super::meta::{Note, Rule, RuleMeta, refs};
 use crate::model::azure::{RegistrationAssignment, role_guid, roles, scope_kind};
+use crate::model::tenant_id;
 use crate::snapshot::{
     AzureData, AzureSubscriptionRecord, CustomerData, Perspective, Snapshot, Source,
 };
@@ -297,7 +298,7 @@ fn home_tenant(c: &CustomerData, principal: &str) -> Option<String> {
     c.foreign_role_assignments
         .iter()
         .find(|f| f.principal_id.trim().eq_ignore_ascii_case(principal))
-        .map(|f| f.home_tenant_id.trim().to_ascii_lowercase())
+        .map(|f| f.home_tenant_id.clone())
         .filter(|t| !t.is_empty())
 }
 
@@ -456,24 +457,7 @@ impl Rule for LighthousePrivilegedDelegation {
                     let Some(sev) = assessment.severity else {
                         continue;
                     };
-                    let key = match side {
-                        Perspective::Customer => a.managed_by().unwrap_or_default(),
-                        Perspective::Partner => rec
-                            .subscription
-                            .tenant_id
-                            .clone()
-                            .or_else(|| a.definition().and_then(|d| d.managee_tenant_id.clone()))
-                            .unwrap_or_default()
-                            .to_ascii_lowercase(),
-                    };
-                    let name = match side {
-                        Perspective::Customer => a
-                            .definition()
-                            .and_then(|d| d.managed_by_tenant_name.clone()),
-                        Perspective::Partner => {
-                            a.definition().and_then(|d| d.managee_tenant_name.clone())
-                        }
-                    };
+                    let (key, name) = rec.counterpart(a, side);
                     let entry = groups.entry(key).or_insert_with(|| Group {
                         severity: sev,
                         delegations: Vec::new(),
@@ -566,7 +550,7 @@ fn approved(ctx: &Ctx, tenant: &str) -> bool {
             .approved_roles
             .partners
             .keys()
-            .any(|k| k.trim().eq_ignore_ascii_case(tenant))
+            .any(|k| tenant_id::normalise(k) == tenant)
 }
 
 impl Rule for LighthouseDelegationToUnknownTenant {

@@ -11,6 +11,7 @@ use super::meta::{Note, Rule, RuleMeta, refs};
 use super::stale::partner_added_events;
 use crate::model::gdap::RelationshipStatus;
 use crate::model::logs::DirectoryAudit;
+use crate::model::tenant_id;
 use crate::snapshot::{CustomerData, Perspective, Snapshot, Source};
 
 const BOTH: &[Perspective] = &[Perspective::Partner, Perspective::Customer];
@@ -423,12 +424,12 @@ impl Rule for NewPartnerAccess {
 
 pub struct RolesAdded;
 
-/// "Add allowed assignable roles" (also "Adding ...") constraint events naming `tenant`.
+/// "Add allowed assignable roles" (also "Adding ...") constraint events naming `tenant` (normalised;
+/// target ids are normalised for the comparison, see [`partner_added_events`]).
 fn roles_allowed_events<'a>(
     c: &'a CustomerData,
-    tenant: &str,
+    tenant: &'a str,
 ) -> impl Iterator<Item = &'a DirectoryAudit> {
-    let tenant = tenant.to_ascii_lowercase();
     c.audits.events.iter().filter(move |e| {
         let a = e.activity_display_name.trim().to_ascii_lowercase();
         (a.starts_with("add allowed assignable roles")
@@ -439,7 +440,7 @@ fn roles_allowed_events<'a>(
                 .is_some_and(|r| r.eq_ignore_ascii_case("failure"))
             && e.target_resources.iter().any(|t| {
                 t.id.as_deref()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(&tenant))
+                    .is_some_and(|id| tenant_id::normalise(id) == tenant)
             })
     })
 }

@@ -50,15 +50,11 @@ impl FindingExt for Finding {
         self
     }
     fn partner(mut self, tenant: Option<&str>) -> Self {
-        self.partner_tenant_id = tenant
-            .filter(|t| !t.is_empty())
-            .map(|t| t.to_ascii_lowercase());
+        self.partner_tenant_id = tenant.filter(|t| !t.is_empty()).map(str::to_owned);
         self
     }
     fn customer(mut self, tenant: Option<&str>) -> Self {
-        self.customer_tenant_id = tenant
-            .filter(|t| !t.is_empty())
-            .map(|t| t.to_ascii_lowercase());
+        self.customer_tenant_id = tenant.filter(|t| !t.is_empty()).map(str::to_owned);
         self
     }
     fn ev(mut self, key: &str, value: Value) -> Self {
@@ -140,15 +136,11 @@ pub fn partner_label(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Strin
 
 /// The partner's name, or its tenant id (for lists).
 pub fn partner_short(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> String {
-    partner_name(c, ctx, tenant).unwrap_or_else(|| tenant.to_ascii_lowercase())
+    partner_name(c, ctx, tenant).unwrap_or_else(|| tenant.to_owned())
 }
 
 pub fn partner_subject(c: Option<&CustomerData>, ctx: &Ctx, tenant: &str) -> Subject {
-    subject(
-        SubjectKind::Partner,
-        &tenant.to_ascii_lowercase(),
-        partner_name(c, ctx, tenant),
-    )
+    subject(SubjectKind::Partner, tenant, partner_name(c, ctx, tenant))
 }
 
 /// A customer-side finding about a partner tenant: the partner as subject, both tenant ids, and the
@@ -164,7 +156,7 @@ pub fn partner_finding(
     finding(meta, partner_subject(Some(c), ctx, tenant), message)
         .partner(Some(tenant))
         .customer(Some(&snap.tenant_id))
-        .ev("partner_tenant_id", json!(tenant.to_ascii_lowercase()))
+        .ev("partner_tenant_id", json!(tenant))
         .ev("partner_name", json!(partner_name(Some(c), ctx, tenant)))
 }
 
@@ -281,9 +273,9 @@ pub fn unapproved_privileged(ctx: &Ctx, ids: &BTreeSet<String>) -> BTreeSet<Stri
         .collect()
 }
 
-/// The audited tenant, lower-case.
+/// The audited tenant (normalised when decoded, as every tenant id in the snapshot).
 pub fn audited(snap: &Snapshot) -> String {
-    snap.tenant_id.to_ascii_lowercase()
+    snap.tenant_id.clone()
 }
 
 /// Service-provider partners (XTAP `isServiceProvider: true`), other than the audited tenant itself.
@@ -293,7 +285,7 @@ pub fn service_providers<'a>(
 ) -> Vec<&'a crate::snapshot::PartnerRecord> {
     let me = audited(snap);
     c.service_providers()
-        .filter(|p| !p.tenant_id.eq_ignore_ascii_case(&me))
+        .filter(|p| p.tenant_id != me)
         .collect()
 }
 
@@ -310,8 +302,7 @@ pub fn partner_service_providers<'a>(
 }
 
 pub fn is_service_provider(snap: &Snapshot, c: &CustomerData, tenant: &str) -> bool {
-    !tenant.eq_ignore_ascii_case(&snap.tenant_id)
-        && c.partner(tenant).is_some_and(|p| p.is_service_provider)
+    tenant != snap.tenant_id && c.partner(tenant).is_some_and(|p| p.is_service_provider)
 }
 
 /// The sign-in summary saw `serviceProvider` access from this tenant (`crossTenantAccessType` is a
@@ -327,14 +318,14 @@ pub fn has_service_provider_signins(ps: &PartnerSignIns) -> bool {
 /// Partner tenants for the sign-in and audit rules: service-provider partners, plus tenants whose
 /// sign-ins were of the `serviceProvider` type, never the audited tenant.
 pub fn signin_partner(snap: &Snapshot, c: &CustomerData, tenant: &str) -> bool {
-    if tenant.eq_ignore_ascii_case(&snap.tenant_id) || tenant.is_empty() {
+    if tenant == snap.tenant_id || tenant.is_empty() {
         return false;
     }
     is_service_provider(snap, c, tenant)
         || c.sign_ins
             .partners
-            .iter()
-            .any(|(t, ps)| t.eq_ignore_ascii_case(tenant) && has_service_provider_signins(ps))
+            .get(tenant)
+            .is_some_and(has_service_provider_signins)
 }
 
 /// The roles a partner may hold or holds in this tenant: its service-provider constraints plus the roles
@@ -346,7 +337,7 @@ pub fn partner_roles(c: &CustomerData, tenant: &str) -> BTreeSet<String> {
         .map(|r| r.iter().map(|r| r.to_ascii_lowercase()).collect())
         .unwrap_or_default();
     for a in &c.foreign_role_assignments {
-        if a.home_tenant_id.eq_ignore_ascii_case(tenant) {
+        if a.home_tenant_id == tenant {
             roles.insert(a.role_id.to_ascii_lowercase());
         }
     }
@@ -368,7 +359,7 @@ pub fn assignments_of<'a>(
 ) -> Vec<&'a crate::snapshot::ForeignRoleAssignment> {
     c.foreign_role_assignments
         .iter()
-        .filter(|a| a.home_tenant_id.eq_ignore_ascii_case(tenant))
+        .filter(|a| a.home_tenant_id == tenant)
         .collect()
 }
 
@@ -428,8 +419,5 @@ pub fn previous_service_provider<'a>(
     prev: &'a super::context::PreviousRun,
     tenant: &str,
 ) -> Option<&'a super::context::PreviousPartner> {
-    prev.partners
-        .iter()
-        .find(|(k, v)| v.is_service_provider && k.eq_ignore_ascii_case(tenant))
-        .map(|(_, v)| v)
+    prev.partners.get(tenant).filter(|v| v.is_service_provider)
 }

@@ -984,10 +984,10 @@ impl Rule for UnapprovedIndirectProvider {
                 customer_label(rel),
                 provider
             );
-            out.push(rel_finding(self.meta(), snap, ctx, rel, msg).ev(
-                "indirect_provider_tenant_id",
-                json!(provider.to_ascii_lowercase()),
-            ));
+            out.push(
+                rel_finding(self.meta(), snap, ctx, rel, msg)
+                    .ev("indirect_provider_tenant_id", json!(provider)),
+            );
         }
         out
     }
@@ -1030,7 +1030,7 @@ impl PartnerOwnedApp {
                 .app_owner_organization_id
                 .as_deref()
                 .filter(|o| !o.is_empty())?;
-            (!owner.eq_ignore_ascii_case(MICROSOFT_TENANT) && is_service_provider(snap, c, owner))
+            (owner != MICROSOFT_TENANT && is_service_provider(snap, c, owner))
                 .then_some((rec, owner))
         })
     }
@@ -1134,10 +1134,7 @@ impl Rule for PartnerOwnedApp {
                 .customer(Some(&snap.tenant_id))
                 .ev("service_principal_id", json!(sp.id))
                 .ev("app_id", json!(sp.app_id))
-                .ev(
-                    "app_owner_organization_id",
-                    json!(owner.to_ascii_lowercase()),
-                )
+                .ev("app_owner_organization_id", json!(owner))
                 .ev("partner_name", json!(partner_name(Some(c), ctx, owner)))
                 .ev("account_enabled", json!(sp.account_enabled))
                 .ev(
@@ -1161,22 +1158,18 @@ impl LegacyDap {
     fn customer_name(p: &PartnerData, tenant: &str) -> Option<String> {
         p.customers
             .iter()
-            .find(|c| c.tenant_id.eq_ignore_ascii_case(tenant))
+            .find(|c| c.tenant_id == tenant)
             .and_then(|c| c.display_name.clone())
             .or_else(|| {
                 p.contracts
                     .iter()
-                    .find(|c| c.customer_id.eq_ignore_ascii_case(tenant))
+                    .find(|c| c.customer_id == tenant)
                     .and_then(|c| c.display_name.clone())
             })
             .or_else(|| {
                 p.relationships
                     .iter()
-                    .find(|r| {
-                        r.relationship
-                            .customer_tenant_id()
-                            .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
-                    })
+                    .find(|r| r.relationship.customer_tenant_id() == Some(tenant))
                     .and_then(|r| r.relationship.customer_name().map(str::to_owned))
             })
             .filter(|n| !n.is_empty())
@@ -1191,7 +1184,7 @@ impl LegacyDap {
                 if dap.is_empty() || role.tenant_id.is_empty() {
                     continue;
                 }
-                let tenant = role.tenant_id.to_ascii_lowercase();
+                let tenant = role.tenant_id.clone();
                 if !flagged.insert(tenant.clone()) {
                     continue;
                 }
@@ -1240,15 +1233,11 @@ impl LegacyDap {
         }
         if snap.has(Source::Contracts) && snap.has(Source::GdapRelationships) {
             let live_customers: BTreeSet<String> = live(&p.relationships)
-                .filter_map(|r| {
-                    r.relationship
-                        .customer_tenant_id()
-                        .map(|t| t.to_ascii_lowercase())
-                })
+                .filter_map(|r| r.relationship.customer_tenant_id().map(str::to_owned))
                 .collect();
             let mut seen = BTreeSet::new();
             for contract in &p.contracts {
-                let tenant = contract.customer_id.to_ascii_lowercase();
+                let tenant = contract.customer_id.clone();
                 if tenant.is_empty()
                     || !seen.insert(tenant.clone())
                     || flagged.contains(&tenant)
@@ -1294,10 +1283,10 @@ impl LegacyDap {
         let mut by_tenant: BTreeMap<String, Vec<&crate::snapshot::ForeignRoleAssignment>> =
             BTreeMap::new();
         for a in &c.foreign_role_assignments {
-            let t = a.home_tenant_id.to_ascii_lowercase();
+            let t = a.home_tenant_id.clone();
             if t.is_empty()
-                || t.eq_ignore_ascii_case(&snap.tenant_id)
-                || t.eq_ignore_ascii_case(MICROSOFT_TENANT)
+                || t == snap.tenant_id
+                || t == MICROSOFT_TENANT
                 || is_service_provider(snap, c, &t)
             {
                 continue;
@@ -1306,7 +1295,7 @@ impl LegacyDap {
         }
         let mut out = Vec::new();
         for (tenant, assignments) in by_tenant {
-            let support = tenant.eq_ignore_ascii_case(MICROSOFT_SUPPORT_TENANT);
+            let support = tenant == MICROSOFT_SUPPORT_TENANT;
             let roles: BTreeSet<String> = assignments
                 .iter()
                 .map(|a| a.role_id.to_ascii_lowercase())

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::finding::Severity;
+use crate::model::tenant_id;
 use crate::snapshot::Perspective;
 
 /// The whole configuration file. Every key is optional; an empty file is the default configuration.
@@ -302,6 +303,16 @@ fn find_key<'a, V>(map: &'a BTreeMap<String, V>, key: &str) -> Option<&'a V> {
     })
 }
 
+/// The entry of `tenant` (a normalised tenant id, as the snapshot's are) in a map keyed by tenant ids
+/// as the user typed them (any case, braces).
+fn find_tenant<'a, V>(map: &'a BTreeMap<String, V>, tenant: &str) -> Option<&'a V> {
+    map.get(tenant).or_else(|| {
+        map.iter()
+            .find(|(k, _)| tenant_id::normalise(k) == tenant)
+            .map(|(_, v)| v)
+    })
+}
+
 /// Where an approved role set came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovedSource {
@@ -340,7 +351,7 @@ impl Config {
     }
 
     pub fn partner(&self, tenant_id: &str) -> Option<&PartnerSettings> {
-        find_key(&self.partners, tenant_id)
+        find_tenant(&self.partners, tenant_id)
     }
 
     /// The configured allowed countries of a partner, when set.
@@ -376,7 +387,7 @@ impl Config {
             Perspective::Partner => &self.approved_roles.customers,
             Perspective::Customer => &self.approved_roles.partners,
         };
-        if let Some(set) = find_key(overrides, tenant) {
+        if let Some(set) = find_tenant(overrides, tenant) {
             return Some((&set.roles, ApprovedSource::Override));
         }
         self.approved_roles
@@ -386,11 +397,10 @@ impl Config {
     }
 
     /// `Some(true/false)` when `approved_indirect_providers` is configured, `None` when it is not.
-    pub fn indirect_provider_approved(&self, tenant_id: &str) -> Option<bool> {
-        self.approved_indirect_providers.as_ref().map(|list| {
-            list.iter()
-                .any(|t| t.trim().eq_ignore_ascii_case(tenant_id.trim()))
-        })
+    pub fn indirect_provider_approved(&self, tenant: &str) -> Option<bool> {
+        self.approved_indirect_providers
+            .as_ref()
+            .map(|list| list.iter().any(|t| tenant_id::normalise(t) == tenant))
     }
 }
 

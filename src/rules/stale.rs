@@ -8,6 +8,7 @@ use super::context::Ctx;
 use super::finding::{Finding, Severity};
 use super::meta::{Note, Rule, RuleMeta, refs};
 use crate::model::logs::DirectoryAudit;
+use crate::model::tenant_id;
 use crate::snapshot::{CustomerData, Perspective, Snapshot, Source};
 
 pub static STALE_PARTNER_ACCESS: RuleMeta = RuleMeta {
@@ -92,12 +93,12 @@ pub static METAS: &[&RuleMeta] = &[
     &ORPHANED_PARTNER_ENTRY,
 ];
 
-/// "Add a partner to cross-tenant access setting" events naming `tenant` as a target.
+/// "Add a partner to cross-tenant access setting" events naming `tenant` (normalised) as a target. A
+/// target id is any object's id, not declared a tenant id: it is normalised here, for the comparison.
 pub fn partner_added_events<'a>(
     c: &'a CustomerData,
-    tenant: &str,
+    tenant: &'a str,
 ) -> impl Iterator<Item = &'a DirectoryAudit> {
-    let tenant = tenant.to_ascii_lowercase();
     c.audits.events.iter().filter(move |e| {
         e.activity_display_name
             .trim()
@@ -108,7 +109,7 @@ pub fn partner_added_events<'a>(
                 .is_some_and(|r| r.eq_ignore_ascii_case("failure"))
             && e.target_resources.iter().any(|t| {
                 t.id.as_deref()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(&tenant))
+                    .is_some_and(|id| tenant_id::normalise(id) == tenant)
             })
     })
 }
@@ -145,20 +146,12 @@ impl StalePartnerAccess {
     }
 
     fn last_activity(c: &CustomerData, ctx: &Ctx, tenant: &str) -> Option<DateTime<Utc>> {
-        let from_history = ctx
-            .history
-            .last_partner_activity
-            .iter()
-            .filter(|(t, _)| t.eq_ignore_ascii_case(tenant))
-            .map(|(_, at)| *at)
-            .max();
+        let from_history = ctx.history.last_partner_activity.get(tenant).copied();
         let this_run = c
             .sign_ins
             .partners
-            .iter()
-            .filter(|(t, _)| t.eq_ignore_ascii_case(tenant))
-            .filter_map(|(_, ps)| ps.last_success.filter(|_| ps.successes > 0))
-            .max();
+            .get(tenant)
+            .and_then(|ps| ps.last_success.filter(|_| ps.successes > 0));
         from_history.max(this_run)
     }
 
@@ -252,9 +245,8 @@ impl Rule for StalePartnerAccess {
             let failures = c
                 .sign_ins
                 .partners
-                .iter()
-                .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .fold(0u64, |acc, (_, ps)| acc.saturating_add(ps.failures));
+                .get(&sp.tenant_id)
+                .map_or(0, |ps| ps.failures);
             let when = match last {
                 Some(l) => format!(
                     "its last successful sign-in was on {} ({} days ago)",
@@ -374,12 +366,11 @@ impl Rule for OrphanedPartnerEntry {
             {
                 continue;
             }
-            let successes: u64 = c
+            let successes = c
                 .sign_ins
                 .partners
-                .iter()
-                .filter(|(t, _)| t.eq_ignore_ascii_case(&sp.tenant_id))
-                .fold(0, |acc, (_, ps)| acc.saturating_add(ps.successes));
+                .get(&sp.tenant_id)
+                .map_or(0, |ps| ps.successes);
             if successes > 0 {
                 continue;
             }

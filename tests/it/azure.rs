@@ -10,7 +10,7 @@ use gdap_audit::config::Config;
 use gdap_audit::evaluate::{Evaluation, evaluate};
 use gdap_audit::graph::{ClientSettings, GraphClient};
 use gdap_audit::rules::HistoryView;
-use gdap_audit::snapshot::{CoverageStatus, Snapshot, Source};
+use gdap_audit::snapshot::{CoverageStatus, Perspective, Snapshot, Source};
 use serde_json::json;
 
 use crate::common::*;
@@ -808,5 +808,124 @@ async fn delegations_new_or_grown_since_the_previous_run_are_reported() {
         grown[0].message.contains("Contributor"),
         "{}",
         grown[0].message
+    );
+}
+
+/// ARM spells tenant ids in upper case in places: a delegation's managing tenant and a delegated
+/// subscription's home tenant, whatever their case, match the configuration's and Graph's ids, and
+/// findings name them in the one lower-case form.
+#[tokio::test]
+async fn lighthouse_tenant_ids_match_in_any_case() {
+    let sub = "22222222-0000-4000-8000-000000000002";
+    let manager = "7a7a7a7a-0000-4000-8000-00000000007a";
+    let customer = FakeTenant::new(CONTOSO)
+        .with_route(
+            "/v1.0/policies/crossTenantAccessPolicy/partners",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO.to_uppercase()}]}),
+        )
+        .with_route(
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
+            delegation(
+                sub,
+                &CONTOSO.to_uppercase(),
+                &manager.to_uppercase(),
+                "2026-11-21T08:00:00Z",
+            ),
+        )
+        .with_route(
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
+            json!({"value": []}),
+        );
+    let partner = FakeTenant::new(manager)
+        .with_route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships",
+            json!({"value": []}),
+        )
+        .with_route(
+            "/subscriptions",
+            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO.to_uppercase(),
+                "managedByTenants": [{"tenantId": manager.to_uppercase()}]}]}),
+        )
+        .with_route(
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
+            ),
+            delegation(
+                sub,
+                &CONTOSO.to_uppercase(),
+                &manager.to_uppercase(),
+                "2026-11-21T08:00:00Z",
+            ),
+        );
+    let fake = fake(vec![customer, partner]).await;
+
+    // Customer side: the managing tenant is the counterpart, normalised.
+    let snap = customer_scan(&fake, CONTOSO).await;
+    let rec = &snap
+        .customer
+        .as_ref()
+        .unwrap()
+        .azure
+        .as_ref()
+        .unwrap()
+        .subscriptions[0];
+    let a = &rec.delegations.as_ref().unwrap()[0];
+    assert_eq!(rec.counterpart(a, Perspective::Customer).0, manager);
+    let with = |partner: &str| {
+        let config = Config::from_toml_str(
+            &format!("[partners.\"{partner}\"]\nname = \"Managing MSP\"\n"),
+            "test",
+        )
+        .unwrap();
+        evaluate(&snap, &config, &HistoryView::default(), as_of())
+    };
+    // Approved in the configuration (typed in upper case): not an unknown managing tenant.
+    let e = with(&manager.to_uppercase());
+    assert!(rule_findings(&e, "lighthouse-delegation-to-unknown-tenant").is_empty());
+    let new = rule_findings(&e, "new-partner-access");
+    assert!(
+        new.iter()
+            .any(|f| f.partner_tenant_id.as_deref() == Some(manager)
+                && f.customer_tenant_id.as_deref() == Some(CONTOSO)
+                && f.subject.display_name.as_deref() == Some("Managing MSP")),
+        "{new:#?}"
+    );
+    // Another partner approved: this managing tenant is unknown, named in lower case.
+    let e = with(NORTHWIND);
+    let unknown = rule_findings(&e, "lighthouse-delegation-to-unknown-tenant");
+    assert_eq!(unknown.len(), 1, "{unknown:#?}");
+    assert_eq!(unknown[0].partner_tenant_id.as_deref(), Some(manager));
+    assert_eq!(unknown[0].subject.id, manager);
+
+    // Partner side: the customer tenant is the counterpart, normalised.
+    let opts = options(
+        manager,
+        PerspectiveMode::Partner,
+        Some(AzureAccess::Client(arm_client(&fake, manager))),
+    );
+    let snap = collect::collect(&client(&fake, manager), &opts).await;
+    let rec = &snap
+        .partner
+        .as_ref()
+        .unwrap()
+        .azure
+        .as_ref()
+        .unwrap()
+        .subscriptions[0];
+    let a = &rec.delegations.as_ref().unwrap()[0];
+    assert_eq!(rec.counterpart(a, Perspective::Partner).0, CONTOSO);
+    let e = eval(&snap);
+    assert!(
+        rule_findings(&e, "new-partner-access")
+            .iter()
+            .any(|f| f.subject.id == CONTOSO && f.customer_tenant_id.as_deref() == Some(CONTOSO)),
+        "{:#?}",
+        e.findings
     );
 }

@@ -1521,7 +1521,7 @@ mod hostile_rows {
                 assert_clear(&path, store.view(tenant, &[Perspective::Partner, Perspective::Customer], day(30)));
                 assert_clear(
                     &path,
-                    store.incremental_plan(tenant, Window { since: day(0), until: day(30) }),
+                    gdap_audit::audit::incremental::plan(&store, tenant, Window { since: day(0), until: day(30) }),
                 );
             }
             for run in 0..5 {

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
 use fake_graph::{FakeGraph, FakeTenant, Fault, FaultKind};
+use gdap_audit::audit::incremental;
 use gdap_audit::history::HistoryStore;
 use gdap_audit::snapshot::{CoverageStatus, CustomerData, Snapshot, Source};
 use serde_json::{Value, json};
@@ -593,13 +594,13 @@ async fn a_broken_chain_or_no_history_reads_the_full_window() {
         since: d3 - Duration::days(60),
         until: d3,
     };
-    let plan = store.incremental_plan(CUSTOMER, wide).unwrap();
+    let plan = incremental::plan(&store, CUSTOMER, wide).unwrap();
     assert!(!plan.is_incremental(), "{plan:?}");
     let narrow = gdap_audit::snapshot::Window {
         since: d3 - Duration::days(30),
         until: d3 + Duration::hours(1),
     };
-    let plan = store.incremental_plan(CUSTOMER, narrow).unwrap();
+    let plan = incremental::plan(&store, CUSTOMER, narrow).unwrap();
     assert!(plan.sign_in_watermark.is_some() && plan.audit_watermark.is_some());
 
     // A run recorded without its log records (as `evaluate` does) breaks both chains.
@@ -612,8 +613,7 @@ async fn a_broken_chain_or_no_history_reads_the_full_window() {
         gdap_audit::history::LogCoverage::default()
     );
     assert!(
-        !store
-            .incremental_plan(CUSTOMER, narrow)
+        !incremental::plan(&store, CUSTOMER, narrow)
             .unwrap()
             .is_incremental()
     );

@@ -127,13 +127,14 @@ fn memory_child() {
     // Day 2: an incremental read of one more hour, merged with every kept record.
     let day2 = day1 + Duration::hours(1);
     let mut snap = snapshot(day2);
-    let plan = store.incremental_plan(CUSTOMER, snap.window).unwrap();
+    let plan = gdap_audit::audit::incremental::plan(&store, CUSTOMER, snap.window).unwrap();
     assert!(plan.is_incremental(), "{plan:?}");
     let mut spool = SignInSpool::new();
     for k in RECORDS..RECORDS + 3600 {
         spool.push(&sign_in(k, start));
     }
-    let outcome = store.merge_logs(&mut snap, &plan, &mut spool).unwrap();
+    let outcome =
+        gdap_audit::audit::incremental::merge(&store, &mut snap, &plan, &mut spool).unwrap();
     let total = snap.customer.as_ref().unwrap().sign_ins.partners[PARTNER].total;
     store
         .record_run_and_logs(&snap, &[], day2, &mut spool)

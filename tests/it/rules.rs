@@ -1915,3 +1915,189 @@ fn rules_evaluated_lists_exactly_the_rules_that_ran() {
             .any(|r| r == "mfa-not-enforced-for-partners")
     );
 }
+
+// ----------------------------------------------------------------------------------------------------
+// Tenant ids in any case: Graph sends upper-case GUIDs in places; they are normalised when decoded.
+
+/// Snapshot and Graph field names that hold a tenant id.
+const TENANT_ID_KEYS: &[&str] = &[
+    "tenant_id",
+    "home_tenant_id",
+    "partner_tenant_id",
+    "tenantId",
+    "customerId",
+    "homeTenantId",
+    "resourceTenantId",
+    "indirectProviderTenantId",
+    "appOwnerOrganizationId",
+    "externalPartnerTenantId",
+    "principalOrganizationId",
+    "managedByTenantId",
+    "manageeTenantId",
+];
+
+/// A GUID as Graph may also spell it: upper case, in braces. Other text unchanged.
+fn respelled(s: &str) -> Option<String> {
+    gdap_audit::model::TenantId::parse(s).map(|_| format!("{{{}}}", s.to_uppercase()))
+}
+
+/// `snap` written out and read back with the tenant ids `pick` chooses (by occurrence, from 0)
+/// [`respelled`], the keys of the sign-in summary included; and how many were changed.
+fn recased(snap: &Snapshot, pick: &dyn Fn(usize) -> bool) -> (Snapshot, usize) {
+    use serde_json::Value;
+    fn walk(v: &mut Value, pick: &dyn Fn(usize) -> bool, seen: &mut usize, changed: &mut usize) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match x {
+                        Value::String(s) if TENANT_ID_KEYS.contains(&k.as_str()) => {
+                            if pick(*seen)
+                                && let Some(r) = respelled(s)
+                            {
+                                *s = r;
+                                *changed += 1;
+                            }
+                            *seen += 1;
+                        }
+                        _ => walk(x, pick, seen, changed),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, pick, seen, changed)),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_str(&snap.to_json()).unwrap();
+    let (mut seen, mut changed) = (0, 0);
+    walk(&mut v, pick, &mut seen, &mut changed);
+    if let Some(Value::Object(partners)) = v.pointer_mut("/customer/sign_ins/partners") {
+        let old = std::mem::take(partners);
+        for (i, (k, x)) in old.into_iter().enumerate() {
+            let k = match respelled(&k) {
+                Some(r) if pick(i) => r,
+                _ => k,
+            };
+            partners.insert(k, x);
+        }
+    }
+    let snap = Snapshot::from_slice(v.to_string().as_bytes(), "recased.json").unwrap();
+    (snap, changed)
+}
+
+fn findings_json(ev: &Evaluation) -> String {
+    serde_json::to_string_pretty(&ev.findings).unwrap()
+}
+
+/// A snapshot whose tenant ids came in upper or mixed case evaluates exactly as the lower-case one:
+/// the same findings, subjects, evidence and fingerprints, on a first run and against history.
+#[test]
+fn tenant_ids_in_any_case_evaluate_like_lower_case_ones() {
+    let config = toml(&format!(
+        "approved_indirect_providers = [\"{}\"]\n[partners.\"{}\"]\nallowed_countries = [\"US\"]\n",
+        NORTHWIND.to_uppercase(),
+        NORTHWIND.to_uppercase()
+    ));
+    let all: &dyn Fn(usize) -> bool = &|_| true;
+    let every_other: &dyn Fn(usize) -> bool = &|i| i % 2 == 0;
+    for snap in [partner(), customer(), customer_without_recent_additions()] {
+        let history = history_seen_everything(&snap, days_ago(60), Some(days_ago(200)));
+        let first = findings_json(&run(&snap, &config, &HistoryView::default()));
+        let later = findings_json(&run(&snap, &config, &history));
+        for pick in [all, every_other] {
+            let (upper, changed) = recased(&snap, pick);
+            assert!(changed >= 3, "only {changed} tenant ids changed");
+            assert_eq!(upper, snap, "decoding normalises every tenant id");
+            assert_eq!(
+                findings_json(&run(&upper, &config, &HistoryView::default())),
+                first
+            );
+            assert_eq!(findings_json(&run(&upper, &config, &history)), later);
+        }
+    }
+}
+
+/// The fleet cross-check on the customer side: the auditing partner's entry and role assignments,
+/// whatever their case, are this partner's; another partner's are not.
+#[test]
+fn partner_view_matches_this_partner_in_any_case_and_not_another() {
+    use gdap_audit::snapshot::{FleetRelationship, FleetView};
+    let view = |partner: &str, roles: Vec<String>| FleetView {
+        partner_tenant_id: partner.to_owned(),
+        partner_name: None,
+        relationships: vec![FleetRelationship {
+            id: "rel-1".into(),
+            display_name: None,
+            roles,
+        }],
+    };
+    let base = customer();
+    let c = base.customer.as_ref().unwrap();
+    let shown: Vec<String> = gdap_audit::rules::common::partner_roles(c, NORTHWIND)
+        .into_iter()
+        .collect();
+    assert!(!shown.is_empty() && c.partner(NORTHWIND).unwrap().is_service_provider);
+
+    let (mut upper, changed) = recased(&base, &|_| true);
+    assert!(changed > 0);
+    // Built in code from the fleet's TenantId (lower case); the customer's data came in upper case.
+    upper.fleet = Some(view(NORTHWIND, shown.clone()));
+    let ev = run(&upper, &Config::default(), &HistoryView::default());
+    assert!(
+        of(&ev, "partner-view-mismatch").is_empty(),
+        "{:#?}",
+        ev.findings
+    );
+
+    // The same roles granted by another partner: the customer shows it no entry and none of them.
+    let mut other = upper.clone();
+    other.fleet = Some(view(FABRIKAM_PARTNER, shown));
+    let ev = run(&other, &Config::default(), &HistoryView::default());
+    let f = one(&ev, "partner-view-mismatch", FABRIKAM_PARTNER);
+    assert_eq!(f.partner_tenant_id.as_deref(), Some(FABRIKAM_PARTNER));
+    assert_eq!(f.customer_tenant_id.as_deref(), Some(CONTOSO_CUSTOMER));
+}
+
+/// A tenant id that is not a GUID (never from Graph; a hand-edited snapshot) is kept as text, trimmed and
+/// lower-cased: it still matches itself in any case, and never passes for a tenant GUID.
+#[test]
+fn non_guid_tenant_ids_are_kept_and_match_in_any_case() {
+    let mut v: serde_json::Value = serde_json::from_str(&customer().to_json()).unwrap();
+    let text = v
+        .to_string()
+        .replace(NORTHWIND, " Northwind.OnMicrosoft.COM ");
+    v = serde_json::from_str(&text).unwrap();
+    // The sign-in summary keys the partner differently again.
+    let partners = v
+        .pointer_mut("/customer/sign_ins/partners")
+        .and_then(|p| p.as_object_mut())
+        .unwrap();
+    let ps = partners.remove(" Northwind.OnMicrosoft.COM ").unwrap();
+    partners.insert("NORTHWIND.onmicrosoft.com".into(), ps);
+    let snap = Snapshot::from_slice(v.to_string().as_bytes(), "odd.json").unwrap();
+    let c = snap.customer.as_ref().unwrap();
+    let odd = "northwind.onmicrosoft.com";
+    assert!(c.partner(odd).is_some_and(|p| p.is_service_provider));
+    assert!(c.sign_ins.partners.contains_key(odd));
+    assert!(gdap_audit::model::TenantId::parse(odd).is_none());
+
+    // Evaluated as Northwind was, under its kept text (fingerprints hash the subject: left out).
+    let without_fingerprints = |ev: &Evaluation, from: &str, to: &str| -> Vec<String> {
+        let mut out: Vec<String> = ev
+            .findings
+            .iter()
+            .map(|f| {
+                let mut x = serde_json::to_value(f).unwrap();
+                x.as_object_mut().unwrap().remove("fingerprint");
+                x.to_string().replace(from, to)
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let got = first_run(&snap);
+    assert!(got.findings.iter().any(|f| f.subject.id == odd));
+    assert_eq!(
+        without_fingerprints(&got, "", ""),
+        without_fingerprints(&first_run(&customer()), NORTHWIND, odd)
+    );
+}
