@@ -129,8 +129,8 @@ struct Inner {
     permits: Semaphore,
     /// `gdap_rate`'s budget for this tenant.
     gdap_pacer: Option<super::Pacer>,
-    /// Start times of the latest audit-log requests, for `log_rate`.
-    log_starts: Mutex<std::collections::VecDeque<Instant>>,
+    /// This tenant's audit-log budget (`log_rate`).
+    log_pacer: Option<super::Pacer>,
     /// After a 429 with `Retry-After`, no request of this tenant starts before this instant.
     not_before: Mutex<Option<Instant>>,
     requests: AtomicU64,
@@ -179,10 +179,12 @@ impl GraphClient {
                 gdap_pacer: settings
                     .gdap_rate
                     .map(|(max, window)| super::Pacer::new(max, window)),
+                log_pacer: settings
+                    .log_rate
+                    .map(|(max, window)| super::Pacer::new(max, window)),
                 settings,
                 tokens,
                 not_before: Mutex::new(None),
-                log_starts: Mutex::new(std::collections::VecDeque::new()),
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 throttled: AtomicU64::new(0),
@@ -474,35 +476,21 @@ impl GraphClient {
     }
 
     /// Spread audit-log requests so that no more than `log_rate` start within its window: Graph allows
-    /// 5 per 10 seconds per app and tenant, and reading faster only earns 429s.
+    /// 5 per 10 seconds per app and tenant, and reading faster only earns 429s. The app-wide budget
+    /// (`app_log_pacer`, shared by a fleet's tenants) is taken while this tenant's slot is held.
     async fn pace_logs(&self, url: &str) {
-        let Some((max, window)) = self.inner.settings.log_rate else {
-            return;
-        };
-        let window = super::pace::margin(window);
-        if max == 0 || !url.contains("/auditLogs/") {
+        if !url.contains("/auditLogs/") {
             return;
         }
-        let mut starts = self.inner.log_starts.lock().await;
-        while starts.front().is_some_and(|t| t.elapsed() >= window) {
-            starts.pop_front();
-        }
-        if starts.len() >= max {
-            if let Some(oldest) = starts.get(starts.len() - max) {
-                // A window too large to add to the clock means "never again"; wait its length instead.
-                match oldest.checked_add(window) {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => tokio::time::sleep(window).await,
-                }
+        let app = async {
+            if let Some(app) = &self.inner.settings.app_log_pacer {
+                app.wait().await;
             }
-            starts.pop_front();
+        };
+        match &self.inner.log_pacer {
+            Some(tenant) => tenant.wait_then(1, app).await,
+            None => app.await,
         }
-        // The app-wide budget is taken while this tenant's slot is held, so the start recorded for the
-        // tenant is the real one.
-        if let Some(app) = &self.inner.settings.app_log_pacer {
-            app.wait().await;
-        }
-        starts.push_back(Instant::now());
     }
 
     /// Wait until `n` more GDAP API requests fit this tenant's budget (`gdap_rate`).

@@ -49,7 +49,15 @@ impl Pacer {
     /// [`Pacer::wait`] for `n` requests that start together (the inner requests of a `$batch`, which
     /// Graph counts one by one). More than the whole budget waits for an empty window.
     pub async fn wait_n(&self, n: usize) {
+        self.wait_then(n, async {}).await;
+    }
+
+    /// [`Pacer::wait_n`], then `before_start` (another budget the same requests count against, such as
+    /// Graph's app-wide one for audit logs) while this budget's slots are still held: the start recorded
+    /// here is the real one, after both waits.
+    pub async fn wait_then(&self, n: usize, before_start: impl Future<Output = ()>) {
         if self.max == 0 || n == 0 {
+            before_start.await;
             return;
         }
         let n = n.min(self.max);
@@ -72,6 +80,7 @@ impl Pacer {
                 None => tokio::time::sleep(self.window).await,
             }
         }
+        before_start.await;
         let now = Instant::now();
         starts.extend(std::iter::repeat_n(now, n));
     }
@@ -102,6 +111,49 @@ mod tests {
         }
         // 7 starts at 3 per 10 s need two full windows of waiting (with the 2 % margin).
         assert_eq!(at[6], Duration::from_millis(20_400));
+    }
+
+    /// Two tenants' budgets of 2 / 10 s under an app-wide one of 3 / 10 s: neither budget is ever
+    /// exceeded, and the tenant's start is recorded after the app-wide wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_budget_nested_in_an_app_wide_one() {
+        let app = std::sync::Arc::new(Pacer::new(3, Duration::from_secs(10)));
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for tenant in 0..2 {
+            let app = app.clone();
+            tasks.push(tokio::spawn(async move {
+                let own = Pacer::new(2, Duration::from_secs(10));
+                let mut at = Vec::new();
+                for _ in 0..4 {
+                    own.wait_then(1, app.wait()).await;
+                    at.push((tenant, t0.elapsed()));
+                }
+                at
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let window = Duration::from_millis(10_200);
+        for (_, t) in &all {
+            let in_window = |tenant: Option<i32>| {
+                all.iter()
+                    .filter(|(x, u)| *u >= *t && *u < *t + window && tenant.is_none_or(|w| w == *x))
+                    .count()
+            };
+            assert!(
+                in_window(None) <= 3,
+                "app-wide over budget at {t:?}: {all:?}"
+            );
+            assert!(
+                in_window(Some(0)) <= 2 && in_window(Some(1)) <= 2,
+                "{all:?}"
+            );
+        }
+        // 8 starts at 3 per window: the last one in the third window.
+        assert_eq!(all.iter().map(|(_, t)| *t).max(), Some(window * 2));
     }
 
     #[tokio::test(start_paused = true)]
