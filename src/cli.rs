@@ -401,8 +401,11 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Print the configuration file's schema instead of the report's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fleet")]
     pub config: bool,
+    /// Print the schema of `fleet --format json`'s document instead of the report's.
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `schema`: the JSON Schema of the report, or of the configuration file.
+//! `schema`: the JSON Schema of the report, of the fleet report, or of the configuration file.
 
 use super::CommandError;
 use super::pipeline::write_stdout;
@@ -10,6 +10,8 @@ pub fn run(args: SchemaArgs) -> Result<u8, CommandError> {
             .map_err(|e| CommandError::Io(format!("cannot serialize the schema: {e}")))?;
         s.push('\n');
         s
+    } else if args.fleet {
+        crate::report::fleet::fleet_schema_string()
     } else {
         crate::report::report_schema_string()
     };

@@ -126,6 +126,36 @@ pub struct FleetHeader {
     pub overview: Vec<TenantRow>,
 }
 
+/// The whole fleet JSON document as `finish` writes it: the head, then `tenants`, one report v1 per
+/// tenant in overview order. Only its schema is used (`gdap-audit schema --fleet`,
+/// `docs/fleet.schema.json`); the document itself is streamed.
+#[derive(JsonSchema)]
+#[schemars(
+    title = "gdap-audit fleet report v1",
+    description = "One `gdap-audit fleet` run: the partner, a summary over the fleet, an overview row per tenant, and `tenants`: one report v1 (report.schema.json) per tenant, the partner first, then the customers by name."
+)]
+#[expect(dead_code, reason = "a schema description: never built")]
+struct FleetDocument {
+    #[serde(flatten)]
+    head: FleetHeader,
+    tenants: Vec<ReportV1>,
+}
+
+/// The JSON Schema (draft 2020-12) of the fleet `json` document, as it is written.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing the project's own types cannot fail: string keys, no fallible Serialize impl"
+)]
+pub fn fleet_schema_string() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let schema = generator.into_root_schema_for::<FleetDocument>();
+    let mut s = serde_json::to_string_pretty(&schema).expect("the schema always serializes");
+    s.push('\n');
+    s
+}
+
 /// Rendered sections on disk, and the overview rows in memory.
 pub struct FleetSpool {
     format: Format,

@@ -619,6 +619,7 @@ fn published_schemas_match_the_binary() {
     for (args, file) in [
         (&["schema"][..], "docs/report.schema.json"),
         (&["schema", "--config"][..], "docs/config.schema.json"),
+        (&["schema", "--fleet"][..], "docs/fleet.schema.json"),
     ] {
         let out = run_sync({
             let mut c = bin(dir.path());

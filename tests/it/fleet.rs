@@ -14,6 +14,7 @@ use fake_graph::{CustomerCase, FakeGraph, Fleet, FleetSpec, fleet};
 use serde_json::Value;
 
 use crate::cli::{bin, run, text};
+use crate::common::repo;
 
 const CUSTOMERS: usize = 26;
 const AS_OF: &str = "2026-11-23T12:00:00Z";
@@ -88,6 +89,20 @@ async fn a_fleet_of_26_customers_is_audited_with_each_failure_in_its_customer() 
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(!stderr.contains(FLEET_SECRET), "the secret never appears");
     let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    // The published contract (docs/fleet.schema.json) holds for the real document.
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("docs/fleet.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(5)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "against docs/fleet.schema.json: {errors:?}"
+    );
     assert_eq!(report["schema_version"], "1");
     assert_eq!(report["kind"], "fleet");
     assert_eq!(report["partner_tenant_id"], PARTNER_TENANT);
