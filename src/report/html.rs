@@ -57,7 +57,8 @@ impl std::io::Write for LastByte<'_> {
 
 #[derive(Template)]
 #[template(path = "report.html")]
-struct Page {
+struct Page<'a> {
+    report: &'a ReportV1,
     csp: String,
     script: &'static str,
     title: String,
@@ -76,7 +77,7 @@ struct Page {
     not_evaluated: Vec<(String, String)>,
     skipped: Vec<String>,
     group_noun: &'static str,
-    groups: Vec<GroupView>,
+    groups: Vec<GroupView<'a>>,
     rules: Vec<String>,
     timeline: charts::Timeline,
     activity: charts::Activity,
@@ -100,11 +101,13 @@ struct GapRow {
     rules: Vec<String>,
 }
 
-struct GroupView {
+/// A group's findings are borrowed: each one's view is built as the page is written (`Page::view`), so
+/// a report of thousands of findings is not held a second time as HTML-ready text.
+struct GroupView<'a> {
     name: String,
     id: Option<String>,
     counts: Vec<(&'static str, usize)>,
-    findings: Vec<FindingView>,
+    findings: Vec<&'a FindingV1>,
 }
 
 struct FindingView {
@@ -141,8 +144,13 @@ struct SuppressedView {
 /// The most bytes of one evidence value shown (the JSON report has it all).
 const MAX_EVIDENCE: usize = 600;
 
-impl Page {
-    fn new(report: &ReportV1) -> Page {
+impl<'a> Page<'a> {
+    /// One finding as the template shows it.
+    fn view(&self, f: &FindingV1) -> FindingView {
+        finding(self.report, f)
+    }
+
+    fn new(report: &'a ReportV1) -> Page<'a> {
         let (by, groups) = group::groups(report);
         let tenant_name = report
             .tenant_name
@@ -163,6 +171,7 @@ impl Page {
         rules.sort();
         rules.dedup();
         Page {
+            report,
             csp: csp(),
             script: SCRIPT,
             title,
@@ -223,7 +232,7 @@ impl Page {
                         .map(|s| (s.as_str(), g.count(*s)))
                         .filter(|(_, n)| *n > 0)
                         .collect(),
-                    findings: g.findings.iter().map(|f| finding(report, f)).collect(),
+                    findings: g.findings.clone(),
                 })
                 .collect(),
             rules,

@@ -7,7 +7,9 @@ use super::group;
 use super::v1::{CoverageStatus, FindingV1, ReportV1, Severity, Status};
 use super::{join_list, one_line, perspective_phrase};
 
-pub(super) fn render(report: &ReportV1) -> String {
+/// The checklist, written a customer or partner section at a time (a large partner's checklist is
+/// megabytes).
+pub(super) fn write(report: &ReportV1, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut out = String::new();
     let tenant = match report.tenant_name.as_deref().map(one_line) {
         Some(name) if !name.is_empty() => format!("{} ({})", md(&name), code(&report.tenant_id)),
@@ -104,6 +106,12 @@ pub(super) fn render(report: &ReportV1) -> String {
             finding(&mut out, report, g.id.as_deref(), f);
         }
         out.push('\n');
+        if out.len() >= FLUSH_AT {
+            // The trailing newlines stay: the end of the document trims them to one.
+            let text = out.trim_end_matches('\n').len();
+            w.write_all(out.get(..text).unwrap_or_default().as_bytes())?;
+            out.drain(..text);
+        }
     }
 
     if let Some(resolved) = report.resolved.as_ref().filter(|r| !r.is_empty()) {
@@ -197,8 +205,11 @@ pub(super) fn render(report: &ReportV1) -> String {
     while out.ends_with("\n\n") {
         out.pop();
     }
-    out
+    w.write_all(out.as_bytes())
 }
+
+/// Sections are written once this much text is pending.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// One checklist item: severity, rule and subject; the message; then the fix and the details as
 /// sub-items.

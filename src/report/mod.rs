@@ -157,7 +157,7 @@ pub fn write(
             out.flush()
         }
         Format::Csv => csv::write(report, out),
-        Format::Markdown => out.write_all(markdown::render(report).as_bytes()),
+        Format::Markdown => markdown::write(report, out),
         Format::Html => html::write(report, out),
     }
 }

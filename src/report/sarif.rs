@@ -40,7 +40,7 @@ struct Run<'a> {
     /// One code-scanning category per audited tenant: uploading one tenant's audit does not close the
     /// alerts of another tenant's audited into the same repository.
     automation_details: AutomationDetails,
-    results: Vec<SarifResult<'a>>,
+    results: Results<'a>,
     properties: RunProperties<'a>,
 }
 
@@ -290,54 +290,10 @@ pub(super) fn write(report: &ReportV1, out: &mut dyn std::io::Write) -> std::io:
         .collect();
 
     let omitted_results = report.findings.len().saturating_sub(MAX_RESULTS);
-    let results = report
-        .findings
-        .iter()
-        .take(MAX_RESULTS)
-        .map(|f| SarifResult {
-            rule_id: &f.rule_id,
-            // Every finding's rule was indexed in the loop above.
-            rule_index: index.get(f.rule_id.as_str()).copied().unwrap_or_default(),
-            level: level(f.severity),
-            message: Message::borrowed(first_text(&[&f.message, &f.title, &f.rule_id])),
-            locations: [Location {
-                physical_location: PhysicalLocation {
-                    artifact_location: ArtifactLocation {
-                        uri: artifact_uri(
-                            &report.tenant_id,
-                            f.subject.kind.as_str(),
-                            &f.subject.id,
-                        ),
-                    },
-                    region: WHOLE_ARTIFACT,
-                },
-                logical_locations: [LogicalLocation {
-                    name: f.subject.label(),
-                    fully_qualified_name: format!(
-                        "tenant/{}/{}/{}",
-                        report.tenant_id,
-                        f.subject.kind.as_str(),
-                        f.subject.id
-                    ),
-                    kind: "resource",
-                }],
-            }],
-            partial_fingerprints: BTreeMap::from([
-                (FINGERPRINT_KEY, f.fingerprint.clone()),
-                (GITHUB_LINE_HASH_KEY, format!("{}:1", f.fingerprint)),
-            ]),
-            properties: ResultProperties {
-                severity: f.severity.as_str(),
-                subject_kind: f.subject.kind.as_str(),
-                subject_id: &f.subject.id,
-                partner_tenant_id: f.partner_tenant_id.as_deref(),
-                customer_tenant_id: f.customer_tenant_id.as_deref(),
-                first_seen: f
-                    .first_seen
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-            },
-        })
-        .collect();
+    let results = Results {
+        report,
+        index: &index,
+    };
 
     let log = Log {
         schema: SARIF_SCHEMA,
@@ -371,6 +327,71 @@ pub(super) fn write(report: &ReportV1, out: &mut dyn std::io::Write) -> std::io:
     };
     serde_json::to_writer_pretty(out, &log)?;
     Ok(())
+}
+
+/// One finding's result.
+fn result<'a>(
+    report: &'a ReportV1,
+    index: &BTreeMap<&str, usize>,
+    f: &'a FindingV1,
+) -> SarifResult<'a> {
+    SarifResult {
+        rule_id: &f.rule_id,
+        // Every finding's rule is in the index (`write` builds it from all findings).
+        rule_index: index.get(f.rule_id.as_str()).copied().unwrap_or_default(),
+        level: level(f.severity),
+        message: Message::borrowed(first_text(&[&f.message, &f.title, &f.rule_id])),
+        locations: [Location {
+            physical_location: PhysicalLocation {
+                artifact_location: ArtifactLocation {
+                    uri: artifact_uri(&report.tenant_id, f.subject.kind.as_str(), &f.subject.id),
+                },
+                region: WHOLE_ARTIFACT,
+            },
+            logical_locations: [LogicalLocation {
+                name: f.subject.label(),
+                fully_qualified_name: format!(
+                    "tenant/{}/{}/{}",
+                    report.tenant_id,
+                    f.subject.kind.as_str(),
+                    f.subject.id
+                ),
+                kind: "resource",
+            }],
+        }],
+        partial_fingerprints: BTreeMap::from([
+            (FINGERPRINT_KEY, f.fingerprint.clone()),
+            (GITHUB_LINE_HASH_KEY, format!("{}:1", f.fingerprint)),
+        ]),
+        properties: ResultProperties {
+            severity: f.severity.as_str(),
+            subject_kind: f.subject.kind.as_str(),
+            subject_id: &f.subject.id,
+            partner_tenant_id: f.partner_tenant_id.as_deref(),
+            customer_tenant_id: f.customer_tenant_id.as_deref(),
+            first_seen: f
+                .first_seen
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        },
+    }
+}
+
+/// The results, serialized one by one as the log is written: not held as a list besides the report.
+struct Results<'a> {
+    report: &'a ReportV1,
+    index: &'a BTreeMap<&'a str, usize>,
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.report
+                .findings
+                .iter()
+                .take(MAX_RESULTS)
+                .map(|f| result(self.report, self.index, f)),
+        )
+    }
 }
 
 /// The first text that is not blank, else the last one.
