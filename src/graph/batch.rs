@@ -113,12 +113,8 @@ impl GraphClient {
             let body = json!({
                 "requests": pending.iter().map(|r| json!({"id": r.id, "method": "GET", "url": r.url})).collect::<Vec<_>>()
             });
-            // Graph counts a batch's inner requests against their own limits, one by one.
-            let gdap = pending
-                .iter()
-                .filter(|r| r.url.contains("/tenantRelationships/"))
-                .count();
-            self.pace_gdap(gdap).await;
+            // Graph counts the inner requests against their own limits one by one: `send` paces the
+            // batch by its GDAP requests.
             let answer: Result<BatchResponse, GraphError> = self.post(&batch_url, &body).await;
             let answer = match answer {
                 Ok(a) => a,

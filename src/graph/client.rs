@@ -151,6 +151,30 @@ pub struct RawResponse {
     pub request_id: Option<String>,
 }
 
+/// How many GDAP API requests (`/tenantRelationships/...`) Graph counts for one request: 1 for such a
+/// request, the inner ones for a `$batch` (Graph counts them one by one), else 0.
+fn gdap_weight(url: &str, body: Option<&serde_json::Value>) -> usize {
+    const GDAP: &str = "/tenantRelationships/";
+    if url.contains(GDAP) {
+        return 1;
+    }
+    if !url.split('?').next().unwrap_or(url).ends_with("/$batch") {
+        return 0;
+    }
+    body.and_then(|b| b.get("requests"))
+        .and_then(|r| r.as_array())
+        .map_or(0, |requests| {
+            requests
+                .iter()
+                .filter(|r| {
+                    r.get("url")
+                        .and_then(|u| u.as_str())
+                        .is_some_and(|u| u.contains(GDAP))
+                })
+                .count()
+        })
+}
+
 impl GraphClient {
     pub fn new(
         settings: ClientSettings,
@@ -399,18 +423,20 @@ impl GraphClient {
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         let mut new_connection = false;
+        let gdap = gdap_weight(url, body);
         loop {
             attempt = attempt.saturating_add(1);
             self.wait_for_throttle().await;
-            self.pace_logs(url).await;
-            if url.contains("/tenantRelationships/") {
-                self.pace_gdap(1).await;
-            }
             let token = self.inner.tokens.token(None).await?;
             let outcome = {
                 // The semaphore lives as long as the client and is never closed; were it closed, the
                 // request would still go out, only without the in-flight limit.
                 let _permit = self.inner.permits.acquire().await.ok();
+                // Paced last, right before the request leaves: a start recorded before waiting for a
+                // permit or a token could reach Graph in a later window than the pacer counted it in.
+                // Every attempt is paced: Graph counts a retry too.
+                self.pace_logs(url).await;
+                self.pace_gdap(gdap).await;
                 self.inner.requests.fetch_add(1, Ordering::Relaxed);
                 let http = if new_connection {
                     &self.inner.fresh_http
@@ -494,7 +520,7 @@ impl GraphClient {
     }
 
     /// Wait until `n` more GDAP API requests fit this tenant's budget (`gdap_rate`).
-    pub(super) async fn pace_gdap(&self, n: usize) {
+    async fn pace_gdap(&self, n: usize) {
         if let Some(p) = &self.inner.gdap_pacer {
             p.wait_n(n).await;
         }
@@ -736,6 +762,34 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gdap_weight_counts_what_graph_counts() {
+        let rel =
+            "https://graph.microsoft.com/v1.0/tenantRelationships/delegatedAdminRelationships";
+        assert_eq!(gdap_weight(rel, None), 1);
+        assert_eq!(
+            gdap_weight("https://graph.microsoft.com/v1.0/organization", None),
+            0
+        );
+        let body = serde_json::json!({"requests": [
+            {"id": "1", "method": "GET", "url": "/tenantRelationships/delegatedAdminRelationships/a/accessAssignments"},
+            {"id": "2", "method": "GET", "url": "/servicePrincipals"},
+            {"id": "3", "method": "GET", "url": "/tenantRelationships/delegatedAdminRelationships/b/accessAssignments"},
+        ]});
+        assert_eq!(
+            gdap_weight("https://graph.microsoft.com/v1.0/$batch", Some(&body)),
+            2
+        );
+        assert_eq!(
+            gdap_weight("https://graph.microsoft.com/v1.0/users", Some(&body)),
+            0
+        );
+        assert_eq!(
+            gdap_weight("https://graph.microsoft.com/v1.0/$batch", None),
+            0
+        );
+    }
 
     #[test]
     fn error_bodies_are_read_leniently() {
