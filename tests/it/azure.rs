@@ -593,44 +593,50 @@ fn delegation(sub: &str, home: &str, manager: &str, created: &str) -> serde_json
             "systemData": {"createdAt": created}}}}]})
 }
 
-#[tokio::test]
-async fn a_recent_delegation_is_new_partner_access_on_both_sides() {
-    let sub = "22222222-0000-4000-8000-000000000002";
-    let newcomer = "77777777-0000-4000-8000-000000000007";
-    // new-partner-access needs the cross-tenant access partners (customer) and the relationships
-    // (partner) to run at all: none of either here.
-    let customer = FakeTenant::new(CONTOSO)
+/// A customer `home` whose subscription `sub` is delegated to `manager` (created at `created`), and the
+/// managing partner's view of the same delegation, with every id inside the answers spelled as given.
+fn lighthouse_pair(
+    sub: &str,
+    home: &str,
+    manager: &str,
+    created: &str,
+) -> (FakeTenant, FakeTenant) {
+    let assignments =
+        format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments");
+    let customer = FakeTenant::new(home.to_lowercase())
         .with_route(
             "/v1.0/policies/crossTenantAccessPolicy/partners",
             json!({"value": []}),
         )
         .with_route(
             "/subscriptions",
-            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
+            json!({"value": [{"subscriptionId": sub, "tenantId": home}]}),
         )
-        .with_route(
-            format!(
-                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
-            ),
-            delegation(sub, CONTOSO, newcomer, "2026-11-21T08:00:00Z"),
-        )
+        .with_route(assignments.clone(), delegation(sub, home, manager, created))
         .with_route(
             format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
             json!({"value": []}),
         );
-    let partner = FakeTenant::new(newcomer)
+    let partner = FakeTenant::new(manager.to_lowercase())
         .with_route(
             "/v1.0/tenantRelationships/delegatedAdminRelationships",
             json!({"value": []}),
         )
         .with_route(
             "/subscriptions",
-            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO, "managedByTenants": [{"tenantId": newcomer}]}]}),
+            json!({"value": [{"subscriptionId": sub, "tenantId": home, "managedByTenants": [{"tenantId": manager}]}]}),
         )
-        .with_route(
-            format!("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"),
-            delegation(sub, CONTOSO, newcomer, "2026-11-21T08:00:00Z"),
-        );
+        .with_route(assignments.clone(), delegation(sub, home, manager, created));
+    (customer, partner)
+}
+
+#[tokio::test]
+async fn a_recent_delegation_is_new_partner_access_on_both_sides() {
+    let sub = "22222222-0000-4000-8000-000000000002";
+    let newcomer = "77777777-0000-4000-8000-000000000007";
+    // new-partner-access needs the cross-tenant access partners (customer) and the relationships
+    // (partner) to run at all: none of either here.
+    let (customer, partner) = lighthouse_pair(sub, CONTOSO, newcomer, "2026-11-21T08:00:00Z");
     let fake = fake(vec![customer, partner]).await;
 
     let snap = customer_scan(&fake, CONTOSO).await;
@@ -665,25 +671,7 @@ async fn a_recent_delegation_is_new_partner_access_on_both_sides() {
     );
 
     // Older than new_within_days (7): not new.
-    let old = FakeTenant::new(CONTOSO)
-        .with_route(
-            "/v1.0/policies/crossTenantAccessPolicy/partners",
-            json!({"value": []}),
-        )
-        .with_route(
-            "/subscriptions",
-            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO}]}),
-        )
-        .with_route(
-            format!(
-                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
-            ),
-            delegation(sub, CONTOSO, newcomer, "2026-10-01T08:00:00Z"),
-        )
-        .with_route(
-            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
-            json!({"value": []}),
-        );
+    let (old, _) = lighthouse_pair(sub, CONTOSO, newcomer, "2026-10-01T08:00:00Z");
     let fake = crate::common::fake(vec![old]).await;
     let e = eval(&customer_scan(&fake, CONTOSO).await);
     assert!(
@@ -818,51 +806,12 @@ async fn delegations_new_or_grown_since_the_previous_run_are_reported() {
 async fn lighthouse_tenant_ids_match_in_any_case() {
     let sub = "22222222-0000-4000-8000-000000000002";
     let manager = "7a7a7a7a-0000-4000-8000-00000000007a";
-    let customer = FakeTenant::new(CONTOSO)
-        .with_route(
-            "/v1.0/policies/crossTenantAccessPolicy/partners",
-            json!({"value": []}),
-        )
-        .with_route(
-            "/subscriptions",
-            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO.to_uppercase()}]}),
-        )
-        .with_route(
-            format!(
-                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
-            ),
-            delegation(
-                sub,
-                &CONTOSO.to_uppercase(),
-                &manager.to_uppercase(),
-                "2026-11-21T08:00:00Z",
-            ),
-        )
-        .with_route(
-            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"),
-            json!({"value": []}),
-        );
-    let partner = FakeTenant::new(manager)
-        .with_route(
-            "/v1.0/tenantRelationships/delegatedAdminRelationships",
-            json!({"value": []}),
-        )
-        .with_route(
-            "/subscriptions",
-            json!({"value": [{"subscriptionId": sub, "tenantId": CONTOSO.to_uppercase(),
-                "managedByTenants": [{"tenantId": manager.to_uppercase()}]}]}),
-        )
-        .with_route(
-            format!(
-                "/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments"
-            ),
-            delegation(
-                sub,
-                &CONTOSO.to_uppercase(),
-                &manager.to_uppercase(),
-                "2026-11-21T08:00:00Z",
-            ),
-        );
+    let (customer, partner) = lighthouse_pair(
+        sub,
+        &CONTOSO.to_uppercase(),
+        &manager.to_uppercase(),
+        "2026-11-21T08:00:00Z",
+    );
     let fake = fake(vec![customer, partner]).await;
 
     // Customer side: the managing tenant is the counterpart, normalised.
