@@ -98,6 +98,14 @@ pub async fn run_with(
             "fleet writes table, json, jsonl, markdown or csv, not {format}; audit one tenant with `scan` for the other formats"
         )));
     }
+    if !args.eval.reports.is_empty() {
+        return Err(CommandError::Usage(
+            "fleet writes one report (--format, --output); --report is for scan, evaluate and demo"
+                .into(),
+        ));
+    }
+    // Before any tenant is audited (and recorded): an --output in a missing directory.
+    super::outputs::check(&args.eval)?;
     let as_of = pipeline::as_of(args.eval.as_of.as_deref())?;
     let config = pipeline::load_config(args.eval.config.as_deref(), printer)?;
     let history = pipeline::open_history(&args.eval, true)?;
@@ -608,14 +616,6 @@ fn write_report(
             printer.info(format!("fleet report written to {}", path.display()));
             Ok(())
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            match spool.finish(head, &mut out) {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(CommandError::Io(format!("cannot write to stdout: {e}"))),
-            }
-        }
+        None => pipeline::write_stdout_with(|out| spool.finish(head, out).map(|_| ())),
     }
 }

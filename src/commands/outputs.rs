@@ -20,7 +20,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn destination(&self) -> String {
+    pub fn destination(&self) -> String {
         match &self.path {
             Some(p) => p.display().to_string(),
             None => "stdout".to_owned(),

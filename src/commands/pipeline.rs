@@ -230,15 +230,20 @@ pub fn open_history(args: &EvalArgs, default_on: bool) -> Result<Option<History>
 /// `--changes-only` and the webhook compare with the previous run: both need history and, for the
 /// former, a format that can show resolved findings.
 fn check_changes_only(args: &EvalArgs, with_history: bool) -> Result<(), CommandError> {
+    // Every output, `--report`s included: a SARIF of the changes only would close every alert still
+    // open in code scanning.
     if args.changes_only
-        && !matches!(
-            args.format,
-            Format::Json | Format::Jsonl | Format::Markdown | Format::Table
-        )
+        && let Some(t) = super::outputs::targets(args).into_iter().find(|t| {
+            !matches!(
+                t.format,
+                Format::Json | Format::Jsonl | Format::Markdown | Format::Table
+            )
+        })
     {
         return Err(CommandError::Usage(format!(
-            "--changes-only works with --format json, jsonl, markdown or table, not {}",
-            args.format
+            "--changes-only works with json, jsonl, markdown or table reports, not {} ({})",
+            t.format,
+            t.destination()
         )));
     }
     let webhook = crate::webhook::Webhook::from_env()

@@ -51,6 +51,31 @@ fn fleet_cmd(dir: &Path, fake: &FakeGraph, extra: &[&str]) -> Command {
     c
 }
 
+/// What fleet cannot write is refused before any tenant is audited: `--report`, and an `--output` in a
+/// directory that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_outputs_are_checked_before_auditing() {
+    let (_f, fake) = start(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = format!("json={}", dir.path().join("x.json").display());
+    let out = run(fleet_cmd(dir.path(), &fake, &["--report", &report])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--report"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = dir.path().join("missing").join("fleet.json");
+    let out = run(fleet_cmd(
+        dir.path(),
+        &fake,
+        &["--format", "json", "-o", missing.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(fake.requests().is_empty(), "nothing was asked of Graph");
+}
+
 fn section<'a>(report: &'a Value, tenant: &str) -> &'a Value {
     report["tenants"]
         .as_array()

@@ -367,6 +367,37 @@ fn changes_only_without_history_is_a_usage_error_with_a_hint() {
     });
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("json, jsonl, markdown or table"));
+
+    // A --report beside a json main report is checked too: a SARIF of the changes only would close
+    // every alert still open in code scanning.
+    let out = crate::cli::run_sync({
+        let mut c = bin(dir.path());
+        c.args([
+            "evaluate",
+            "fixtures/snapshots/customer.json",
+            "--changes-only",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(dir.path().join("r.json"))
+        .arg("--report")
+        .arg(format!("sarif={}", dir.path().join("r.sarif").display()))
+        .arg("--history")
+        .arg(dir.path().join("h.sqlite3"))
+        .current_dir(repo("."));
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not sarif") && err.contains("r.sarif"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("r.json").exists(),
+        "refused before any report"
+    );
 }
 
 /// What a loopback webhook received, and how it answers: the first `fail_first` posts get `status`.
