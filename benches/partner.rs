@@ -233,6 +233,11 @@ fn scan(
         .env("HOME", dir)
         .env("XDG_DATA_HOME", dir.join("data"))
         .env_remove("RUST_LOG")
+        // Nothing of the caller's: a refresh token comes first in the credential chain, a webhook
+        // needs history.
+        .env_remove("GDAP_AUDIT_REFRESH_TOKEN")
+        .env_remove("GDAP_AUDIT_WEBHOOK_URL")
+        .env_remove("GRAPH_ACCESS_TOKEN")
         .output()
         .expect("/usr/bin/time and the gdap-audit binary");
     if !matches!(output.status.code(), Some(0 | 1 | 3)) {

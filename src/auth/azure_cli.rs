@@ -171,10 +171,14 @@ fn sanitize_stderr(stderr: &str) -> String {
         .map(|l| {
             l.split(' ')
                 .map(|w| {
-                    let opaque = w.len() >= 40
-                        && w.chars()
+                    // Quoted or prefixed (`'eyJ…'`, `token=eyJ…`, `"…",`) counts too.
+                    let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+                    let core = core.rsplit(['=', ':']).next().unwrap_or(core);
+                    let opaque = core.len() >= 40
+                        && core
+                            .chars()
                             .all(|c| c.is_ascii_alphanumeric() || "-_.=+/".contains(c));
-                    if w.starts_with("eyJ") || opaque {
+                    if w.contains("eyJ") || opaque {
                         "[redacted]"
                     } else {
                         w
@@ -287,6 +291,12 @@ mod tests {
             "ERROR: Please run 'az login' to setup account. / secret [redacted] and [redacted]"
         );
         assert!(sanitize_stderr(&"word ".repeat(500)).len() <= MAX_STDERR + 3);
+        // Quoted, prefixed or followed by punctuation: still removed.
+        let opaque = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefgh";
+        let s = sanitize_stderr(&format!(
+            "got 'eyJhbGciOi.x.y' token=eyJz \"{opaque}\", key:{opaque}"
+        ));
+        assert!(!s.contains("eyJ") && !s.contains(opaque), "{s}");
     }
 
     #[test]

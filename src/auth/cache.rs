@@ -57,6 +57,10 @@ struct State {
     cached: Option<Cached>,
     /// Generation of the last fetched token (0: none yet).
     generation: u64,
+    /// The last fetch's failure and when it ended: the callers that were already waiting get it
+    /// instead of each retrying the token endpoint in turn (each fetch may spend its whole retry
+    /// budget on a throttling endpoint).
+    failed: Option<(Instant, AuthError)>,
 }
 
 impl<S: TokenSource> TokenCache<S> {
@@ -79,6 +83,7 @@ impl<S: TokenSource> TokenCache<S> {
     }
 
     async fn get(&self, rejected: Option<u64>) -> Result<AccessToken, AuthError> {
+        let asked_at = Instant::now();
         let mut state = self.state.lock().await;
         let now = Instant::now();
         let rejected_current = |c: &Cached| rejected.is_some_and(|g| c.token.generation <= g);
@@ -87,6 +92,11 @@ impl<S: TokenSource> TokenCache<S> {
             && !rejected_current(c)
         {
             return Ok(c.token.clone());
+        }
+        if let Some((at, err)) = &state.failed
+            && *at >= asked_at
+        {
+            return Err(err.clone());
         }
 
         let kind = self.source.kind();
@@ -113,6 +123,7 @@ impl<S: TokenSource> TokenCache<S> {
                     refresh_at: expiry(fetched_at, lifetime.saturating_sub(margin)),
                     token: token.clone(),
                 });
+                state.failed = None;
                 Ok(token)
             }
             Err(err) => {
@@ -126,6 +137,7 @@ impl<S: TokenSource> TokenCache<S> {
                     tracing::warn!(credential = kind, error = %err, "token refresh failed; using the current token until it expires");
                     return Ok(c.token.clone());
                 }
+                state.failed = Some((Instant::now(), err.clone()));
                 Err(err)
             }
         }
@@ -210,6 +222,35 @@ mod tests {
         fn kind(&self) -> &'static str {
             "counting"
         }
+    }
+
+    /// Callers queued behind a fetch that fails get its error; they do not each try the token endpoint
+    /// again in turn. A caller arriving afterwards does try again.
+    #[tokio::test]
+    async fn callers_waiting_on_a_failed_fetch_share_its_failure() {
+        let (mut src, fetches) = Counting::new(Duration::from_secs(3600));
+        src.fail_after = Some(0);
+        let cache = Arc::new(TokenCache::new(src));
+        let waiting: Vec<_> = (0..5)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.token(None).await })
+            })
+            .collect();
+        for w in waiting {
+            assert!(w.await.unwrap().is_err());
+        }
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "one fetch for five callers"
+        );
+        assert!(cache.token(None).await.is_err());
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "a later caller tries again"
+        );
     }
 
     #[tokio::test]

@@ -1,15 +1,17 @@
 //! Which credential to use: the one `--credential` names, or the first available in the default chain
 //! (like azure-identity's DefaultAzureCredential):
 //!
-//! 1. `access-token`: GRAPH_ACCESS_TOKEN, a ready token;
-//! 2. `certificate`: `--certificate` / AZURE_CLIENT_CERTIFICATE_PATH (PEM or PFX);
-//! 3. `secret`: AZURE_CLIENT_SECRET;
-//! 4. `federated`: AZURE_FEDERATED_TOKEN_FILE (Kubernetes workload identity and the like);
-//! 5. `github`: GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN);
-//! 6. `managed-identity`: IDENTITY_ENDPOINT + IDENTITY_HEADER, else IMDS (probed, fails fast off Azure);
-//! 7. `azure-cli`: `az` on PATH, signed in.
+//! 1. `refresh-token`: a partner admin's refresh token (GDAP_AUDIT_REFRESH_TOKEN or
+//!    `--refresh-token-file`);
+//! 2. `access-token`: GRAPH_ACCESS_TOKEN, a ready token;
+//! 3. `certificate`: `--certificate` / AZURE_CLIENT_CERTIFICATE_PATH (PEM or PFX);
+//! 4. `secret`: AZURE_CLIENT_SECRET;
+//! 5. `federated`: AZURE_FEDERATED_TOKEN_FILE (Kubernetes workload identity and the like);
+//! 6. `github`: GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN);
+//! 7. `managed-identity`: IDENTITY_ENDPOINT + IDENTITY_HEADER, else IMDS (probed, fails fast off Azure);
+//! 8. `azure-cli`: `az` on PATH, signed in.
 //!
-//! Steps 1 to 5 and App Service's managed identity are decided from the settings alone: the first one
+//! Steps 1 to 6 and App Service's managed identity are decided from the settings alone: the first one
 //! configured is used and its errors are final (a wrong secret is reported, not silently replaced by
 //! another identity). IMDS and the Azure CLI can only be known by trying: they are tried in order at the
 //! first token request and the first that gives a token is kept. `device-code` is never chosen by the
@@ -159,6 +161,7 @@ fn has_client_id(s: &AuthSettings) -> bool {
 pub(super) const NO_CREDENTIALS: &str = "no credentials: set AZURE_CLIENT_SECRET (with --client-id), pass --certificate PEM/PFX \
      (AZURE_CLIENT_CERTIFICATE_PATH), set AZURE_FEDERATED_TOKEN_FILE, run in GitHub Actions with `id-token: write`, \
      run on Azure with a managed identity, sign in with `az login`, set GRAPH_ACCESS_TOKEN to a ready token, \
+     set GDAP_AUDIT_REFRESH_TOKEN (or pass --refresh-token-file) to a partner admin's refresh token, \
      or use --device-code";
 
 /// The credential the settings select (see the module doc), wrapped in the token cache.

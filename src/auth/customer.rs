@@ -84,7 +84,7 @@ impl CustomerTokens {
                     && base.github_oidc.is_none()
                 {
                     return Err(AuthError::Config(
-                        "the app-only fleet route needs the multi-tenant app's credential: set AZURE_CLIENT_SECRET, pass --certificate PEM or set AZURE_FEDERATED_TOKEN_FILE (GRAPH_ACCESS_TOKEN holds one tenant's token only); or use the refresh-token route (GDAP_AUDIT_REFRESH_TOKEN or --refresh-token-file)".into(),
+                        "the app-only fleet route needs the multi-tenant app's credential: set AZURE_CLIENT_SECRET, pass --certificate PEM, set AZURE_FEDERATED_TOKEN_FILE or run in GitHub Actions with `id-token: write` (GRAPH_ACCESS_TOKEN holds one tenant's token only); or use the refresh-token route (GDAP_AUDIT_REFRESH_TOKEN or --refresh-token-file)".into(),
                     ));
                 }
             }

@@ -110,9 +110,11 @@ fn is_platform_local(url: &url::Url) -> bool {
 }
 
 /// An HTTP client for the identity endpoint: short connect timeout (fail fast off Azure), no
-/// redirects, bounded overall time.
+/// redirects, bounded overall time, and never through a proxy (the endpoint is local to the host, and
+/// App Service's `X-IDENTITY-HEADER` must not reach a proxy).
 pub fn identity_http_client() -> Result<reqwest::Client, AuthError> {
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(IMDS_CONNECT_TIMEOUT)
         .timeout(Duration::from_secs(30))

@@ -30,6 +30,9 @@ pub(crate) fn bin(dir: &Path) -> Command {
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "IDENTITY_ENDPOINT",
         "IDENTITY_HEADER",
+        // First in the credential chain, and a real webhook would be called: never from the caller.
+        "GDAP_AUDIT_REFRESH_TOKEN",
+        "GDAP_AUDIT_WEBHOOK_URL",
     ] {
         c.env_remove(v);
     }
