@@ -148,6 +148,15 @@ fn audited_sides(snap: &Snapshot) -> Sides {
     }
 }
 
+/// A source the snapshot should have and does not. An Azure source it does not mention at all was not
+/// audited in this run (no ARM endpoint, or a snapshot from before Azure support): its rules do not
+/// need it: it is not listed in `rules_not_evaluated`, and as an optional source it does not make a rule
+/// partial.
+fn unread(snap: &Snapshot, s: Source) -> bool {
+    let not_audited = s.is_azure() && snap.coverage_of(s).is_none();
+    !snap.has(s) && !not_audited
+}
+
 /// Every source the snapshot did not collect that an enabled rule of an audited perspective needs
 /// (required or optional), with those rules: what `rules_not_evaluated` lists.
 fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet<String>> {
@@ -165,10 +174,7 @@ fn unread_sources(snap: &Snapshot, config: &Config) -> BTreeMap<Source, BTreeSet
             .filter(|p| audited.has(*p))
         {
             for s in meta.sources.iter().chain(meta.optional_sources) {
-                // An Azure source the snapshot does not mention: Azure was not audited in this run (no
-                // ARM endpoint, or a snapshot from before Azure support); its rules do not apply.
-                let not_audited = s.is_azure() && snap.coverage_of(*s).is_none();
-                if s.perspective() == side && !snap.has(*s) && !not_audited {
+                if s.perspective() == side && unread(snap, *s) {
                     by_source.entry(*s).or_default().insert(meta.id.to_owned());
                 }
             }
@@ -264,11 +270,13 @@ pub fn evaluate(
                 .copied()
                 .filter(|s| s.perspective() == side && !snap.has(*s))
                 .collect();
+            // An optional source not audited at all does not make the rule partial; a required one
+            // still keeps it from running (it would pass on no data).
             let missing_optional: Vec<Source> = meta
                 .optional_sources
                 .iter()
                 .copied()
-                .filter(|s| s.perspective() == side && !snap.has(*s))
+                .filter(|s| s.perspective() == side && unread(snap, *s))
                 .collect();
             if !missing.is_empty() || !missing_optional.is_empty() {
                 complete = false;

@@ -54,7 +54,8 @@ pub fn role_guid(role_definition_id: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
-    #[serde(default)]
+    /// Required (as an item's id is everywhere): without it the subscription cannot be read further, and
+    /// it must not pass as one with nothing in it.
     pub subscription_id: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -80,7 +81,6 @@ pub struct ManagedByTenant {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationAssignment {
-    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -241,18 +241,16 @@ impl RegistrationAssignment {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArmRoleAssignment {
-    #[serde(default)]
     pub id: String,
-    #[serde(default)]
     pub properties: ArmRoleAssignmentProperties,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArmRoleAssignmentProperties {
-    #[serde(default)]
+    /// Required: an assignment whose role or principal is unknown could be a foreign Owner; it fails its
+    /// source (a named gap) rather than passing as harmless.
     pub role_definition_id: String,
-    #[serde(default)]
     pub principal_id: String,
     /// `User`, `Group`, `ServicePrincipal`, `ForeignGroup`, `Device`, or a newer value.
     #[serde(default)]
@@ -315,6 +313,27 @@ pub fn scope_kind(scope: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An item missing what identifies it, or a role assignment missing its role or principal, does not
+    /// decode: its source fails (a named gap) instead of the item passing as harmless.
+    #[test]
+    fn items_missing_their_identity_do_not_decode() {
+        use serde_json::json;
+        let ra = json!({"id": "/x/ra1", "properties": {"roleDefinitionId": "/r/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": "p1"}});
+        assert!(serde_json::from_value::<ArmRoleAssignment>(ra).is_ok());
+        for broken in [
+            json!({"properties": {"roleDefinitionId": "/r/x", "principalId": "p1"}}),
+            json!({"id": "/x/ra1", "properties": {"principalId": "p1"}}),
+            json!({"id": "/x/ra1", "properties": {"roleDefinitionId": "/r/x"}}),
+            json!({"id": "/x/ra1"}),
+        ] {
+            assert!(serde_json::from_value::<ArmRoleAssignment>(broken).is_err());
+        }
+        assert!(serde_json::from_value::<Subscription>(json!({"displayName": "s"})).is_err());
+        assert!(
+            serde_json::from_value::<RegistrationAssignment>(json!({"properties": {}})).is_err()
+        );
+    }
 
     #[test]
     fn the_published_registration_assignment_example_decodes() {

@@ -1,6 +1,6 @@
 //! Azure: partner access to Azure subscriptions through DAP-era foreign principals and Azure Lighthouse.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -194,6 +194,9 @@ impl Rule for AzureLegacyDapOwner {
         let mut by_owner: BTreeMap<(bool, String), Vec<Value>> = BTreeMap::new();
         let mut phrases: BTreeMap<(bool, String), Vec<String>> = BTreeMap::new();
         let mut principals: BTreeMap<(bool, String), Vec<String>> = BTreeMap::new();
+        // An assignment at a management group (or the root) is read again under every subscription
+        // below it: counted once.
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         for rec in &azure.subscriptions {
             for a in rec.foreign_role_assignments.iter().flatten() {
                 let role = a.role_id();
@@ -201,6 +204,7 @@ impl Rule for AzureLegacyDapOwner {
                 let kind = scope_kind(&scope);
                 if !roles::is_privileged(&role)
                     || !matches!(kind, "subscription" | "management group" | "root")
+                    || (!a.id.is_empty() && !seen.insert(a.id.to_ascii_lowercase()))
                 {
                     continue;
                 }
