@@ -437,6 +437,8 @@ impl GraphClient {
                 // Every attempt is paced: Graph counts a retry too.
                 self.pace_logs(url).await;
                 self.pace_gdap(gdap).await;
+                // A 429 elsewhere may have paused the tenant while this request waited.
+                self.wait_for_throttle().await;
                 self.inner.requests.fetch_add(1, Ordering::Relaxed);
                 let http = if new_connection {
                     &self.inner.fresh_http
