@@ -19,8 +19,9 @@ and everything a CSP/MSP can do in a customer tenant (MITRE ATT&CK T1199, Truste
 Run it from the partner tenant (an MSP reviewing its relationships) or from a customer tenant \
 (an admin reviewing who can administer it). Try `gdap-audit demo` first: it needs no credentials.",
     after_help = "Exit codes: 0 nothing at or above --fail-on and coverage complete; 1 findings at or above --fail-on; \
-2 usage, configuration or authentication error, or Graph unreachable (nothing audited); 3 audited, nothing at or \
-above --fail-on, but some sources could not be read or the run could not be recorded in the history."
+2 usage, configuration or authentication error, Graph unreachable (nothing audited), or a report that could not be \
+written; 3 audited, nothing at or above --fail-on, but some sources could not be read, the run could not be recorded \
+in the history, or the changes webhook failed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -180,8 +181,9 @@ pub struct ConnectionArgs {
     /// Sign in interactively with a device code (delegated); the code is shown on stderr.
     #[arg(long)]
     pub device_code: bool,
-    /// Use only this credential instead of the default chain (access token, certificate, secret,
-    /// federated, github, managed identity, Azure CLI; docs/credentials.md). `-v` shows the choice.
+    /// Use only this credential instead of the default chain (refresh token, access token, certificate,
+    /// secret, federated, github, managed identity, Azure CLI; docs/credentials.md). `-v` shows the
+    /// choice.
     #[arg(long, value_enum, value_name = "NAME")]
     pub credential: Option<CredentialKind>,
     /// A partner admin's refresh token (Secure Application Model) is read from FILE, which must be
@@ -239,7 +241,7 @@ pub struct EvalArgs {
     /// The evaluation clock (RFC 3339), default now.
     #[arg(long, value_name = "RFC3339")]
     pub as_of: Option<String>,
-    /// History database (default: in the user's data directory).
+    /// History database (default: in the user's data directory; `demo`: none).
     #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
     pub history: Option<PathBuf>,
     /// Do not read or write history.

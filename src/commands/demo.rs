@@ -12,6 +12,7 @@ use crate::collect::AzureAccess;
 use crate::graph::{Cloud, Endpoints};
 use crate::printer::Printer;
 use crate::report::Format;
+use crate::report::fleet::worst_exit;
 use fake_graph::{FakeApp, FakeGraph, FakeGraphConfig, FakeTenant};
 
 include!(concat!(env!("OUT_DIR"), "/demo_fixtures.rs"));
@@ -158,22 +159,13 @@ pub async fn run(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> 
         })
         .await?;
         let Outcome { exit_code, .. } = pipeline::recorded(outcome, history.as_ref(), printer);
-        worst = worse(worst, exit_code);
+        worst = worst_exit([worst, exit_code]);
     }
     fake.shutdown();
     Ok(worst)
 }
 
 /// 1 outranks 3 outranks 0.
-fn worse(a: u8, b: u8) -> u8 {
-    let rank = |c: u8| match c {
-        1 => 2,
-        3 => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
 /// `demo --fleet`: the real `fleet` command against the fake fleet (the demo partner and
 /// `--customers` made-up customers, see `fake_graph::fleet`).
 async fn run_fleet(args: DemoArgs, printer: &Printer) -> Result<u8, CommandError> {

@@ -36,27 +36,6 @@ fn snapshot_digest(snapshot: &Snapshot) -> String {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Streamed, the digest is still that of `to_json`: histories recorded before keep matching.
-    #[test]
-    fn the_digest_is_that_of_the_snapshot_json() {
-        use sha2::{Digest, Sha256};
-        let snap = crate::snapshot::Snapshot::from_slice(
-            include_bytes!("../../fixtures/snapshots/partner.json"),
-            "partner.json",
-        )
-        .unwrap();
-        let whole: String = Sha256::digest(snap.to_json().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(snapshot_digest(&snap), whole);
-    }
-}
-
 impl HistoryStore {
     /// Record one run: the snapshot's inventory, coverage, windows and watermarks, and the findings'
     /// fingerprints (first/last seen at the snapshot's `as_of`). One transaction: all of it or nothing.
@@ -201,5 +180,26 @@ impl HistoryStore {
         before_commit();
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Recorded::New(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streamed, the digest is still that of `to_json`: histories recorded before keep matching.
+    #[test]
+    fn the_digest_is_that_of_the_snapshot_json() {
+        use sha2::{Digest, Sha256};
+        let snap = crate::snapshot::Snapshot::from_slice(
+            include_bytes!("../../fixtures/snapshots/partner.json"),
+            "partner.json",
+        )
+        .unwrap();
+        let whole: String = Sha256::digest(snap.to_json().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(snapshot_digest(&snap), whole);
     }
 }

@@ -180,7 +180,12 @@ impl FleetSpool {
     /// Add one tenant's report. Its rendering goes to disk; the report can be dropped afterwards.
     pub fn add(&mut self, row: TenantRow, report: &ReportV1) -> std::io::Result<()> {
         let text = self.section(&row, report);
-        self.file.write_all(text.as_bytes())?;
+        if let Err(e) = self.file.write_all(text.as_bytes()) {
+            // A section written in part would shift every later one: cut it off again.
+            self.file.set_len(self.written)?;
+            self.file.seek(SeekFrom::Start(self.written))?;
+            return Err(e);
+        }
         let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
         self.sections.push((row, self.written, len));
         self.written = self.written.saturating_add(len);
