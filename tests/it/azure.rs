@@ -337,6 +337,42 @@ async fn unknown_fields_and_values_are_read_leniently() {
     assert_eq!(unknown[0].partner_tenant_id.as_deref(), Some(other));
 }
 
+/// An assignment made at the root (or a management group) is returned under every subscription below it:
+/// one assignment in the finding, not one per subscription.
+#[tokio::test]
+async fn an_inherited_assignment_counts_once() {
+    let subs = [
+        "11111111-0000-4000-8000-000000000001",
+        "11111111-0000-4000-8000-000000000002",
+    ];
+    let owner = json!({"value": [{"id": "/providers/Microsoft.Authorization/roleAssignments/r1",
+        "properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+            "principalId": "fp", "principalType": "ForeignGroup", "scope": "/"}}]});
+    let mut tenant = FakeTenant::new(CONTOSO).with_route(
+        "/subscriptions",
+        json!({"value": subs.iter().map(|s| json!({"subscriptionId": s, "tenantId": CONTOSO})).collect::<Vec<_>>()}),
+    );
+    for s in subs {
+        tenant = tenant
+            .with_route(
+                format!(
+                    "/subscriptions/{s}/providers/Microsoft.ManagedServices/registrationAssignments"
+                ),
+                json!({"value": []}),
+            )
+            .with_route(
+                format!("/subscriptions/{s}/providers/Microsoft.Authorization/roleAssignments"),
+                owner.clone(),
+            );
+    }
+    let fake = fake(vec![tenant]).await;
+    let e = eval(&customer_scan(&fake, CONTOSO).await);
+    let dap = rule_findings(&e, "azure-legacy-dap-owner");
+    assert_eq!(dap.len(), 1, "{dap:#?}");
+    let assignments = dap[0].evidence.get("assignments").unwrap();
+    assert_eq!(assignments.as_array().unwrap().len(), 1, "{assignments}");
+}
+
 #[tokio::test]
 async fn an_undecodable_item_fails_the_source_instead_of_dropping_it() {
     let sub = "11111111-0000-4000-8000-000000000001";
