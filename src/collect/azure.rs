@@ -6,13 +6,11 @@
 //! the same [`GraphClient`] (retry, Retry-After, request ids, paging over ARM's `nextLink`) rooted at the
 //! ARM endpoint with an ARM token.
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
-use super::{
-    Ctx, ItemKey, Items, PartialFailures, ProgressEvent, collected, coverage_from_error, skipped,
-};
-use crate::graph::{GraphClient, GraphError, Lenient};
+use super::{Ctx, ItemKey, PartialFailures, collected, coverage_from_error, skipped};
+use crate::graph::{GraphClient, GraphError};
 use crate::model::azure::{ArmRoleAssignment, RegistrationAssignment, Subscription};
 use crate::snapshot::{AzureData, AzureSubscriptionRecord, Coverage, CoverageStatus, Source};
 
@@ -106,7 +104,10 @@ pub(crate) async fn collect_azure(ctx: &Ctx<'_>, customer: bool, partner: bool) 
         ctx.started(*s);
     }
     let path = format!("/subscriptions?api-version={SUBSCRIPTIONS_API}");
-    let subs = match read_items::<Subscription>(ctx, arm, Source::AzureSubscriptions, &path).await {
+    let subs = match ctx
+        .read_all_with::<Subscription>(arm, Source::AzureSubscriptions, &path)
+        .await
+    {
         Ok(items) => items,
         Err(e) => {
             for s in sources {
@@ -338,34 +339,11 @@ async fn read_all<T: DeserializeOwned + ItemKey + Send + 'static>(
     source: Source,
     path: &str,
 ) -> Result<Vec<T>, GraphError> {
-    let items = read_items::<T>(ctx, arm, source, path).await?;
+    let items = ctx.read_all_with::<T>(arm, source, path).await?;
     match items.decode_error(path) {
         Some(e) => Err(e),
         None => Ok(items.values),
     }
-}
-
-async fn read_items<T: DeserializeOwned + ItemKey + Send + 'static>(
-    ctx: &Ctx<'_>,
-    arm: &GraphClient,
-    source: Source,
-    path: &str,
-) -> Result<Items<T>, GraphError> {
-    let mut items = Items::default();
-    let mut pages = std::pin::pin!(arm.pages::<Lenient<T>>(path));
-    let mut n = 0u64;
-    while let Some(page) = pages.try_next().await? {
-        n += 1;
-        for v in page {
-            items.push(v);
-        }
-        ctx.emit(ProgressEvent::PageRead {
-            source,
-            pages: n,
-            items: items.read,
-        });
-    }
-    Ok(items)
 }
 
 /// Azure wording for a source that failed as a whole: the fix is an Azure role, not a Graph permission.

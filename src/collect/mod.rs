@@ -447,8 +447,18 @@ impl<'a> Ctx<'a> {
         source: Source,
         path: &str,
     ) -> Result<Items<T>, GraphError> {
+        self.read_all_with(self.client, source, path).await
+    }
+
+    /// [`Ctx::read_all`] through another client (Azure Resource Manager's).
+    pub async fn read_all_with<T: DeserializeOwned + ItemKey + Send + 'static>(
+        &self,
+        client: &GraphClient,
+        source: Source,
+        path: &str,
+    ) -> Result<Items<T>, GraphError> {
         let mut items = Items::default();
-        let mut pages = std::pin::pin!(self.client.pages::<Lenient<T>>(path));
+        let mut pages = std::pin::pin!(client.pages::<Lenient<T>>(path));
         let mut n = 0u64;
         while let Some(page) = pages.try_next().await? {
             n += 1;
